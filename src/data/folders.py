@@ -1,0 +1,126 @@
+"""Locating and checking on-disk data sets: ImageNet-style class folders and the CIFAR-10 binary format."""
+import os
+from typing import List, Optional, Tuple
+
+from ..errors import DataError
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG", ".BMP")
+# Sub-folder names accepted for each split, in order of preference (the model zoo used `ilsvrc` and
+# `validation_preprocess`).
+SPLIT_DIRS = {
+    "train": ("train", "ilsvrc"),
+    "val": ("val", "validation_preprocess", "validation", "test"),
+}
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")
+
+CIFAR_RECORD_BYTES = 1 + 32 * 32 * 3
+CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR_TEST_FILES = ("test_batch.bin",)
+
+
+def _is_image(name: str) -> bool:
+    return name.endswith(IMG_EXTENSIONS)
+
+
+def _class_dirs(root: str) -> List[str]:
+    return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+
+
+def resolve_image_folder(data_path: str, split: str) -> Optional[str]:
+    """The class-folder directory holding `split` ("train" or "val") under `data_path`.
+
+    Accepts a root with `train/` and `val/` (or the model zoo's `ilsvrc/` and `validation_preprocess/`), or a
+    split folder given directly (class sub-folders right under `data_path`). Returns None when the root has
+    other splits but not this one.
+    """
+    if split not in SPLIT_DIRS:
+        raise ValueError(f"unknown split '{split}'; expected one of {sorted(SPLIT_DIRS)}")
+    if not os.path.exists(data_path):
+        raise FileNotFoundError(f"data path '{data_path}' does not exist")
+    if not os.path.isdir(data_path):
+        raise DataError(f"data path '{data_path}' is not a directory")
+    for name in SPLIT_DIRS[split]:
+        candidate = os.path.join(data_path, name)
+        if os.path.isdir(candidate):
+            return candidate
+    known_splits = {n for names in SPLIT_DIRS.values() for n in names}
+    if any(os.path.isdir(os.path.join(data_path, n)) for n in known_splits):
+        return None
+    return data_path
+
+
+def scan_image_folder(root: str, check: str = "signature") -> Tuple[List[Tuple[str, int]], List[str]]:
+    """List (path, label) for every image under `root`/<class>/, classes sorted by name.
+
+    `check`: "signature" verifies that each file starts like a JPEG, PNG or BMP (cheap: reads a few bytes),
+    "decode" fully decodes each image with Pillow, "none" skips checks. A bad file raises DataError naming it.
+    """
+    if check not in ("none", "signature", "decode"):
+        raise ValueError(f"image check must be one of none, signature, decode; got '{check}'")
+    classes = _class_dirs(root)
+    if not classes:
+        loose = [n for n in os.listdir(root) if _is_image(n)]
+        hint = f" ({len(loose)} images lie directly in it)" if loose else ""
+        raise DataError(f"no class sub-folders in '{root}'{hint}; expected one sub-folder of images per class, "
+                        f"e.g. {root}/<class_name>/<image>.jpg")
+    samples = []
+    for label, cls in enumerate(classes):
+        class_dir = os.path.join(root, cls)
+        for name in sorted(os.listdir(class_dir)):
+            if _is_image(name):
+                samples.append((os.path.join(class_dir, name), label))
+    if not samples:
+        raise DataError(f"no images ({', '.join(sorted({e.lower() for e in IMG_EXTENSIONS}))}) found in the "
+                        f"{len(classes)} class folders of '{root}'")
+    if check != "none":
+        for path, _ in samples:
+            check_image_file(path, decode=(check == "decode"))
+    return samples, classes
+
+
+def check_image_file(path: str, decode: bool = False) -> None:
+    """Raise DataError naming `path` when it is empty, not an image, or (with `decode`) fails to decode."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise DataError(f"cannot read image '{path}': {e}") from None
+    if not any(head.startswith(sig) for sig in _SIGNATURES):
+        what = "empty file" if not head else "not a JPEG, PNG or BMP file"
+        raise DataError(f"corrupt image '{path}': {what}; remove or replace it")
+    if decode:
+        from PIL import Image
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except Exception as e:  # Pillow raises many types for broken files
+            raise DataError(f"corrupt image '{path}': {e}; remove or replace it") from None
+
+
+def resolve_cifar10(data_path: str, split: str) -> Tuple[str, str]:
+    """The `cifar-10-batches-bin` directory and the Cifar10Dataset `usage` for `split`.
+
+    Accepts the batches folder itself, its parent, or (for evaluation) a folder holding only `test_batch.bin`
+    such as the model zoo's `cifar-10-verify-bin`. Every file is checked for the 3073-byte record size.
+    """
+    if not os.path.exists(data_path):
+        raise FileNotFoundError(f"data path '{data_path}' does not exist")
+    candidates = [data_path, os.path.join(data_path, "cifar-10-batches-bin")]
+    wanted = CIFAR_TRAIN_FILES if split == "train" else CIFAR_TEST_FILES
+    for folder in candidates:
+        if os.path.isdir(folder) and all(os.path.isfile(os.path.join(folder, f)) for f in wanted):
+            for name in wanted:
+                path = os.path.join(folder, name)
+                size = os.path.getsize(path)
+                if size == 0 or size % CIFAR_RECORD_BYTES:
+                    raise DataError(f"CIFAR-10 file '{path}' has {size} bytes, not a multiple of the "
+                                    f"{CIFAR_RECORD_BYTES}-byte record; it is truncated or not CIFAR-10 binary")
+            return folder, ("train" if split == "train" else "test")
+    present = sorted(os.listdir(data_path)) if os.path.isdir(data_path) else []
+    raise DataError(f"no CIFAR-10 binary {split} files in '{data_path}': expected {', '.join(wanted)} "
+                    f"(the cifar-10-batches-bin format); found {present[:10]}")
+
+
+def count_cifar10(folder: str, usage: str) -> int:
+    names = CIFAR_TRAIN_FILES if usage == "train" else CIFAR_TEST_FILES
+    return sum(os.path.getsize(os.path.join(folder, n)) // CIFAR_RECORD_BYTES for n in names)

@@ -1,0 +1,123 @@
+"""Build the train / eval datasets from the config: folder or CIFAR-10 source, transforms, sharding, batching."""
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from typing import List, Optional
+
+import mindspore as ms
+import mindspore.dataset as ds
+from mindspore.dataset import transforms
+
+from ..errors import DataError
+from . import transforms as T
+from .folders import (IMG_EXTENSIONS, count_cifar10, resolve_cifar10, resolve_image_folder,
+                      scan_image_folder)
+from .synthetic import ensure_synthetic_dataset
+
+DATASETS = ("imagenet", "folder", "cifar10", "synthetic")
+
+
+@dataclass
+class DatasetInfo:
+    """A batched dataset and what the caller needs to know about it."""
+    dataset: ds.Dataset
+    num_samples: int          # samples in this shard
+    num_classes: int
+    root: str
+    steps: int                # batches per epoch in this shard
+    classes: Optional[List[str]] = None
+
+
+def prepare_data_path(cfg) -> str:
+    """Resolve the data root, generating the synthetic quickstart set when the config asks for it."""
+    if cfg.dataset not in DATASETS:
+        raise DataError(f"unknown dataset '{cfg.dataset}'; expected one of {', '.join(DATASETS)}")
+    if cfg.dataset == "synthetic":
+        root = cfg.data_path or os.path.join(cfg.output_dir, "data")
+        ensure_synthetic_dataset(root, num_classes=cfg.num_classes, image_size=cfg.synthetic_image_size,
+                                 train_per_class=cfg.synthetic_train_per_class,
+                                 val_per_class=cfg.synthetic_val_per_class, seed=cfg.seed)
+        return root
+    if not cfg.data_path:
+        raise DataError("no data path given: pass --data_path DIR")
+    return cfg.data_path
+
+
+def _norm_stats(cfg):
+    is_cifar = cfg.dataset == "cifar10"
+    mean = cfg.mean or (T.CIFAR10_MEAN if is_cifar else T.IMAGENET_MEAN)
+    std = cfg.std or (T.CIFAR10_STD if is_cifar else T.IMAGENET_STD)
+    return mean, std
+
+
+def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_id: int = 0) -> Optional[DatasetInfo]:
+    """The batched `split` ("train" or "val") dataset, or None when the data root has no such split.
+
+    Training batches drop the last partial batch; evaluation keeps it so every image is scored exactly once.
+    """
+    training = split == "train"
+    batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
+    workers = cfg.num_parallel_workers
+    mean, std = _norm_stats(cfg)
+    shard_args = dict(num_shards=num_shards, shard_id=shard_id) if num_shards > 1 else {}
+    classes = None
+    if cfg.dataset == "cifar10":
+        folder, usage = resolve_cifar10(data_root, split)
+        total = count_cifar10(folder, usage)
+        data = ds.Cifar10Dataset(folder, usage=usage, shuffle=training, num_parallel_workers=workers,
+                                 **shard_args)
+        ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip) if training
+               else T.cifar_eval_transforms(cfg.image_size, mean, std))
+        num_classes = 10
+        root = folder
+    else:
+        root = resolve_image_folder(data_root, split)
+        if root is None:
+            return None
+        samples, classes = scan_image_folder(root, cfg.image_check)
+        total = len(samples)
+        num_classes = len(classes)
+        data = ds.ImageFolderDataset(root, shuffle=training, num_parallel_workers=workers,
+                                     extensions=list(IMG_EXTENSIONS),
+                                     class_indexing={c: i for i, c in enumerate(classes)}, **shard_args)
+        ops = (T.folder_train_transforms(cfg.image_size, mean, std, cfg.min_scale, cfg.color_jitter, cfg.hflip)
+               if training else T.folder_eval_transforms(cfg.image_size, cfg.eval_resize or cfg.image_size,
+                                                         mean, std))
+    if num_classes > cfg.num_classes:
+        raise DataError(f"'{root}' has {num_classes} classes but the model has num_classes={cfg.num_classes}; "
+                        f"set --num_classes {num_classes}")
+    data = data.map(ops, input_columns="image", num_parallel_workers=workers)
+    data = data.map(transforms.TypeCast(ms.int32), input_columns="label", num_parallel_workers=workers)
+    data = data.batch(batch_size, drop_remainder=training, num_parallel_workers=workers)
+    shard_samples = _shard_size(total, num_shards, shard_id)
+    steps = data.get_dataset_size()
+    if training and steps == 0:
+        raise DataError(f"'{root}' has {total} training images, fewer than one batch of {batch_size}; "
+                        f"lower --batch_size")
+    return DatasetInfo(data, shard_samples, num_classes, root, steps, classes)
+
+
+def _shard_size(total: int, num_shards: int, shard_id: int) -> int:
+    return total // num_shards + (1 if shard_id < total % num_shards else 0)
+
+
+_FILE_RE = re.compile(r"data file is: (.+?)\. ")
+
+
+@contextlib.contextmanager
+def pipeline_errors():
+    """Turn MindSpore's data-pipeline failure (e.g. a JPEG that does not decode) into a DataError naming the file."""
+    try:
+        yield
+    except RuntimeError as e:
+        text = str(e)
+        if "dataset pipeline" not in text and "data file is" not in text:
+            raise
+        match = _FILE_RE.search(text)
+        detail = re.search(r"\[Internal ERROR\] ([^.]+)", text)
+        reason = detail.group(1) if detail else "the data pipeline failed"
+        if match:
+            raise DataError(f"corrupt image '{match.group(1)}': {reason}; remove or replace it "
+                            f"(or run with --image_check decode to find every such file up front)") from None
+        raise DataError(f"data pipeline failed: {reason}") from None

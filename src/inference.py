@@ -1,0 +1,31 @@
+"""Evaluation of a checkpoint as eval.py runs it."""
+from typing import Dict
+
+from .checkpoint import load_weights
+from .data import create_dataset, pipeline_errors, prepare_data_path
+from .errors import DataError
+from .evaluation import evaluate, format_result, write_result_json
+from .models import create_model
+from .runtime import LOG, setup_logging, setup_runtime
+
+
+def run_evaluation(cfg) -> Dict[str, float]:
+    """Load `cfg.checkpoint_path` into `cfg.model`, score the validation split, print the result line."""
+    setup_runtime(cfg)
+    setup_logging()
+    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate)
+    load_weights(net, cfg.checkpoint_path)
+    data_root = prepare_data_path(cfg)
+    val = create_dataset(cfg, "val", data_root)
+    if val is None:
+        raise DataError(f"no validation split in '{data_root}': expected val/ (or validation_preprocess/) or "
+                        f"class folders given directly")
+    with pipeline_errors():
+        result = evaluate(net, val.dataset)
+    if result["num_samples"] != val.num_samples:
+        raise RuntimeError(f"scored {result['num_samples']} images but the split has {val.num_samples}")
+    LOG.info(format_result(result, cfg.checkpoint_path))
+    if cfg.result_json:
+        write_result_json(result, cfg.result_json, checkpoint=cfg.checkpoint_path, model=cfg.model,
+                          data_path=val.root)
+    return result

@@ -1,0 +1,52 @@
+"""Per-step learning-rate arrays: linear warmup, then cosine, linear, steps or poly decay.
+
+Formulas (step i of T, W warmup steps), as in the model zoo:
+  warmup   lr_init + (lr_max - lr_init) * i / W
+  cosine   lr_end + (lr_max - lr_end) * (1 + cos(pi * (i - W) / (T - W))) / 2
+  linear   lr_max - (lr_max - lr_end) * (i - W) / (T - W)
+  poly     lr_end + (lr_max - lr_end) * (1 - (i - W) / (T - W)) ** power
+  steps    lr_max times 1, 0.1, 0.01, 0.001 from 0, 30, 60 and 80% of all steps (after warmup)
+  constant lr_max
+"""
+import math
+
+import numpy as np
+
+DECAY_MODES = ("cosine", "linear", "poly", "steps", "constant")
+
+
+def build_lr_schedule(lr_max: float, total_steps: int, warmup_steps: int = 0, lr_init: float = 0.0,
+                      lr_end: float = 0.0, mode: str = "cosine", power: float = 2.0) -> np.ndarray:
+    """The learning rate for each of `total_steps` optimizer steps, as float32."""
+    if mode not in DECAY_MODES:
+        raise ValueError(f"unknown lr decay mode '{mode}'; known: {', '.join(DECAY_MODES)}")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    if not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"warmup_steps must be in [0, {total_steps}], got {warmup_steps}")
+    decay_steps = max(1, total_steps - warmup_steps)
+    boundaries = [0.3 * total_steps, 0.6 * total_steps, 0.8 * total_steps]
+    lrs = np.empty(total_steps, dtype=np.float64)
+    for i in range(total_steps):
+        if i < warmup_steps:
+            lrs[i] = lr_init + (lr_max - lr_init) * i / warmup_steps
+            continue
+        progress = (i - warmup_steps) / decay_steps
+        if mode == "cosine":
+            lrs[i] = lr_end + (lr_max - lr_end) * (1 + math.cos(math.pi * progress)) / 2
+        elif mode == "linear":
+            lrs[i] = lr_max - (lr_max - lr_end) * progress
+        elif mode == "poly":
+            lrs[i] = lr_end + (lr_max - lr_end) * (1 - progress) ** power
+        elif mode == "steps":
+            lrs[i] = lr_max * 0.1 ** sum(i >= b for b in boundaries)
+        else:
+            lrs[i] = lr_max
+    return lrs.astype(np.float32)
+
+
+def lr_schedule_from_config(cfg, steps_per_epoch: int, lr_scale: float = 1.0) -> np.ndarray:
+    """The schedule a config describes, for `steps_per_epoch` optimizer steps per epoch."""
+    return build_lr_schedule(cfg.lr_max * lr_scale, cfg.epoch_size * steps_per_epoch,
+                             int(cfg.warmup_epochs * steps_per_epoch), cfg.lr_init * lr_scale,
+                             cfg.lr_end * lr_scale, cfg.lr_decay_mode, cfg.lr_power)

@@ -1,0 +1,227 @@
+"""Shared building blocks of every network in the zoo.
+
+Conventions (see the reference notes): convolutions use ``pad_mode="pad"`` with ``padding=k // 2`` so that
+PyTorch-trained weights reproduce their outputs; BatchNorm uses MindSpore momentum 0.9 (PyTorch 0.1) and eps
+1e-5. Hard sigmoid / hard swish and global pooling are written with ReLU6 and ReduceMean so that every network
+exports to ONNX (MindSpore has no ONNX converter for HSigmoid, HSwish or AdaptiveAvgPool2d).
+"""
+import math
+from typing import Optional
+
+from mindspore import nn, ops
+from mindspore.common import initializer as init
+
+BN_MOMENTUM = 0.9
+BN_EPS = 1e-5
+
+
+def make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> int:
+    """Round `v` to a multiple of `divisor` as the official GhostNet / MobileNet code does.
+
+    Rounds to nearest, never below `min_value` (default `divisor`), and adds one `divisor` when rounding would
+    lose more than 10% of `v`.
+    """
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class HardSigmoid(nn.Cell):
+    """relu6(x + 3) / 6, the gate of GhostNet's squeeze-excite."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu6 = nn.ReLU6()
+
+    def construct(self, x):
+        return self.relu6(x + 3.0) / 6.0
+
+
+class HardSwish(nn.Cell):
+    """x * relu6(x + 3) / 6."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu6 = nn.ReLU6()
+
+    def construct(self, x):
+        return x * self.relu6(x + 3.0) / 6.0
+
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "sigmoid": nn.Sigmoid,
+    "hard_sigmoid": HardSigmoid,
+    "hard_swish": HardSwish,
+}
+
+
+def create_act(name: Optional[str]) -> Optional[nn.Cell]:
+    """An activation cell by name, or None for `None` / "identity"."""
+    if name is None or name == "identity":
+        return None
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; known: {', '.join(sorted(_ACTIVATIONS))}")
+    return _ACTIVATIONS[name]()
+
+
+class GlobalAvgPool(nn.Cell):
+    """Mean over H and W (ReduceMean, which exports to ONNX), keeping or flattening the spatial dims."""
+
+    def __init__(self, keep_dims: bool = True):
+        super().__init__()
+        self.mean = ops.ReduceMean(keep_dims=keep_dims)
+
+    def construct(self, x):
+        return self.mean(x, (2, 3))
+
+
+def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
+           bias: bool = False) -> nn.Conv2d:
+    """Conv with PyTorch-style symmetric padding k // 2."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, pad_mode="pad",
+                     padding=kernel_size // 2, group=groups, has_bias=bias)
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
+
+
+def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
+            act: Optional[str] = None) -> nn.SequentialCell:
+    """conv + BN (+ act) as a SequentialCell: parameter keys `0.weight`, `1.gamma`, ... like torch's Sequential."""
+    layers = [conv2d(in_channels, out_channels, kernel_size, stride, groups), batch_norm(out_channels)]
+    act_cell = create_act(act)
+    if act_cell is not None:
+        layers.append(act_cell)
+    return nn.SequentialCell(layers)
+
+
+class ConvBnAct(nn.Cell):
+    """conv + BN + act with the named children `conv`, `bn1` (timm's ConvBnAct key layout)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
+                 groups: int = 1, act: Optional[str] = "relu"):
+        super().__init__()
+        self.conv = conv2d(in_channels, out_channels, kernel_size, stride, groups)
+        self.bn1 = batch_norm(out_channels)
+        self.act1 = create_act(act)
+        self.has_act = self.act1 is not None
+
+    def construct(self, x):
+        x = self.bn1(self.conv(x))
+        if self.has_act:
+            x = self.act1(x)
+        return x
+
+
+class SqueezeExcite(nn.Cell):
+    """Squeeze-excite: global pool, 1x1 conv (bias) -> act -> 1x1 conv (bias), gate, multiply."""
+
+    def __init__(self, channels: int, reduced_channels: int, act: str = "relu", gate: str = "hard_sigmoid"):
+        super().__init__()
+        self.pool = GlobalAvgPool(keep_dims=True)
+        self.conv_reduce = nn.Conv2d(channels, reduced_channels, 1, has_bias=True)
+        self.act1 = create_act(act)
+        self.conv_expand = nn.Conv2d(reduced_channels, channels, 1, has_bias=True)
+        self.gate = create_act(gate)
+
+    def construct(self, x):
+        s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
+        return x * self.gate(s)
+
+
+class GhostModule(nn.Cell):
+    """Ghost module (arXiv 1911.11907): a primary conv makes ceil(out / ratio) intrinsic maps, a cheap depthwise
+    conv derives the rest, and the concatenation is sliced to exactly `out_channels`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, ratio: int = 2,
+                 dw_size: int = 3, stride: int = 1, act: Optional[str] = "relu"):
+        super().__init__()
+        self.out_channels = out_channels
+        init_channels = math.ceil(out_channels / ratio)
+        new_channels = init_channels * (ratio - 1)
+        self.primary_conv = conv_bn(in_channels, init_channels, kernel_size, stride, act=act)
+        self.cheap_operation = conv_bn(init_channels, new_channels, dw_size, 1, groups=init_channels, act=act)
+        self.concat = ops.Concat(axis=1)
+
+    def construct(self, x):
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        out = self.concat((x1, x2))
+        return out[:, :self.out_channels, :, :]
+
+
+class GhostBottleneck(nn.Cell):
+    """Ghost bottleneck: ghost1 (act) -> [depthwise stride conv + BN] -> [SE] -> ghost2 (linear) + shortcut.
+
+    `se_channels` is the SE's reduced width (0: no SE); the caller computes it with its own rounding rule.
+    Child names follow the official code (`ghost1`, `conv_dw`, `bn_dw`, `se`, `ghost2`, `shortcut`).
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int = 3,
+                 stride: int = 1, se_channels: int = 0, act: str = "relu"):
+        super().__init__()
+        self.stride = stride
+        self.ghost1 = GhostModule(in_channels, mid_channels, act=act)
+        if stride > 1:
+            self.conv_dw = conv2d(mid_channels, mid_channels, kernel_size, stride, groups=mid_channels)
+            self.bn_dw = batch_norm(mid_channels)
+        self.has_se = se_channels > 0
+        if self.has_se:
+            self.se = SqueezeExcite(mid_channels, se_channels)
+        self.ghost2 = GhostModule(mid_channels, out_channels, act=None)
+        self.identity_shortcut = in_channels == out_channels and stride == 1
+        if not self.identity_shortcut:
+            self.shortcut = nn.SequentialCell([
+                conv2d(in_channels, in_channels, kernel_size, stride, groups=in_channels),
+                batch_norm(in_channels),
+                conv2d(in_channels, out_channels, 1),
+                batch_norm(out_channels),
+            ])
+
+    def construct(self, x):
+        residual = x
+        x = self.ghost1(x)
+        if self.stride > 1:
+            x = self.bn_dw(self.conv_dw(x))
+        if self.has_se:
+            x = self.se(x)
+        x = self.ghost2(x)
+        if self.identity_shortcut:
+            return x + residual
+        return x + self.shortcut(residual)
+
+
+def init_weights(net: nn.Cell) -> None:
+    """The zoo's one weight initialisation: He-normal (fan out) convs, N(0, 0.01) dense, zero biases."""
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, nn.Conv2d):
+            cell.weight.set_data(init.initializer(init.HeNormal(mode="fan_out", nonlinearity="relu"),
+                                                  cell.weight.shape, cell.weight.dtype))
+            if cell.bias is not None:
+                cell.bias.set_data(init.initializer("zeros", cell.bias.shape, cell.bias.dtype))
+        elif isinstance(cell, nn.Dense):
+            cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape, cell.weight.dtype))
+            if cell.bias is not None:
+                cell.bias.set_data(init.initializer("zeros", cell.bias.shape, cell.bias.dtype))
+
+
+class ClassifierMixin:
+    """`reset_classifier` for networks whose last layer is `self.classifier` fed by `num_features` values."""
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classification layer with a freshly initialised one for `num_classes` outputs."""
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        head = nn.Dense(self.num_features, num_classes)
+        init_weights(head)
+        self.classifier = head
+        self.num_classes = num_classes
+        # A cell attached after construction keeps bare parameter names; give them the network's prefix.
+        for pname, param in head.parameters_and_names():
+            param.name = f"classifier.{pname}"

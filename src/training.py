@@ -1,0 +1,239 @@
+"""Training: optimizer, mixed precision, the train step, and the callbacks that log, validate and checkpoint."""
+import glob
+import math
+import os
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import mindspore as ms
+from mindspore import nn
+from mindspore.train.callback import Callback
+
+from .checkpoint import load_weights
+from .config import Config, save_config
+from .data import create_dataset, pipeline_errors, prepare_data_path
+from .errors import CheckpointError, ConfigError
+from .evaluation import evaluate, format_result
+from .loss import CrossEntropySmooth
+from .lr_schedule import lr_schedule_from_config
+from .models import count_params, create_model
+from .runtime import LOG, Runtime, setup_logging, setup_runtime
+
+AMP_BY_DEVICE = {"CPU": "O0", "GPU": "O2", "Ascend": "O3"}
+
+
+def split_weight_decay(net: nn.Cell, weight_decay: float, filter_bias_and_bn: bool) -> List:
+    """Optimizer parameter groups: weight decay on weights, none on BN parameters and biases when asked."""
+    params = net.trainable_params()
+    if not filter_bias_and_bn or weight_decay == 0:
+        return [{"params": params, "weight_decay": weight_decay}]
+    no_decay = [p for p in params if p.name.endswith(("gamma", "beta", "bias")) or len(p.shape) <= 1]
+    ids = {id(p) for p in no_decay}
+    decay = [p for p in params if id(p) not in ids]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0},
+            {"order_params": params}]
+
+
+def build_optimizer(cfg: Config, net: nn.Cell, lr: np.ndarray, loss_scale: float = 1.0) -> nn.Optimizer:
+    groups = split_weight_decay(net, cfg.weight_decay, cfg.filter_bias_and_bn)
+    lr = ms.Tensor(lr)
+    if cfg.optimizer == "momentum":
+        return nn.Momentum(groups, lr, cfg.momentum, loss_scale=loss_scale, use_nesterov=cfg.nesterov)
+    return nn.SGD(groups, lr, loss_scale=loss_scale, nesterov=cfg.nesterov,
+                  momentum=0.0 if not cfg.nesterov else cfg.momentum)
+
+
+def resolve_amp(cfg: Config, device_target: str):
+    """(amp level, loss-scale manager, optimizer loss scale) for the config on this device."""
+    level = AMP_BY_DEVICE[device_target] if cfg.amp_level == "auto" else cfg.amp_level
+    if level == "O0":
+        return level, None, 1.0
+    # drop_overflow_update=False: the only loss-scale manager MindSpore supports on CPU, and the model zoo's
+    # choice on Ascend; the optimizer divides the gradients by the same scale.
+    manager = ms.FixedLossScaleManager(cfg.loss_scale, drop_overflow_update=False)
+    return level, manager, cfg.loss_scale
+
+
+class TrainMonitor(Callback):
+    """The model zoo's log lines plus throughput and progress:
+
+    `epoch: 1 step: 1251, loss is 5.001419`, `epoch time: ... ms, per step time: ... ms, ... img/s`, and every
+    `log_interval` steps `epoch: 1 step: [100/1251], loss: ..., lr: ..., ... img/s, eta ...`.
+    """
+
+    def __init__(self, steps_per_epoch: int, batch_size: int, lr: np.ndarray, log_interval: int,
+                 total_epochs: int):
+        super().__init__()
+        self.steps = steps_per_epoch
+        self.batch_size = batch_size
+        self.lr = lr
+        self.log_interval = log_interval
+        self.total_epochs = total_epochs
+        self.epoch_start = self.interval_start = time.time()
+        self.last_loss = float("nan")
+
+    @staticmethod
+    def _loss(outputs) -> float:
+        if isinstance(outputs, (tuple, list)):
+            outputs = outputs[0]
+        return float(np.mean(outputs.asnumpy()))
+
+    def on_train_epoch_begin(self, run_context):
+        self.epoch_start = self.interval_start = time.time()
+
+    def on_train_step_end(self, run_context):
+        cb = run_context.original_args()
+        step_in_epoch = (cb.cur_step_num - 1) % self.steps + 1
+        loss = self._loss(cb.net_outputs)
+        self.last_loss = loss
+        if not math.isfinite(loss):
+            run_context.request_stop()
+            raise FloatingPointError(f"loss is {loss} at epoch {cb.cur_epoch_num} step {step_in_epoch}; lower "
+                                     f"lr_max or check the data")
+        if self.log_interval and step_in_epoch % self.log_interval == 0 and step_in_epoch < self.steps:
+            now = time.time()
+            rate = self.log_interval * self.batch_size / max(now - self.interval_start, 1e-9)
+            remaining = (self.steps - step_in_epoch) * self.batch_size / rate
+            lr = self.lr[min(cb.cur_step_num - 1, len(self.lr) - 1)]
+            LOG.info(f"epoch: {cb.cur_epoch_num} step: [{step_in_epoch}/{self.steps}], loss: {loss:.6f}, "
+                     f"lr: {lr:.6f}, {rate:.1f} img/s, epoch eta {remaining:.0f} s")
+            self.interval_start = now
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        elapsed = (time.time() - self.epoch_start) * 1000
+        per_step = elapsed / self.steps
+        LOG.info(f"epoch: {cb.cur_epoch_num} step: {self.steps}, loss is {self.last_loss}")
+        LOG.info(f"epoch time: {elapsed:.3f} ms, per step time: {per_step:.3f} ms, "
+                 f"{self.steps * self.batch_size / elapsed * 1000:.1f} img/s")
+
+
+class ValidateAndKeepBest(Callback):
+    """Validate every `interval` epochs (and after the last); keep the best weights as `<model>_best.ckpt`."""
+
+    def __init__(self, net: nn.Cell, dataset, interval: int, total_epochs: int, best_path: str,
+                 save: bool = True):
+        super().__init__()
+        self.net = net
+        self.dataset = dataset
+        self.interval = interval
+        self.total_epochs = total_epochs
+        self.best_path = best_path
+        self.save = save
+        self.best = -1.0
+        self.best_epoch = 0
+        self.history: List[Dict] = []
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if epoch % self.interval and epoch != self.total_epochs:
+            return
+        start = time.time()
+        result = evaluate(self.net, self.dataset)
+        self.history.append({"epoch": epoch, **result})
+        top1 = result["top_1_accuracy"]
+        if top1 > self.best:
+            self.best, self.best_epoch = top1, epoch
+            if self.save:
+                _atomic_save(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
+        LOG.info(f"epoch: {epoch} validation: top_1_accuracy {top1:.4f}, top_5_accuracy "
+                 f"{result['top_5_accuracy']:.4f} over {result['num_samples']} images "
+                 f"({time.time() - start:.1f} s); best {self.best:.4f} at epoch {self.best_epoch}")
+
+
+def _atomic_save(net: nn.Cell, path: str, append: Optional[Dict] = None) -> None:
+    """Write a checkpoint aside and rename it into place: a killed run never leaves a half-written file."""
+    tmp = path + ".tmp.ckpt"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    ms.save_checkpoint(net, tmp, append_dict=append)
+    os.replace(tmp, path)
+
+
+def _sink_mode(cfg: Config, device_target: str) -> bool:
+    if cfg.dataset_sink_mode == "auto":
+        return device_target == "Ascend"
+    return cfg.dataset_sink_mode == "true"
+
+
+def resume_training_state(path: str, net: nn.Cell, optimizer: nn.Optimizer, steps_per_epoch: int) -> int:
+    """Load weights and optimizer state from a training checkpoint; return the number of epochs it completed."""
+    state = load_weights(net, path)
+    if "epoch_num" not in state or "global_step" not in state:
+        raise CheckpointError(f"'{path}' holds no training state (epoch_num, global_step); resume needs a "
+                              f"checkpoint written by train.py, use --pretrained_ckpt to start from weights only")
+    opt_state = {k: v for k, v in state.items() if k in optimizer.parameters_dict()}
+    missing = [k for k in optimizer.parameters_dict() if k not in opt_state and k.startswith("moments.")]
+    if missing:
+        raise CheckpointError(f"'{path}' lacks optimizer state {missing[:3]}: was it written with another "
+                              f"optimizer?")
+    ms.load_param_into_net(optimizer, opt_state)
+    epoch = int(state["epoch_num"].asnumpy())
+    step = int(state["global_step"].asnumpy().reshape(-1)[0])
+    if step != epoch * steps_per_epoch:
+        LOG.info(f"resume: checkpoint is at global step {step}, but {epoch} epochs of {steps_per_epoch} steps "
+                 f"make {epoch * steps_per_epoch}; the lr schedule continues from step {step}")
+    return epoch
+
+
+def train(cfg: Config) -> Dict:
+    """Train as the config says; return a summary (final and best validation results, checkpoint paths)."""
+    runtime: Runtime = setup_runtime(cfg)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    setup_logging(os.path.join(cfg.output_dir, "train.log"))
+    data_root = prepare_data_path(cfg)
+    train_data = create_dataset(cfg, "train", data_root, runtime.group_size, runtime.rank)
+    if train_data is None:
+        raise ConfigError(f"no training split in '{data_root}': expected a train/ folder or class folders")
+    val_data = create_dataset(cfg, "val", data_root) if cfg.eval_interval > 0 else None
+
+    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate)
+    if cfg.pretrained_ckpt:
+        load_weights(net, cfg.pretrained_ckpt)
+        LOG.info(f"initialised from {cfg.pretrained_ckpt}")
+    steps = train_data.steps
+    lr = lr_schedule_from_config(cfg, steps)
+    amp_level, scale_manager, opt_scale = resolve_amp(cfg, runtime.device_target)
+    optimizer = build_optimizer(cfg, net, lr, opt_scale)
+    start_epoch = resume_training_state(cfg.resume, net, optimizer, steps) if cfg.resume else 0
+    if start_epoch >= cfg.epoch_size:
+        raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
+                          f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
+
+    loss_fn = CrossEntropySmooth(cfg.label_smooth_factor, cfg.num_classes)
+    model = ms.Model(net, loss_fn, optimizer, amp_level=amp_level, loss_scale_manager=scale_manager,
+                     keep_batchnorm_fp32=True if amp_level != "O0" else None)
+    ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
+    if runtime.is_main:
+        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
+    LOG.info(f"model {cfg.model}: {count_params(net):,} parameters, {cfg.num_classes} classes; device "
+             f"{runtime.device_target}, mode {cfg.mode}, amp {amp_level}")
+    LOG.info(f"data {train_data.root}: {train_data.num_samples} training images, {steps} steps of "
+             f"{cfg.batch_size} per epoch" + (f"; {val_data.num_samples} validation images" if val_data else
+                                              "; no validation split"))
+    monitor = TrainMonitor(steps, cfg.batch_size, lr, cfg.log_interval, cfg.epoch_size)
+    callbacks = [monitor]
+    if runtime.is_main:
+        ckpt_config = ms.CheckpointConfig(save_checkpoint_steps=steps * cfg.save_checkpoint_epochs,
+                                          keep_checkpoint_max=cfg.keep_checkpoint_max,
+                                          append_info=["epoch_num", "step_num"])
+        callbacks.append(ms.ModelCheckpoint(prefix=cfg.model, directory=ckpt_dir, config=ckpt_config))
+    validator = None
+    if val_data is not None:
+        validator = ValidateAndKeepBest(net, val_data.dataset, cfg.eval_interval, cfg.epoch_size,
+                                        os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main)
+        callbacks.append(validator)
+    start = time.time()
+    with pipeline_errors():
+        model.train(cfg.epoch_size, train_data.dataset, callbacks=callbacks,
+                    dataset_sink_mode=_sink_mode(cfg, runtime.device_target), initial_epoch=start_epoch)
+    summary = {"train_seconds": time.time() - start, "checkpoints": sorted(glob.glob(os.path.join(ckpt_dir, "*.ckpt"))),
+               "final_loss": monitor.last_loss}
+    if validator is not None and validator.history:
+        final = validator.history[-1]
+        LOG.info(format_result(final, os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt")
+                               if validator.best_epoch == final["epoch"] else "(final weights)"))
+        summary.update(final=final, best=validator.best, best_epoch=validator.best_epoch)
+    LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {ckpt_dir}")
+    return summary
