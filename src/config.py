@@ -100,13 +100,14 @@ def _unknown_key(key: str, where: str) -> ConfigError:
 def _coerce(key: str, value: Any, where: str) -> Any:
     """Check `value` against the field's type, converting strings from the command line."""
     default = _FIELDS[key].default
-    annotation = str(_FIELDS[key].type)
+    annotation = _FIELDS[key].type
+    annotation = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
     if isinstance(value, str) and where == "the command line" and not isinstance(default, str):
         try:
             value = yaml.safe_load(value)
         except yaml.YAMLError:
             pass
-    bad = ConfigError(f"config key '{key}' in {where}: expected {annotation.replace('typing.', '')}, got {value!r}")
+    bad = ConfigError(f"config key '{key}' in {where}: expected {annotation}, got {value!r}")
     if value is None:
         if "Optional" in annotation:
             return None
@@ -120,6 +121,11 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return value
         raise bad
     if isinstance(default, float):
+        if isinstance(value, str):  # YAML 1.1 reads "4e-5" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad from None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise bad

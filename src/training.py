@@ -79,6 +79,11 @@ class TrainMonitor(Callback):
             outputs = outputs[0]
         return float(np.mean(outputs.asnumpy()))
 
+    @staticmethod
+    def _global_step(cb) -> int:
+        """The optimizer's step counter (it survives a resume; the callback's step count does not)."""
+        return int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
+
     def on_train_epoch_begin(self, run_context):
         self.epoch_start = self.interval_start = time.time()
 
@@ -95,7 +100,7 @@ class TrainMonitor(Callback):
             now = time.time()
             rate = self.log_interval * self.batch_size / max(now - self.interval_start, 1e-9)
             remaining = (self.steps - step_in_epoch) * self.batch_size / rate
-            lr = self.lr[min(cb.cur_step_num - 1, len(self.lr) - 1)]
+            lr = self.lr[min(self._global_step(cb) - 1, len(self.lr) - 1)]
             LOG.info(f"epoch: {cb.cur_epoch_num} step: [{step_in_epoch}/{self.steps}], loss: {loss:.6f}, "
                      f"lr: {lr:.6f}, {rate:.1f} img/s, epoch eta {remaining:.0f} s")
             self.interval_start = now
@@ -163,12 +168,20 @@ def resume_training_state(path: str, net: nn.Cell, optimizer: nn.Optimizer, step
     if "epoch_num" not in state or "global_step" not in state:
         raise CheckpointError(f"'{path}' holds no training state (epoch_num, global_step); resume needs a "
                               f"checkpoint written by train.py, use --pretrained_ckpt to start from weights only")
-    opt_state = {k: v for k, v in state.items() if k in optimizer.parameters_dict()}
-    missing = [k for k in optimizer.parameters_dict() if k not in opt_state and k.startswith("moments.")]
+    # Moments and the step counter come from the checkpoint; the lr array is rebuilt from the config, so a longer
+    # run (a larger epoch_size) continues on its own schedule at the saved step. They are set one by one:
+    # load_param_into_net on an optimizer also matched `moments.X` to the network weight `X` and overwrote it.
+    targets = [p for p in optimizer.get_parameters() if p.name.startswith("moments.")] + [optimizer.global_step]
+    missing = [p.name for p in targets if p.name not in state]
     if missing:
         raise CheckpointError(f"'{path}' lacks optimizer state {missing[:3]}: was it written with another "
                               f"optimizer?")
-    ms.load_param_into_net(optimizer, opt_state)
+    for param in targets:
+        value = state[param.name]
+        if tuple(value.shape) != tuple(param.shape):
+            raise CheckpointError(f"'{path}': optimizer state {param.name} has shape {tuple(value.shape)}, "
+                                  f"expected {tuple(param.shape)}")
+        param.set_data(ms.Tensor(value.asnumpy(), param.dtype))
     epoch = int(state["epoch_num"].asnumpy())
     step = int(state["global_step"].asnumpy().reshape(-1)[0])
     if step != epoch * steps_per_epoch:

@@ -2,6 +2,8 @@
 import os
 from typing import List, Optional, Tuple
 
+import numpy as np
+
 from ..errors import DataError
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG", ".BMP")
@@ -121,6 +123,16 @@ def resolve_cifar10(data_path: str, split: str) -> Tuple[str, str]:
                     f"(the cifar-10-batches-bin format); found {present[:10]}")
 
 
-def count_cifar10(folder: str, usage: str) -> int:
+def read_cifar10(folder: str, usage: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(images N x 32 x 32 x 3 uint8, labels N int32) from the binary batches of `usage` ("train" / "test").
+
+    Each record is one label byte followed by the red, green and blue 32 x 32 planes.
+    """
     names = CIFAR_TRAIN_FILES if usage == "train" else CIFAR_TEST_FILES
-    return sum(os.path.getsize(os.path.join(folder, n)) // CIFAR_RECORD_BYTES for n in names)
+    records = np.concatenate([np.fromfile(os.path.join(folder, n), dtype=np.uint8).reshape(-1, CIFAR_RECORD_BYTES)
+                              for n in names])
+    labels = records[:, 0].astype(np.int32)
+    if labels.max() > 9:
+        raise DataError(f"CIFAR-10 files in '{folder}' hold label {labels.max()}; labels must be 0..9")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels

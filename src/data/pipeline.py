@@ -11,8 +11,7 @@ from mindspore.dataset import transforms
 
 from ..errors import DataError
 from . import transforms as T
-from .folders import (IMG_EXTENSIONS, count_cifar10, resolve_cifar10, resolve_image_folder,
-                      scan_image_folder)
+from .folders import IMG_EXTENSIONS, read_cifar10, resolve_cifar10, resolve_image_folder, scan_image_folder
 from .synthetic import ensure_synthetic_dataset
 
 DATASETS = ("imagenet", "folder", "cifar10", "synthetic")
@@ -58,18 +57,21 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
     """
     training = split == "train"
     batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
-    workers = cfg.num_parallel_workers
+    workers = max(1, min(cfg.num_parallel_workers, os.cpu_count() or 1))  # MindSpore refuses more than the cores
     mean, std = _norm_stats(cfg)
     shard_args = dict(num_shards=num_shards, shard_id=shard_id) if num_shards > 1 else {}
     classes = None
     if cfg.dataset == "cifar10":
         folder, usage = resolve_cifar10(data_root, split)
-        total = count_cifar10(folder, usage)
-        data = ds.Cifar10Dataset(folder, usage=usage, shuffle=training, num_parallel_workers=workers,
-                                 **shard_args)
+        images, labels = read_cifar10(folder, usage)
+        total = len(labels)
+        # Read with NumPy rather than Cifar10Dataset, which only accepts files of exactly 10,000 records.
+        data = ds.NumpySlicesDataset({"image": images, "label": labels}, shuffle=training,
+                                     num_parallel_workers=workers, **shard_args)
         ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip) if training
                else T.cifar_eval_transforms(cfg.image_size, mean, std))
         num_classes = 10
+        _check_classes(num_classes, cfg.num_classes, folder)
         root = folder
     else:
         root = resolve_image_folder(data_root, split)
@@ -78,15 +80,13 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         samples, classes = scan_image_folder(root, cfg.image_check)
         total = len(samples)
         num_classes = len(classes)
+        _check_classes(num_classes, cfg.num_classes, root)
         data = ds.ImageFolderDataset(root, shuffle=training, num_parallel_workers=workers,
                                      extensions=list(IMG_EXTENSIONS),
                                      class_indexing={c: i for i, c in enumerate(classes)}, **shard_args)
         ops = (T.folder_train_transforms(cfg.image_size, mean, std, cfg.min_scale, cfg.color_jitter, cfg.hflip)
                if training else T.folder_eval_transforms(cfg.image_size, cfg.eval_resize or cfg.image_size,
                                                          mean, std))
-    if num_classes > cfg.num_classes:
-        raise DataError(f"'{root}' has {num_classes} classes but the model has num_classes={cfg.num_classes}; "
-                        f"set --num_classes {num_classes}")
     data = data.map(ops, input_columns="image", num_parallel_workers=workers)
     data = data.map(transforms.TypeCast(ms.int32), input_columns="label", num_parallel_workers=workers)
     data = data.batch(batch_size, drop_remainder=training, num_parallel_workers=workers)
@@ -96,6 +96,12 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         raise DataError(f"'{root}' has {total} training images, fewer than one batch of {batch_size}; "
                         f"lower --batch_size")
     return DatasetInfo(data, shard_samples, num_classes, root, steps, classes)
+
+
+def _check_classes(found: int, expected: int, root: str) -> None:
+    if found > expected:
+        raise DataError(f"'{root}' has {found} classes but the model has num_classes={expected}; "
+                        f"set --num_classes {found}")
 
 
 def _shard_size(total: int, num_shards: int, shard_id: int) -> int:

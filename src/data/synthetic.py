@@ -12,8 +12,8 @@ from typing import Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-SHAPES = ("disk", "square", "triangle", "ring", "hstripes", "vstripes", "checker", "cross")
-_VERSION = 1
+SHAPES = ("disk", "hstripes", "square", "vstripes", "triangle", "checker", "ring", "cross")
+_VERSION = 2
 
 
 def _colours(rng: np.random.Generator) -> Tuple[tuple, tuple]:

@@ -1,0 +1,40 @@
+"""Shared fixtures: CPU kernel choice, repository on the path, and data sets generated in their real formats."""
+import os
+import sys
+
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+os.environ.setdefault("GLOG_v", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.datagen import write_cifar10_bin, write_image_folder  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A 4-class shape/texture set, 48x48 JPEGs, train/ and val/ (val size not a multiple of the batch)."""
+    from src.data.synthetic import ensure_synthetic_dataset
+    root = str(tmp_path_factory.mktemp("synthetic") / "data")
+    return ensure_synthetic_dataset(root, num_classes=4, image_size=48, train_per_class=128, val_per_class=13,
+                                    seed=3)
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory):
+    """A cifar-10-batches-bin folder with 5 train files and a test file of a few records each."""
+    root = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-bin"
+    rng = np.random.default_rng(0)
+    return write_cifar10_bin(str(root), rng, train_records=16, test_records=21)
+
+
+@pytest.fixture()
+def image_folder(tmp_path):
+    """A small ImageNet-style folder with train/ and val/ of random JPEGs, 3 classes."""
+    rng = np.random.default_rng(1)
+    write_image_folder(str(tmp_path / "train"), rng, classes=3, per_class=4)
+    write_image_folder(str(tmp_path / "val"), rng, classes=3, per_class=3)
+    return str(tmp_path)

@@ -1,0 +1,146 @@
+"""Readers and pipelines on data generated in the real on-disk formats."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from src.config import build_config
+from src.data import create_dataset, pipeline_errors, resolve_cifar10, resolve_image_folder, scan_image_folder
+from src.errors import DataError
+from tests.datagen import cifar_records, write_image_folder
+
+
+def _cfg(**kw):
+    args = []
+    for k, v in kw.items():
+        args += [f"--{k}", str(v)]
+    return build_config(args)
+
+
+def test_split_layouts(tmp_path, image_folder):
+    assert resolve_image_folder(image_folder, "train") == os.path.join(image_folder, "train")
+    assert resolve_image_folder(image_folder, "val") == os.path.join(image_folder, "val")
+    zoo = tmp_path / "zoo"
+    write_image_folder(str(zoo / "ilsvrc"), np.random.default_rng(0), 2, 2)
+    write_image_folder(str(zoo / "validation_preprocess"), np.random.default_rng(0), 2, 2)
+    assert resolve_image_folder(str(zoo), "train").endswith("ilsvrc")
+    assert resolve_image_folder(str(zoo), "val").endswith("validation_preprocess")
+    # a split folder given directly
+    direct = os.path.join(image_folder, "val")
+    assert resolve_image_folder(direct, "val") == direct
+    # a root with train/ only has no val split
+    shutil.rmtree(os.path.join(image_folder, "val"))
+    assert resolve_image_folder(image_folder, "val") is None
+
+
+def test_scan_lists_every_image_sorted(image_folder):
+    samples, classes = scan_image_folder(os.path.join(image_folder, "train"))
+    assert classes == ["class_0", "class_1", "class_2"]
+    assert len(samples) == 12 and [lbl for _, lbl in samples] == sorted(lbl for _, lbl in samples)
+
+
+def test_missing_path():
+    with pytest.raises(FileNotFoundError, match="/no/such/dir"):
+        resolve_image_folder("/no/such/dir", "train")
+
+
+def test_classless_folder(tmp_path):
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.jpg")
+    with pytest.raises(DataError, match="no class sub-folders.*1 images lie directly"):
+        scan_image_folder(str(tmp_path))
+
+
+def test_empty_class_folders(tmp_path):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "dog").mkdir()
+    with pytest.raises(DataError, match="no images.*2 class folders"):
+        scan_image_folder(str(tmp_path))
+
+
+def test_corrupt_file_named_by_signature_check(image_folder):
+    bad = os.path.join(image_folder, "train", "class_1", "broken.jpg")
+    with open(bad, "wb") as f:
+        f.write(b"this is not an image")
+    with pytest.raises(DataError, match="corrupt image '.*broken.jpg'"):
+        scan_image_folder(os.path.join(image_folder, "train"))
+
+
+def test_truncated_jpeg_found_by_decode_check_and_by_pipeline(image_folder):
+    good = os.path.join(image_folder, "val", "class_0", "img_0.jpg")
+    data = open(good, "rb").read()
+    bad = os.path.join(image_folder, "val", "class_2", "truncated.jpg")
+    with open(bad, "wb") as f:
+        f.write(data[:40])  # a valid JPEG signature, then nothing decodable
+    scan_image_folder(os.path.join(image_folder, "val"), "signature")  # passes the cheap check
+    with pytest.raises(DataError, match="truncated.jpg"):
+        scan_image_folder(os.path.join(image_folder, "val"), "decode")
+    # With checks off, the pipeline's failure is turned into the same kind of message.
+    cfg = _cfg(dataset="imagenet", num_classes=3, image_size=32, eval_resize=36, batch_size=4,
+               num_parallel_workers=1, image_check="none")
+    info = create_dataset(cfg, "val", image_folder)
+    cwd = os.getcwd()
+    os.chdir(image_folder)  # MindSpore dumps the bad image into the working directory
+    try:
+        with pytest.raises(DataError, match="corrupt image '.*truncated.jpg'"):
+            with pipeline_errors():
+                for _ in info.dataset.create_tuple_iterator(num_epochs=1):
+                    pass
+    finally:
+        os.chdir(cwd)
+
+
+def test_eval_keeps_the_last_partial_batch(image_folder):
+    cfg = _cfg(dataset="imagenet", num_classes=3, image_size=32, eval_resize=36, batch_size=4,
+               num_parallel_workers=1)
+    info = create_dataset(cfg, "val", image_folder)
+    sizes = [img.shape[0] for img, _ in info.dataset.create_tuple_iterator(num_epochs=1)]
+    assert sizes == [4, 4, 1] and info.num_samples == 9
+    train = create_dataset(cfg, "train", image_folder)
+    shapes = [img.shape for img, _ in train.dataset.create_tuple_iterator(num_epochs=1)]
+    assert shapes == [(4, 3, 32, 32)] * 3 and train.steps == 3
+
+
+def test_too_many_classes_for_the_model(image_folder):
+    cfg = _cfg(dataset="imagenet", num_classes=2, image_size=32, batch_size=4)
+    with pytest.raises(DataError, match="3 classes but the model has num_classes=2"):
+        create_dataset(cfg, "train", image_folder)
+
+
+def test_sharding_splits_the_training_set(image_folder):
+    cfg = _cfg(dataset="imagenet", num_classes=3, image_size=32, batch_size=2, num_parallel_workers=1)
+    sizes = [create_dataset(cfg, "train", image_folder, 2, k).num_samples for k in range(2)]
+    assert sizes == [6, 6]
+
+
+def test_cifar10_binary_round_trip(tmp_path):
+    rng = np.random.default_rng(5)
+    root = tmp_path / "cifar-10-batches-bin"
+    root.mkdir()
+    expected = []
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        labels, images, raw = cifar_records(rng, 3)
+        (root / name).write_bytes(raw)
+        expected.append((labels, images))
+    assert resolve_cifar10(str(tmp_path), "train") == (str(root), "train")
+    assert resolve_cifar10(str(root), "val") == (str(root), "test")
+    # mean 0 and std 1/255 make the normalised output equal to the raw pixels
+    cfg = _cfg(dataset="cifar10", num_classes=10, image_size=32, batch_size=8, mean="0,0,0",
+               std=f"{1/255},{1/255},{1/255}", num_parallel_workers=1)
+    info = create_dataset(cfg, "val", str(root))
+    images, labels = next(info.dataset.create_tuple_iterator(num_epochs=1))
+    np.testing.assert_array_equal(labels.asnumpy(), expected[-1][0])
+    np.testing.assert_allclose(images.asnumpy(), expected[-1][1].transpose(0, 3, 1, 2), atol=1e-3)
+    assert info.num_samples == 3
+
+
+def test_cifar10_truncated_and_missing(tmp_path, cifar_root):
+    with pytest.raises(DataError, match="no CIFAR-10 binary train files"):
+        resolve_cifar10(str(tmp_path), "train")
+    bad = tmp_path / "bad"
+    shutil.copytree(cifar_root, bad)
+    with open(bad / "data_batch_3.bin", "ab") as f:
+        f.write(b"xx")
+    with pytest.raises(DataError, match="data_batch_3.bin.*not a multiple"):
+        resolve_cifar10(str(bad), "train")

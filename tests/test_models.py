@@ -1,0 +1,99 @@
+"""Registry-wide model tests: construction, exact parameter counts, forward, backward, interface."""
+import numpy as np
+import pytest
+import mindspore as ms
+from mindspore import nn
+
+from src.models import count_params, create_model, list_models, register_model
+from src.models.layers import GhostModule, HardSigmoid, make_divisible
+
+# Trainable parameters at 1000 classes (reference: official GhostNet code / timm).
+PARAM_COUNTS = {
+    "ghostnet_050": 2_587_292,
+    "ghostnet_100": 5_182_508,
+    "ghostnet_130": 7_358_820,
+    "ghostnet_nose_050": 2_209_948,
+    "ghostnet_nose_100": 3_678_640,
+    "ghostnet_nose_130": 4_815_976,
+}
+
+
+def test_every_registered_model_has_a_count():
+    assert sorted(PARAM_COUNTS) == list_models()
+
+
+@pytest.mark.parametrize("name", sorted(PARAM_COUNTS))
+def test_parameter_count(name):
+    assert count_params(create_model(name, num_classes=1000)) == PARAM_COUNTS[name]
+
+
+def test_unknown_model_lists_known():
+    with pytest.raises(ValueError, match="unknown model 'ghostnet_10'.*ghostnet_100"):
+        create_model("ghostnet_10")
+
+
+def test_duplicate_registration_refused():
+    def ghostnet_100(num_classes=1000):
+        return None
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(ghostnet_100)
+
+
+def test_make_divisible_matches_official_rule():
+    assert make_divisible(16 * 0.5, 4) == 8
+    assert make_divisible(72 * 1.3, 4) == 92      # 93.6 -> 92
+    assert make_divisible(24 * 1.3, 4) == 32      # 31.2 -> 32
+    assert make_divisible(10, 8) == 16            # 8 would lose more than 10%: add a divisor
+    assert make_divisible(3, 8) == 8              # never below the divisor
+
+
+def test_hard_sigmoid_is_relu6_form():
+    x = np.linspace(-5, 5, 41).astype(np.float32)
+    y = HardSigmoid()(ms.Tensor(x)).asnumpy()
+    np.testing.assert_allclose(y, np.clip(x + 3, 0, 6) / 6, atol=1e-7)
+
+
+def test_ghost_module_slices_to_odd_width():
+    module = GhostModule(4, 7)
+    out = module(ms.Tensor(np.random.randn(1, 4, 6, 6).astype(np.float32)))
+    assert out.shape == (1, 7, 6, 6)
+
+
+def test_official_key_layout():
+    names = set(create_model("ghostnet_100").parameters_dict())
+    for key in ("conv_stem.weight", "bn1.gamma", "blocks.0.0.ghost1.primary_conv.0.weight",
+                "blocks.0.0.ghost1.cheap_operation.1.moving_variance", "blocks.1.0.conv_dw.weight",
+                "blocks.1.0.bn_dw.beta", "blocks.3.0.se.conv_reduce.bias", "blocks.3.0.se.conv_expand.weight",
+                "blocks.1.0.shortcut.2.weight", "blocks.9.0.conv.weight", "blocks.9.0.bn1.moving_mean",
+                "conv_head.bias", "classifier.weight"):
+        assert key in names, key
+    assert not any(".se." in n for n in create_model("ghostnet_nose_100").parameters_dict())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_every_parameter_gets_gradient(name):
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = create_model(name, num_classes=7)
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    net.set_train(False)
+    feats = net.forward_features(x)
+    assert feats.shape[0] == 2 and feats.ndim == 4
+    logits = net.forward_head(feats).asnumpy()
+    assert logits.shape == (2, 7) and np.isfinite(logits).all()
+    np.testing.assert_allclose(net(x).asnumpy(), logits, rtol=1e-5, atol=1e-6)
+
+    net.set_train(True)
+    loss_net = nn.WithLossCell(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"))
+    params = net.trainable_params()
+    grads = ms.grad(loss_net, grad_position=None, weights=params)(x, ms.Tensor(np.array([1, 5], np.int32)))
+    dead = [p.name for p, g in zip(params, grads) if not np.abs(g.asnumpy()).sum() > 0]
+    assert not dead, f"no gradient for {dead}"
+
+
+def test_reset_classifier():
+    net = create_model("ghostnet_050", num_classes=7)
+    net.reset_classifier(3)
+    assert net.classifier.weight.shape == (3, net.num_features)
+    assert net.classifier.weight.name == "classifier.weight"
+    net.set_train(False)
+    assert net(ms.Tensor(np.zeros((1, 3, 32, 32), np.float32))).shape == (1, 3)
