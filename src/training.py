@@ -227,11 +227,13 @@ def train(cfg: Config) -> Dict:
                                               "; no validation split"))
     monitor = TrainMonitor(steps, cfg.batch_size, lr, cfg.log_interval, cfg.epoch_size)
     callbacks = [monitor]
+    saver = None
     if runtime.is_main:
         ckpt_config = ms.CheckpointConfig(save_checkpoint_steps=steps * cfg.save_checkpoint_epochs,
                                           keep_checkpoint_max=cfg.keep_checkpoint_max,
                                           append_info=["epoch_num", "step_num"])
-        callbacks.append(ms.ModelCheckpoint(prefix=cfg.model, directory=ckpt_dir, config=ckpt_config))
+        saver = ms.ModelCheckpoint(prefix=cfg.model, directory=ckpt_dir, config=ckpt_config)
+        callbacks.append(saver)
     validator = None
     if val_data is not None:
         validator = ValidateAndKeepBest(net, val_data.dataset, cfg.eval_interval, cfg.epoch_size,
@@ -243,10 +245,11 @@ def train(cfg: Config) -> Dict:
                     dataset_sink_mode=_sink_mode(cfg, runtime.device_target), initial_epoch=start_epoch)
     summary = {"train_seconds": time.time() - start, "checkpoints": sorted(glob.glob(os.path.join(ckpt_dir, "*.ckpt"))),
                "final_loss": monitor.last_loss}
+    if saver is not None:
+        summary["last_checkpoint"] = saver.latest_ckpt_file_name
     if validator is not None and validator.history:
         final = validator.history[-1]
-        LOG.info(format_result(final, os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt")
-                               if validator.best_epoch == final["epoch"] else "(final weights)"))
+        LOG.info(format_result(final, summary.get("last_checkpoint", "")))
         summary.update(final=final, best=validator.best, best_epoch=validator.best_epoch)
     LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {ckpt_dir}")
     return summary

@@ -144,3 +144,16 @@ def test_cifar10_truncated_and_missing(tmp_path, cifar_root):
         f.write(b"xx")
     with pytest.raises(DataError, match="data_batch_3.bin.*not a multiple"):
         resolve_cifar10(str(bad), "train")
+
+
+def test_synthetic_generator_never_replaces_user_data(image_folder, tmp_path):
+    from src.data.synthetic import ensure_synthetic_dataset
+    with pytest.raises(DataError, match="not a generated synthetic data set"):
+        ensure_synthetic_dataset(image_folder, num_classes=3, image_size=16, train_per_class=2, val_per_class=1)
+    assert os.path.isdir(os.path.join(image_folder, "train", "class_0"))
+    root = str(tmp_path / "gen")
+    ensure_synthetic_dataset(root, num_classes=3, image_size=16, train_per_class=2, val_per_class=1)
+    first = sorted(os.listdir(os.path.join(root, "train")))
+    # a different spec regenerates its own folder
+    ensure_synthetic_dataset(root, num_classes=2, image_size=16, train_per_class=2, val_per_class=1)
+    assert len(os.listdir(os.path.join(root, "train"))) == 2 and len(first) == 3

@@ -12,6 +12,8 @@ from typing import Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..errors import DataError
+
 SHAPES = ("disk", "hstripes", "square", "vstripes", "triangle", "checker", "ring", "cross")
 _VERSION = 2
 
@@ -76,6 +78,10 @@ def ensure_synthetic_dataset(root: str, num_classes: int = 6, image_size: int = 
         with open(marker) as f:
             if json.load(f) == spec:
                 return root
+    elif os.path.isdir(root) and os.listdir(root):
+        # Never replace a folder this generator did not write: it may be the user's own data.
+        raise DataError(f"'{root}' exists and is not a generated synthetic data set; pass an empty or new "
+                        f"--data_path for dataset 'synthetic', or --dataset imagenet to train on that folder")
     rng = np.random.default_rng(seed)
     tmp = root.rstrip("/") + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)

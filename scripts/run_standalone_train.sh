@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Train on one device (Ascend, GPU or CPU: whatever MindSpore was installed for).
+# Usage: bash scripts/run_standalone_train.sh [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- train.py options]
+# Environment: CONFIG (recipe, default configs/ghostnet_100_imagenet.yaml), DEVICE_ID (default 0).
+# Output and log: ./train/ (checkpoints in ./train/ckpt, log in ./train/log).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+usage() {
+  echo "Usage: bash $0 [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2
+  echo "       CONFIG=configs/X.yaml DEVICE_ID=0 select the recipe and the device" >&2
+  exit 1
+}
+split_args "$@"
+[ ${#POSITIONAL[@]} -ge 1 ] && [ ${#POSITIONAL[@]} -le 2 ] || usage
+DATASET_PATH=$(abs_path "${POSITIONAL[0]}")
+CONFIG_PATH=$(abs_path "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}")
+require_dir "$DATASET_PATH" "DATASET_PATH"
+require_file "$CONFIG_PATH" "CONFIG"
+ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_id "${DEVICE_ID:-0}")
+if [ ${#POSITIONAL[@]} -eq 2 ]; then
+  PRETRAINED=$(abs_path "${POSITIONAL[1]}")
+  require_file "$PRETRAINED" "PRETRAINED_CKPT_PATH"
+  ARGS+=(--pretrained_ckpt "$PRETRAINED")
+fi
+WORK_DIR="$(pwd)/train"
+mkdir -p "$WORK_DIR"
+ARGS+=(--output_dir "$WORK_DIR")
+run_logged "$WORK_DIR/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}

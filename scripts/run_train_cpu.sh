@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Train on the CPU.
+# Usage: bash scripts/run_train_cpu.sh [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
+#        [-- train.py options]
+# Environment: CONFIG overrides the recipe chosen by the data-set name.
+# Output and log: ./train_cpu/ (checkpoints in ./train_cpu/ckpt, log in ./train_cpu/log).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+usage() {
+  echo "Usage: bash $0 [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2
+  exit 1
+}
+split_args "$@"
+[ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
+config_for_dataset "${POSITIONAL[0]}"
+DATASET_PATH=$(abs_path "${POSITIONAL[1]}")
+require_dir "$DATASET_PATH" "DATASET_PATH"
+require_file "$CONFIG_PATH" "CONFIG"
+ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target CPU)
+if [ ${#POSITIONAL[@]} -eq 3 ]; then
+  PRETRAINED=$(abs_path "${POSITIONAL[2]}")
+  require_file "$PRETRAINED" "PRETRAINED_CKPT_PATH"
+  ARGS+=(--pretrained_ckpt "$PRETRAINED")
+fi
+WORK_DIR="$(pwd)/train_cpu"
+mkdir -p "$WORK_DIR"
+ARGS+=(--output_dir "$WORK_DIR")
+run_logged "$WORK_DIR/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}

@@ -1,0 +1,1 @@
+"""Utilities run as `python -m src.tools.NAME`."""

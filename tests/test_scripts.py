@@ -1,0 +1,53 @@
+"""The shell launchers: argument checking, usage, and a real CPU train + eval run through them."""
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(ROOT, "scripts")
+
+
+def run(script, *args, cwd=None, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(["bash", os.path.join(SCRIPTS, script), *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("script", ["run_standalone_train.sh", "run_train_cpu.sh", "run_eval.sh"])
+def test_usage_without_arguments(script):
+    proc = run(script)
+    assert proc.returncode == 1 and "Usage: bash" in proc.stderr
+
+
+def test_argument_errors(tmp_path):
+    proc = run("run_train_cpu.sh", "mnist", str(tmp_path))
+    assert proc.returncode == 1 and "unknown data set 'mnist'" in proc.stderr
+    proc = run("run_standalone_train.sh", str(tmp_path / "missing"))
+    assert proc.returncode == 1 and "missing' is not a directory" in proc.stderr
+    proc = run("run_eval.sh", str(tmp_path), str(tmp_path / "x.ckpt"))
+    assert proc.returncode == 1 and "x.ckpt' does not exist" in proc.stderr
+    proc = run("run_standalone_train.sh", str(tmp_path), str(tmp_path / "pre.ckpt"))
+    assert proc.returncode == 1 and "PRETRAINED_CKPT_PATH" in proc.stderr
+
+
+def test_cpu_train_then_eval_through_scripts(synthetic_root, tmp_path):
+    env = {"CONFIG": os.path.join(ROOT, "configs", "quickstart.yaml")}
+    extra = ["--", "--dataset", "imagenet", "--num_classes", "4", "--log_interval", "0"]
+    proc = run("run_train_cpu.sh", "imagenet2012", synthetic_root, *extra, "--epoch_size", "1", "--eval_interval",
+               "0", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = (tmp_path / "train_cpu" / "log").read_text()
+    assert "epoch: 1 step: 16, loss is" in log
+    ckpt = tmp_path / "train_cpu" / "ckpt" / "ghostnet_050-1_16.ckpt"
+    assert ckpt.is_file()
+    proc = run("run_eval.sh", synthetic_root, str(ckpt), *extra, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "result: {'top_1_accuracy'" in (tmp_path / "eval" / "log").read_text()
+
+
+def test_failing_training_fails_the_script(tmp_path):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    proc = run("run_train_cpu.sh", "imagenet2012", str(tmp_path / "data"), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "no class sub-folders" in (tmp_path / "train_cpu" / "log").read_text()
