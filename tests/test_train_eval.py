@@ -34,6 +34,11 @@ def test_training_writes_checkpoints_config_and_log(trained):
     log = open(os.path.join(trained, "train.log")).read()
     assert "epoch: 8 step: 16, loss is " in log
     assert "per step time: " in log and "img/s" in log
+    from src.checkpoint import load_weights
+    from src.models import create_model
+    state = load_weights(create_model("ghostnet_050", num_classes=4), os.path.join(trained, "ckpt",
+                                                                                    "ghostnet_050_best.ckpt"))
+    assert 0.25 < float(state["top_1_accuracy"].asnumpy()) <= 1.0
 
 
 def test_eval_scores_every_image_well_above_chance(trained, synthetic_root, capsys):
