@@ -13,7 +13,8 @@ def run_evaluation(cfg) -> Dict[str, float]:
     """Load `cfg.checkpoint_path` into `cfg.model`, score the validation split, print the result line."""
     setup_runtime(cfg)
     setup_logging()
-    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate)
+    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
+                       image_size=cfg.image_size)
     load_weights(net, cfg.checkpoint_path)
     data_root = prepare_data_path(cfg)
     val = create_dataset(cfg, "val", data_root)

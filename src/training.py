@@ -201,7 +201,8 @@ def train(cfg: Config) -> Dict:
         raise ConfigError(f"no training split in '{data_root}': expected a train/ folder or class folders")
     val_data = create_dataset(cfg, "val", data_root) if cfg.eval_interval > 0 else None
 
-    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate)
+    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
+                       image_size=cfg.image_size)
     if cfg.pretrained_ckpt:
         load_weights(net, cfg.pretrained_ckpt)
         LOG.info(f"initialised from {cfg.pretrained_ckpt}")

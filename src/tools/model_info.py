@@ -1,6 +1,8 @@
-"""Print the trainable parameter count of every registered model (or of those named).
+"""Print the trainable parameters and the MACs of every registered model (or of those named).
 
-    python -m src.tools.model_info [--num_classes 1000] [NAME ...]
+    python -m src.tools.model_info [--num_classes 1000] [--image_size 224] [NAME ...]
+
+MACs are the multiply-accumulates of the convolutions and dense layers for one image.
 """
 import argparse
 import sys
@@ -10,17 +12,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.tools.model_info", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
     parser.add_argument("--num_classes", type=int, default=1000)
+    parser.add_argument("--image_size", type=int, default=224)
     args = parser.parse_args(argv)
-    from src.models import count_params, create_model, list_models
+    from src.runtime import configure_cpu_kernels
+    configure_cpu_kernels()
+    from src.models import count_macs, count_params, create_model, list_models
     names = args.models or list_models()
     unknown = [n for n in names if n not in list_models()]
     if unknown:
         sys.stderr.write(f"error: unknown model '{unknown[0]}'; known: {', '.join(list_models())}\n")
         return 2
-    print(f"| model | parameters ({args.num_classes} classes) |")
-    print("| --- | ---: |")
+    print(f"| model | parameters ({args.num_classes} classes) | MACs at {args.image_size}x{args.image_size} |")
+    print("| --- | ---: | ---: |")
     for name in names:
-        print(f"| {name} | {count_params(create_model(name, num_classes=args.num_classes)):,} |")
+        net = create_model(name, num_classes=args.num_classes, image_size=args.image_size)
+        print(f"| {name} | {count_params(net):,} | {count_macs(net, args.image_size) / 1e6:,.1f}M |", flush=True)
     return 0
 
 
