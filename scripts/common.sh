@@ -63,3 +63,18 @@ run_logged() {
   set -e
   return "$status"
 }
+
+# Run train.py with ARGS (an array set by the caller), an optional pretrained checkpoint ($1, may be empty) and the
+# EXTRA options, writing checkpoints and the log into ./$2 of the current directory.
+run_training() {
+  local pretrained="$1" work_dir
+  work_dir="$(pwd)/$2"
+  if [ -n "$pretrained" ]; then
+    pretrained=$(abs_path "$pretrained")
+    require_file "$pretrained" "PRETRAINED_CKPT_PATH"
+    ARGS+=(--pretrained_ckpt "$pretrained")
+  fi
+  mkdir -p "$work_dir"
+  ARGS+=(--output_dir "$work_dir")
+  run_logged "$work_dir/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+}

@@ -18,12 +18,4 @@ CONFIG_PATH=$(abs_path "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}
 require_dir "$DATASET_PATH" "DATASET_PATH"
 require_file "$CONFIG_PATH" "CONFIG"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_id "${DEVICE_ID:-0}")
-if [ ${#POSITIONAL[@]} -eq 2 ]; then
-  PRETRAINED=$(abs_path "${POSITIONAL[1]}")
-  require_file "$PRETRAINED" "PRETRAINED_CKPT_PATH"
-  ARGS+=(--pretrained_ckpt "$PRETRAINED")
-fi
-WORK_DIR="$(pwd)/train"
-mkdir -p "$WORK_DIR"
-ARGS+=(--output_dir "$WORK_DIR")
-run_logged "$WORK_DIR/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+run_training "${POSITIONAL[1]:-}" train

@@ -18,12 +18,4 @@ DATASET_PATH=$(abs_path "${POSITIONAL[1]}")
 require_dir "$DATASET_PATH" "DATASET_PATH"
 require_file "$CONFIG_PATH" "CONFIG"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target CPU)
-if [ ${#POSITIONAL[@]} -eq 3 ]; then
-  PRETRAINED=$(abs_path "${POSITIONAL[2]}")
-  require_file "$PRETRAINED" "PRETRAINED_CKPT_PATH"
-  ARGS+=(--pretrained_ckpt "$PRETRAINED")
-fi
-WORK_DIR="$(pwd)/train_cpu"
-mkdir -p "$WORK_DIR"
-ARGS+=(--output_dir "$WORK_DIR")
-run_logged "$WORK_DIR/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+run_training "${POSITIONAL[2]:-}" train_cpu

@@ -9,7 +9,7 @@ from .errors import CheckpointError
 # Keys a training checkpoint holds besides the network: optimizer state, loss scale, bookkeeping.
 TRAINING_STATE_PREFIXES = ("moments.", "accum.", "adam_m.", "adam_v.", "learning_rate", "momentum",
                            "global_step", "scale_sense", "current_iterator_step", "last_overflow_iterator_step",
-                           "epoch_num", "step_num", "top_1_accuracy")
+                           "epoch_num", "step_num", "top_1_accuracy", "ema_updates")
 
 
 def read_checkpoint(path: str) -> Dict[str, ms.Parameter]:

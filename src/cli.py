@@ -1,5 +1,4 @@
 """What every entry script shares: help, config loading, and turning user errors into a message and exit code."""
-import functools
 import sys
 from typing import Callable, Optional, Sequence
 

@@ -7,7 +7,7 @@ import dataclasses
 import difflib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
@@ -32,6 +32,13 @@ class Config:
     hflip: float = 0.5                          # horizontal flip probability
     mean: Optional[List[float]] = None          # normalisation mean (0..1); default: the data set's
     std: Optional[List[float]] = None
+    auto_augment: str = "none"                 # none | randaugment | autoaugment (train only)
+    randaug_num_ops: int = 2
+    randaug_magnitude: int = 9
+    random_erasing: float = 0.0                 # probability of erasing a random rectangle (train only)
+    mixup: float = 0.0                          # mixup alpha (0: off); labels become soft targets
+    cutmix: float = 0.0                         # cutmix alpha (0: off); with mixup, one of the two per batch
+    mix_prob: float = 1.0                       # probability that a batch is mixed when mixup / cutmix is on
     image_check: str = "signature"              # none | signature | decode: check image files before training
     num_parallel_workers: int = 4
     batch_size: int = 128                       # per device
@@ -53,6 +60,8 @@ class Config:
     lr_power: float = 2.0                       # exponent of the poly decay
     warmup_epochs: float = 0.0
     label_smooth_factor: float = 0.1            # 0: plain cross entropy
+    ema: bool = False                           # keep an exponential moving average of the weights
+    ema_decay: float = 0.9999                   # validation and the best checkpoint then use the averaged weights
     amp_level: str = "auto"                     # auto (O0 on CPU, O2 on GPU, O3 on Ascend) | O0 | O2 | O3
     loss_scale: float = 1024.0                  # fixed loss scale used when amp_level is not O0
     # run
@@ -78,6 +87,7 @@ class Config:
 CHOICES = {
     "dataset": ("imagenet", "folder", "cifar10", "synthetic"),
     "image_check": ("none", "signature", "decode"),
+    "auto_augment": ("none", "randaugment", "autoaugment"),
     "optimizer": ("momentum", "sgd"),
     "lr_decay_mode": ("cosine", "linear", "poly", "steps", "constant"),
     "amp_level": ("auto", "O0", "O2", "O3"),
@@ -156,6 +166,14 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"drop_rate must be in [0, 1), got {cfg.drop_rate}")
     if not 0 < cfg.min_scale <= 1:
         raise ConfigError(f"min_scale must be in (0, 1], got {cfg.min_scale}")
+    for key in ("random_erasing", "mix_prob"):
+        if not 0 <= getattr(cfg, key) <= 1:
+            raise ConfigError(f"{key} is a probability in [0, 1], got {getattr(cfg, key)}")
+    for key in ("mixup", "cutmix"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key} is a Beta-distribution alpha (0: off), got {getattr(cfg, key)}")
+    if not 0 < cfg.ema_decay < 1:
+        raise ConfigError(f"ema_decay must be in (0, 1), got {cfg.ema_decay}")
     if not 0 <= cfg.label_smooth_factor < 1:
         raise ConfigError(f"label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}")
     for key in ("mean", "std"):

@@ -10,7 +10,8 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.train.callback import Callback
 
-from .checkpoint import load_weights
+from .checkpoint import load_weights, read_checkpoint
+from .ema import EMAUpdate, WeightEMA
 from .config import Config, save_config
 from .data import create_dataset, pipeline_errors, prepare_data_path
 from .errors import CheckpointError, ConfigError
@@ -118,9 +119,10 @@ class ValidateAndKeepBest(Callback):
     """Validate every `interval` epochs (and after the last); keep the best weights as `<model>_best.ckpt`."""
 
     def __init__(self, net: nn.Cell, dataset, interval: int, total_epochs: int, best_path: str,
-                 save: bool = True):
+                 save: bool = True, ema=None):
         super().__init__()
         self.net = net
+        self.ema = ema
         self.dataset = dataset
         self.interval = interval
         self.total_epochs = total_epochs
@@ -135,14 +137,21 @@ class ValidateAndKeepBest(Callback):
         if epoch % self.interval and epoch != self.total_epochs:
             return
         start = time.time()
-        result = evaluate(self.net, self.dataset)
-        self.history.append({"epoch": epoch, **result})
-        top1 = result["top_1_accuracy"]
-        if top1 > self.best:
-            self.best, self.best_epoch = top1, epoch
-            if self.save:
-                _atomic_save(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
-        LOG.info(f"epoch: {epoch} validation: top_1_accuracy {top1:.4f}, top_5_accuracy "
+        if self.ema is not None:
+            self.ema.swap()  # validate (and keep as best) the averaged weights
+        try:
+            result = evaluate(self.net, self.dataset)
+            self.history.append({"epoch": epoch, **result})
+            top1 = result["top_1_accuracy"]
+            if top1 > self.best:
+                self.best, self.best_epoch = top1, epoch
+                if self.save:
+                    _atomic_save(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
+        finally:
+            if self.ema is not None:
+                self.ema.swap()
+        which = "EMA " if self.ema is not None else ""
+        LOG.info(f"epoch: {epoch} {which}validation: top_1_accuracy {top1:.4f}, top_5_accuracy "
                  f"{result['top_5_accuracy']:.4f} over {result['num_samples']} images "
                  f"({time.time() - start:.1f} s); best {self.best:.4f} at epoch {self.best_epoch}")
 
@@ -158,7 +167,7 @@ def _atomic_save(net: nn.Cell, path: str, append: Optional[Dict] = None) -> None
 
 def _sink_mode(cfg: Config, device_target: str) -> bool:
     if cfg.dataset_sink_mode == "auto":
-        return device_target == "Ascend"
+        return device_target == "Ascend" and not cfg.ema  # EMA updates after every step
     return cfg.dataset_sink_mode == "true"
 
 
@@ -188,6 +197,16 @@ def resume_training_state(path: str, net: nn.Cell, optimizer: nn.Optimizer, step
         LOG.info(f"resume: checkpoint is at global step {step}, but {epoch} epochs of {steps_per_epoch} steps "
                  f"make {epoch * steps_per_epoch}; the lr schedule continues from step {step}")
     return epoch
+
+
+def resume_ema(ema: WeightEMA, resume_path: str, model: str) -> None:
+    """Continue the average saved beside the resumed checkpoint, or restart it from the resumed weights."""
+    path = os.path.join(os.path.dirname(os.path.abspath(resume_path)), f"{model}_ema.ckpt")
+    if os.path.isfile(path):
+        ema.load_state(read_checkpoint(path))
+        LOG.info(f"resume: EMA weights from {path}")
+    else:
+        LOG.info(f"resume: no {path}; the EMA restarts from the resumed weights")
 
 
 def train(cfg: Config) -> Dict:
@@ -235,10 +254,17 @@ def train(cfg: Config) -> Dict:
                                           append_info=["epoch_num", "step_num"])
         saver = ms.ModelCheckpoint(prefix=cfg.model, directory=ckpt_dir, config=ckpt_config)
         callbacks.append(saver)
+    ema = None
+    if cfg.ema:
+        ema = WeightEMA(net, cfg.ema_decay)
+        if cfg.resume:
+            resume_ema(ema, cfg.resume, cfg.model)
+        callbacks.append(EMAUpdate(ema, os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if runtime.is_main else None,
+                                   cfg.save_checkpoint_epochs, cfg.epoch_size))
     validator = None
     if val_data is not None:
         validator = ValidateAndKeepBest(net, val_data.dataset, cfg.eval_interval, cfg.epoch_size,
-                                        os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main)
+                                        os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main, ema)
         callbacks.append(validator)
     start = time.time()
     with pipeline_errors():
@@ -247,7 +273,8 @@ def train(cfg: Config) -> Dict:
     summary = {"train_seconds": time.time() - start, "checkpoints": sorted(glob.glob(os.path.join(ckpt_dir, "*.ckpt"))),
                "final_loss": monitor.last_loss}
     if saver is not None:
-        summary["last_checkpoint"] = saver.latest_ckpt_file_name
+        summary["last_checkpoint"] = (os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if ema is not None
+                                      else saver.latest_ckpt_file_name)
     if validator is not None and validator.history:
         final = validator.history[-1]
         LOG.info(format_result(final, summary.get("last_checkpoint", "")))

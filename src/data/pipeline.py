@@ -68,7 +68,8 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         # Read with NumPy rather than Cifar10Dataset, which only accepts files of exactly 10,000 records.
         data = ds.NumpySlicesDataset({"image": images, "label": labels}, shuffle=training,
                                      num_parallel_workers=workers, **shard_args)
-        ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip) if training
+        ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip, _augment(cfg, cifar=True),
+                                        T.random_erasing_ops(cfg.random_erasing)) if training
                else T.cifar_eval_transforms(cfg.image_size, mean, std))
         num_classes = 10
         _check_classes(num_classes, cfg.num_classes, folder)
@@ -84,18 +85,28 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         data = ds.ImageFolderDataset(root, shuffle=training, num_parallel_workers=workers,
                                      extensions=list(IMG_EXTENSIONS),
                                      class_indexing={c: i for i, c in enumerate(classes)}, **shard_args)
-        ops = (T.folder_train_transforms(cfg.image_size, mean, std, cfg.min_scale, cfg.color_jitter, cfg.hflip)
+        ops = (T.folder_train_transforms(cfg.image_size, mean, std, cfg.min_scale, cfg.color_jitter, cfg.hflip,
+                                         _augment(cfg), T.random_erasing_ops(cfg.random_erasing))
                if training else T.folder_eval_transforms(cfg.image_size, cfg.eval_resize or cfg.image_size,
                                                          mean, std))
     data = data.map(ops, input_columns="image", num_parallel_workers=workers)
     data = data.map(transforms.TypeCast(ms.int32), input_columns="label", num_parallel_workers=workers)
     data = data.batch(batch_size, drop_remainder=training, num_parallel_workers=workers)
+    mix = T.batch_mix_ops(cfg.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob) if training else []
+    if mix:
+        data = data.map([transforms.OneHot(cfg.num_classes), transforms.TypeCast(ms.float32)],
+                        input_columns="label", num_parallel_workers=workers)
+        data = data.map(mix, input_columns=["image", "label"], num_parallel_workers=workers)
     shard_samples = _shard_size(total, num_shards, shard_id)
     steps = data.get_dataset_size()
     if training and steps == 0:
         raise DataError(f"'{root}' has {total} training images, fewer than one batch of {batch_size}; "
                         f"lower --batch_size")
     return DatasetInfo(data, shard_samples, num_classes, root, steps, classes)
+
+
+def _augment(cfg, cifar: bool = False) -> List:
+    return T.auto_augment_ops(cfg.auto_augment, cfg.randaug_num_ops, cfg.randaug_magnitude, cifar)
 
 
 def _check_classes(found: int, expected: int, root: str) -> None:

@@ -33,7 +33,7 @@ with `fixed_resolution=True`, so `create_model(..., image_size=N)` builds them f
 """
 from mindspore import nn
 
-from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, init_weights
+from .layers import ClassifierMixin, GlobalAvgPool, ResNetMixin, batch_norm, conv2d, conv_bn, init_weights
 from .registry import register_model
 
 # ResNet-50 stages. Feature size at a 224 input: 56, 28, 14, 7.
@@ -44,7 +44,6 @@ GENET_RES50_STAGES = [
     (6, 256, 1024, 2),
     (3, 512, 2048, 2),
 ]
-STEM_CHANNELS = 64
 MLP_REDUCTION = 16  # theta-plus MLP: C -> C / 16 -> C
 
 
@@ -123,7 +122,7 @@ class GEBottleneck(nn.Cell):
         return self.relu(out + identity)
 
 
-class GENetRes50(ClassifierMixin, nn.Cell):
+class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
     """GENet-Res50. `extra=False`: GE-theta-minus; `extra=True, mlp=False`: GE-theta; both True: GE-theta-plus.
 
     `image_size` is the input resolution the depthwise gathers are sized for (`extra=True`); the network then
@@ -142,13 +141,9 @@ class GENetRes50(ClassifierMixin, nn.Cell):
         self.image_size = image_size
         self.check_size = extra  # only the depthwise gather depends on the resolution
 
-        self.conv1 = conv2d(in_channels, STEM_CHANNELS, 7, stride=2)
-        self.bn1 = batch_norm(STEM_CHANNELS)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+        channels = self.init_stem(in_channels)
         size = _out_size(_out_size(image_size, 7, 2, 3), 3, 2, 1)
 
-        channels = STEM_CHANNELS
         self.feature_sizes = []
         for index, (blocks, mid, out, stride) in enumerate(GENET_RES50_STAGES):
             size = _out_size(size, 3, stride, 1)
@@ -160,10 +155,7 @@ class GENetRes50(ClassifierMixin, nn.Cell):
                 channels = out
             setattr(self, f"layer{index + 1}", nn.SequentialCell(layer))
 
-        self.num_features = channels
-        self.global_pool = GlobalAvgPool(keep_dims=False)
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = nn.Dense(channels, num_classes)
+        self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 
     def forward_features(self, x):
@@ -173,17 +165,7 @@ class GENetRes50(ClassifierMixin, nn.Cell):
                 raise ValueError(f"this GENet-Res50 was built for {self.image_size}x{self.image_size} inputs (its "
                                  f"gather kernels span the feature maps of that size), got {height}x{width}; "
                                  f"build it with image_size matching the input")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        return self.layer4(x)
-
-    def forward_head(self, x):
-        return self.classifier(self.dropout(self.global_pool(x)))
-
-    def construct(self, x):
-        return self.forward_head(self.forward_features(x))
+        return self.forward_stages(x)
 
 
 @register_model

@@ -71,8 +71,6 @@ class GhostNet(ClassifierMixin, nn.Cell):
         x = self.dropout(self.flatten(x))
         return self.classifier(x)
 
-    def construct(self, x):
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model

@@ -58,7 +58,7 @@ from typing import Optional, Sequence
 
 from mindspore import nn, ops
 
-from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, init_weights
+from .layers import ClassifierMixin, GlobalAvgPool, ResNetMixin, batch_norm, conv2d, conv_bn, init_weights
 from .registry import register_model
 
 # One row per ResNet stage: planes (the stage outputs planes * Bottleneck.expansion channels), stride
@@ -72,7 +72,6 @@ RESNET50_BLOCKS = (3, 4, 6, 3)
 RESNET101_BLOCKS = (3, 4, 23, 3)
 # Stages (numbered 1-4, as layer1-layer4) built as G-Ghost stages; the derivation is in the module docstring.
 GHOST_STAGES = (1, 2, 3, 4)
-STEM_CHANNELS = 64
 
 
 class Bottleneck(nn.Cell):
@@ -169,7 +168,7 @@ class GGhostStage(nn.Cell):
         return self.end(self.concat((e, ghost)))
 
 
-class GhostNetD(ClassifierMixin, nn.Cell):
+class GhostNetD(ResNetMixin, ClassifierMixin, nn.Cell):
     """ResNet (bottleneck blocks per stage given by `layers`) whose stages in `ghost_stages` (numbered 1-4) are
     G-Ghost stages with `cheap_ratio` of each stage's output channels made by cheap operations."""
 
@@ -182,12 +181,7 @@ class GhostNetD(ClassifierMixin, nn.Cell):
         if unknown:
             raise ValueError(f"ghost_stages {unknown} not in 1..{len(GHOSTNET_D_STAGES)}")
         self.num_classes = num_classes
-        self.conv1 = conv2d(in_channels, STEM_CHANNELS, 7, stride=2)
-        self.bn1 = batch_norm(STEM_CHANNELS)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
-
-        channels = STEM_CHANNELS
+        channels = self.init_stem(in_channels)
         stages = []
         for index, ((planes, stride), blocks) in enumerate(zip(GHOSTNET_D_STAGES, layers), start=1):
             if index in ghost_stages:
@@ -197,25 +191,11 @@ class GhostNetD(ClassifierMixin, nn.Cell):
             channels = planes * Bottleneck.expansion
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
 
-        self.num_features = channels
-        self.global_pool = GlobalAvgPool(keep_dims=False)
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = nn.Dense(channels, num_classes)
+        self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 
     def forward_features(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        return self.layer4(x)
-
-    def forward_head(self, x):
-        x = self.dropout(self.global_pool(x))
-        return self.classifier(x)
-
-    def construct(self, x):
-        return self.forward_head(self.forward_features(x))
+        return self.forward_stages(x)
 
 
 @register_model

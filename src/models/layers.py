@@ -212,7 +212,23 @@ def init_weights(net: nn.Cell) -> None:
 
 
 class ClassifierMixin:
-    """`reset_classifier` for networks whose last layer is `self.classifier` fed by `num_features` values."""
+    """The uniform head of the zoo's networks: `init_classifier` builds global pool, dropout and `classifier`
+    (fed by `num_features` values); `forward_head`, `construct` and `reset_classifier` use them. A network
+    provides `forward_features` and may override `forward_head` (GhostNet has a conv head before the classifier).
+    """
+
+    def init_classifier(self, num_features: int, num_classes: int, drop_rate: float = 0.0) -> None:
+        self.num_features = num_features
+        self.num_classes = num_classes
+        self.global_pool = GlobalAvgPool(keep_dims=False)
+        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
+        self.classifier = nn.Dense(num_features, num_classes)
+
+    def forward_head(self, x):
+        return self.classifier(self.dropout(self.global_pool(x)))
+
+    def construct(self, x):
+        return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classification layer with a freshly initialised one for `num_classes` outputs."""
@@ -225,3 +241,21 @@ class ClassifierMixin:
         # A cell attached after construction keeps bare parameter names; give them the network's prefix.
         for pname, param in head.parameters_and_names():
             param.name = f"classifier.{pname}"
+
+
+class ResNetMixin:
+    """The ResNet stem (7x7 stride-2 conv + BN + ReLU, 3x3 stride-2 max pool with padding 1; torchvision's names
+    `conv1`, `bn1`) and the pass through `layer1` .. `layer4`, shared by the ResNet-based networks."""
+
+    STEM_CHANNELS = 64
+
+    def init_stem(self, in_channels: int) -> int:
+        self.conv1 = conv2d(in_channels, self.STEM_CHANNELS, 7, stride=2)
+        self.bn1 = batch_norm(self.STEM_CHANNELS)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+        return self.STEM_CHANNELS
+
+    def forward_stages(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))

@@ -5,9 +5,9 @@ pointwise 1x1 + BN + ReLU6), global average pool, dropout, Dense. Parameter name
 `mobilenetv1_100` (`conv_stem`, `bn1`, `blocks.{stage}.{j}.conv_dw / bn1 / conv_pw / bn2`, `classifier`) so its
 weights map one to one. 4,231,976 parameters at width 1.0 and 1000 classes. Works at 32x32 (CIFAR-10) and 224x224.
 """
-from mindspore import nn, ops
+from mindspore import nn
 
-from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, init_weights, make_divisible
+from .layers import ClassifierMixin, batch_norm, conv2d, init_weights, make_divisible
 from .registry import register_model
 
 # One inner list per stage (timm's grouping: 1, 2, 2, 6, 2 blocks). out, stride
@@ -39,7 +39,6 @@ class DepthwiseSeparable(nn.Cell):
 class MobileNetV1(ClassifierMixin, nn.Cell):
     def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.0, in_channels: int = 3):
         super().__init__()
-        self.num_classes = num_classes
         channels = make_divisible(32 * width, 8)
         self.conv_stem = conv2d(in_channels, channels, 3, stride=2)
         self.bn1 = batch_norm(channels)
@@ -53,20 +52,11 @@ class MobileNetV1(ClassifierMixin, nn.Cell):
                 channels = out_channels
             stages.append(nn.SequentialCell(blocks))
         self.blocks = nn.SequentialCell(stages)
-        self.num_features = channels
-        self.global_pool = GlobalAvgPool(keep_dims=False)
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = nn.Dense(channels, num_classes)
+        self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 
     def forward_features(self, x):
         return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
-
-    def forward_head(self, x):
-        return self.classifier(self.dropout(self.global_pool(x)))
-
-    def construct(self, x):
-        return self.forward_head(self.forward_features(x))
 
 
 @register_model

@@ -1,0 +1,88 @@
+"""Exponential moving average (EMA) of a network's weights and BatchNorm statistics, kept on the device.
+
+decay_t = min(decay, (1 + t) / (10 + t)) at update t (the usual warm-up, so short runs are not dominated by the
+initial weights). Validation and the best checkpoint use the averaged weights when EMA is on; the average is also
+written as a plain network checkpoint `<model>_ema.ckpt` (loadable by eval.py) whenever training checkpoints are.
+"""
+import os
+from typing import Optional
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+from mindspore.train.callback import Callback
+
+_ema_update = ops.MultitypeFuncGraph("ema_update")
+
+
+@_ema_update.register("Tensor", "Tensor", "Tensor")
+def _update(decay, average, value):
+    return ops.assign(average, average * decay + value * (1.0 - decay))
+
+
+class WeightEMA(nn.Cell):
+    """Holds `ema.<name>` copies of every parameter of `net`; calling it performs one update (a compiled graph)."""
+
+    def __init__(self, net: nn.Cell, decay: float):
+        super().__init__(auto_prefix=False)
+        self.params = ms.ParameterTuple(list(net.get_parameters()))
+        self.averages = self.params.clone(prefix="ema", init="same")
+        self.decay = ms.Tensor(decay, ms.float32)
+        self.updates = ms.Parameter(ms.Tensor(0.0, ms.float32), name="ema_updates", requires_grad=False)
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self):
+        t = self.updates + 1.0
+        ops.assign(self.updates, t)
+        decay = ops.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        return self.hyper_map(ops.partial(_update, decay), self.averages, self.params)
+
+    def state(self) -> dict:
+        """The averages under the network's own parameter names, plus the update count."""
+        out = {p.name[len("ema."):]: ms.Tensor(p.asnumpy()) for p in self.averages}
+        out["ema_updates"] = ms.Tensor(self.updates.asnumpy())
+        return out
+
+    def load_state(self, state: dict) -> None:
+        for param in self.averages:
+            param.set_data(ms.Tensor(state[param.name[len("ema."):]].asnumpy(), param.dtype))
+        self.updates.set_data(ms.Tensor(state["ema_updates"].asnumpy(), ms.float32))
+
+    def swap(self) -> None:
+        """Exchange the network's values with the averages (call twice to restore)."""
+        for param, average in zip(self.params, self.averages):
+            current = param.asnumpy().copy()
+            param.set_data(ms.Tensor(average.asnumpy(), param.dtype))
+            average.set_data(ms.Tensor(current, average.dtype))
+
+
+def save_ema(ema: WeightEMA, path: str) -> None:
+    tmp = path + ".tmp.ckpt"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    ms.save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], tmp)
+    os.replace(tmp, path)
+
+
+class EMAUpdate(Callback):
+    """Update the average after every step; save it every `save_epochs` epochs and after the last."""
+
+    def __init__(self, ema: WeightEMA, path: Optional[str], save_epochs: int, total_epochs: int):
+        super().__init__()
+        self.ema = ema
+        self.path = path
+        self.save_epochs = save_epochs
+        self.total_epochs = total_epochs
+
+    def on_train_step_end(self, run_context):
+        self.ema()
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if self.path and (epoch % self.save_epochs == 0 or epoch == self.total_epochs):
+            save_ema(self.ema, self.path)
+
+
+def ema_matches(ema: WeightEMA, net: nn.Cell) -> bool:
+    """Whether the averages equal the network's current values (used by tests and sanity checks)."""
+    return all(np.array_equal(p.asnumpy(), a.asnumpy()) for p, a in zip(ema.params, ema.averages))
