@@ -11,7 +11,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.datagen import write_cifar10_bin, write_image_folder  # noqa: E402
+from tests.datagen import TINY, write_cifar10_bin, write_image_folder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +38,15 @@ def image_folder(tmp_path):
     write_image_folder(str(tmp_path / "train"), rng, classes=3, per_class=4)
     write_image_folder(str(tmp_path / "val"), rng, classes=3, per_class=3)
     return str(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trained(synthetic_root, tmp_path_factory):
+    """Output folder of an 8-epoch quickstart-recipe run on `synthetic_root` (checkpoints every 2 epochs, keep 2)."""
+    import train as train_script
+    out = str(tmp_path_factory.mktemp("run"))
+    rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", out, "--epoch_size", "8",
+                                   "--eval_interval", "4", "--save_checkpoint_epochs", "2",
+                                   "--keep_checkpoint_max", "2"])
+    assert rc == 0
+    return out

@@ -37,3 +37,9 @@ def write_cifar10_bin(root: str, rng, train_records: int = 16, test_records: int
         f.write("\n".join(["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                            "truck"]) + "\n")
     return root
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The quickstart recipe (ghostnet_050 at 48x48) on the 4-class generated folder of the `synthetic_root` fixture.
+TINY = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--num_classes", "4", "--dataset", "imagenet",
+        "--log_interval", "0", "--image_check", "decode"]

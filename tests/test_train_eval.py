@@ -11,20 +11,7 @@ import eval as eval_script
 import train as train_script
 from src.checkpoint import read_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The quickstart recipe (ghostnet_050 at 48x48) on a 4-class generated folder.
-TINY = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--num_classes", "4", "--dataset", "imagenet",
-        "--log_interval", "0", "--image_check", "decode"]
-
-
-@pytest.fixture(scope="module")
-def trained(synthetic_root, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("run"))
-    rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", out, "--epoch_size", "8",
-                                   "--eval_interval", "4", "--save_checkpoint_epochs", "2",
-                                   "--keep_checkpoint_max", "2"])
-    assert rc == 0
-    return out
+from tests.datagen import TINY
 
 
 def test_training_writes_checkpoints_config_and_log(trained):

@@ -253,9 +253,12 @@ class ResNetMixin:
         self.conv1 = conv2d(in_channels, self.STEM_CHANNELS, 7, stride=2)
         self.bn1 = batch_norm(self.STEM_CHANNELS)
         self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+        # Max pooling with padding 1 as zero padding + valid pooling: the input follows a ReLU (>= 0), so zeros
+        # never win, and MaxPool2d(pad_mode="pad") exports to ONNX as the unsupported MaxPool3DWithArgmax.
+        self.pad = nn.Pad(((0, 0), (0, 0), (1, 1), (1, 1)))
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="valid")
         return self.STEM_CHANNELS
 
     def forward_stages(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.pad(self.relu(self.bn1(self.conv1(x)))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))

@@ -1,0 +1,50 @@
+"""Write the label json of an image folder: {result key: class index}.
+
+    python create_imagenet2012_label.py --img_path DIR [--output imagenet_label.json]
+
+DIR holds one sub-folder per class (sorted names give the class indices, as in training). The keys are the names
+the inference harness gives each image (see src/deploy.py), so postprocess.py can match `result_Files/`.
+"""
+import argparse
+import json
+import os
+import sys
+
+from src.cli import USER_ERRORS
+
+
+def build_labels(img_path: str) -> dict:
+    from src.data.folders import scan_image_folder
+    from src.deploy import list_images, result_keys
+    _, classes = scan_image_folder(img_path, check="none")
+    index = {c: i for i, c in enumerate(classes)}
+    labels = {}
+    for key, path in result_keys(img_path, list_images(img_path)).items():
+        top = os.path.relpath(path, img_path).split(os.sep)[0]
+        if top not in index:
+            raise ValueError(f"image '{path}' is not inside a class folder of '{img_path}'")
+        labels[key] = index[top]
+    return labels
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="create_imagenet2012_label.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--img_path", required=True)
+    parser.add_argument("--output", default="imagenet_label.json")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        labels = build_labels(args.img_path)
+    except USER_ERRORS as e:
+        sys.stderr.write(f"create_imagenet2012_label.py: error: {e}\n")
+        return 2
+    with open(args.output, "w") as f:
+        json.dump(labels, f, indent=0, sort_keys=True)
+    print(f"wrote {len(labels)} labels ({len(set(labels.values()))} classes) to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

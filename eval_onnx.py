@@ -1,0 +1,44 @@
+"""Top-1 / top-5 of an ONNX file over an image folder, with exactly the preprocessing of eval.py.
+
+    python eval_onnx.py --onnx_path FILE.onnx --data_path DIR [--config configs/X.yaml] [--batch_size 32]
+                        [--device_target CPU|GPU]
+
+Prints the same `result: {...} ckpt=FILE.onnx` line as eval.py. A file exported with a fixed batch size is fed
+batches of that size, the last one padded (the padding's outputs are dropped).
+"""
+import argparse
+import sys
+
+from src.cli import USER_ERRORS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eval_onnx.py", description="Score an ONNX file on an image folder.")
+    parser.add_argument("--onnx_path", required=True)
+    parser.add_argument("--data_path", required=True, help="root with val/ (or a split folder), or CIFAR-10 bin")
+    parser.add_argument("--config", default="", help="recipe giving the data set kind and eval preprocessing")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU"],
+                        help="GPU uses onnxruntime's CUDA provider")
+    parser.add_argument("--result_json", default="")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        from src.onnx_eval import evaluate_onnx
+        evaluate_onnx(args.onnx_path, args.data_path, args.config, args.batch_size, args.device_target,
+                      args.result_json)
+    except USER_ERRORS as e:
+        sys.stderr.write(f"eval_onnx.py: error: {e}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
