@@ -177,7 +177,7 @@ def test_reference_runner_labels_and_postprocess_match_eval(exported, synthetic_
     # postprocess errors: a missing result file and an image without a label
     os.remove(out / "result_Files" / results[5])
     assert postprocess_script.main(["--result_path", str(out / "result_Files"), "--label_path", labels]) == 2
-    assert f"no result file" in capsys.readouterr().err
+    assert "no result file" in capsys.readouterr().err
     (out / "result_Files" / "stranger_0.bin").write_bytes(np.zeros(4, np.float32).tobytes())
     assert postprocess_script.main(["--result_path", str(out / "result_Files"), "--label_path", labels]) == 2
     assert "'stranger_0.bin'" in capsys.readouterr().err
