@@ -21,7 +21,8 @@ class Config:
     model: str = "ghostnet_100"                 # a name from list_models()
     num_classes: int = 1000
     drop_rate: float = 0.2                      # dropout probability before the classifier
-    pretrained_ckpt: str = ""                   # initialise the network from this checkpoint (weights only)
+    pretrained_ckpt: str = ""                   # start from these weights (a head of another class count is replaced)
+    freeze_epochs: int = 0                      # train only the classifier for the first N epochs (fine-tuning)
     # data
     dataset: str = "imagenet"                   # imagenet | folder (class folders) | cifar10 | synthetic
     data_path: str = ""                         # root with train/ and val/, a split folder, or cifar-10-batches-bin
@@ -241,7 +242,9 @@ def build_config(argv: Sequence[str]) -> Config:
             values[key] = _coerce(key, value, f"'{config_path}'")
     for key, value in overrides.items():
         values[key] = _coerce(key, value, "the command line")
-    return validate(Config(**values))
+    cfg = validate(Config(**values))
+    cfg.cli_keys = frozenset(overrides)  # what the user set on the command line (not a config field)
+    return cfg
 
 
 def save_config(cfg: Config, path: str) -> None:

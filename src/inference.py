@@ -1,7 +1,7 @@
 """Evaluation of a checkpoint as eval.py runs it."""
 from typing import Dict
 
-from .checkpoint import load_weights
+from .checkpoint import load_weights, read_checkpoint, split_training_state
 from .data import create_dataset, pipeline_errors, prepare_data_path
 from .errors import DataError
 from .evaluation import evaluate, format_result, write_result_json
@@ -13,6 +13,10 @@ def run_evaluation(cfg) -> Dict[str, float]:
     """Load `cfg.checkpoint_path` into `cfg.model`, score the validation split, print the result line."""
     setup_runtime(cfg)
     setup_logging()
+    params, _ = split_training_state(read_checkpoint(cfg.checkpoint_path))
+    if "num_classes" not in getattr(cfg, "cli_keys", ()) and "classifier.weight" in params:
+        # not given on the command line: the checkpoint's head knows (e.g. a fine-tuned 5-class model)
+        cfg.num_classes = int(params["classifier.weight"].shape[0])
     net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
                        image_size=cfg.image_size)
     load_weights(net, cfg.checkpoint_path)

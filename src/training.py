@@ -10,7 +10,7 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.train.callback import Callback
 
-from .checkpoint import load_weights, read_checkpoint
+from .checkpoint import check_compatible, load_weights, read_checkpoint, split_training_state
 from .ema import EMAUpdate, WeightEMA
 from .config import Config, save_config
 from .data import create_dataset, pipeline_errors, prepare_data_path
@@ -171,32 +171,87 @@ def _sink_mode(cfg: Config, device_target: str) -> bool:
     return cfg.dataset_sink_mode == "true"
 
 
-def resume_training_state(path: str, net: nn.Cell, optimizer: nn.Optimizer, steps_per_epoch: int) -> int:
-    """Load weights and optimizer state from a training checkpoint; return the number of epochs it completed."""
+def read_training_state(path: str, net: nn.Cell) -> Dict:
+    """Load the weights of a training checkpoint into `net`; return its optimizer and bookkeeping entries."""
     state = load_weights(net, path)
     if "epoch_num" not in state or "global_step" not in state:
         raise CheckpointError(f"'{path}' holds no training state (epoch_num, global_step); resume needs a "
                               f"checkpoint written by train.py, use --pretrained_ckpt to start from weights only")
-    # Moments and the step counter come from the checkpoint; the lr array is rebuilt from the config, so a longer
-    # run (a larger epoch_size) continues on its own schedule at the saved step. They are set one by one:
-    # load_param_into_net on an optimizer also matched `moments.X` to the network weight `X` and overwrote it.
+    return state
+
+
+def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
+    """Set the optimizer's moments and step counter from a training checkpoint's entries.
+
+    The lr array is rebuilt from the config, so a longer run (a larger epoch_size) continues on its own schedule
+    at the saved step. Entries are set one by one: load_param_into_net on an optimizer also matched `moments.X`
+    to the network weight `X` and overwrote it.
+    """
     targets = [p for p in optimizer.get_parameters() if p.name.startswith("moments.")] + [optimizer.global_step]
     missing = [p.name for p in targets if p.name not in state]
     if missing:
         raise CheckpointError(f"'{path}' lacks optimizer state {missing[:3]}: was it written with another "
-                              f"optimizer?")
+                              f"optimizer or another set of trainable parameters (freeze_epochs)?")
     for param in targets:
         value = state[param.name]
         if tuple(value.shape) != tuple(param.shape):
             raise CheckpointError(f"'{path}': optimizer state {param.name} has shape {tuple(value.shape)}, "
                                   f"expected {tuple(param.shape)}")
         param.set_data(ms.Tensor(value.asnumpy(), param.dtype))
+
+
+def resume_training_state(path: str, net: nn.Cell, optimizer: nn.Optimizer, steps_per_epoch: int) -> int:
+    """Load weights and optimizer state from a training checkpoint; return the number of epochs it completed."""
+    state = read_training_state(path, net)
+    restore_optimizer(state, optimizer, path)
     epoch = int(state["epoch_num"].asnumpy())
     step = int(state["global_step"].asnumpy().reshape(-1)[0])
     if step != epoch * steps_per_epoch:
         LOG.info(f"resume: checkpoint is at global step {step}, but {epoch} epochs of {steps_per_epoch} steps "
                  f"make {epoch * steps_per_epoch}; the lr schedule continues from step {step}")
     return epoch
+
+
+def _from_model_zoo(model: str, params: Dict, path: str) -> Dict:
+    """The model zoo's parameter names of `model` converted to ours, or a CheckpointError."""
+    from .tools.convert_weights import convert
+    try:
+        converted = convert("modelzoo", model, {k: v.asnumpy() for k, v in params.items()})
+    except ValueError as e:
+        raise CheckpointError(f"'{path}' is neither a checkpoint of {model} nor a model-zoo one it converts from: "
+                              f"{str(e)[:300]}") from None
+    LOG.info(f"'{path}' has the model zoo's parameter names: converted to ours")
+    return {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in converted.items()}
+
+
+def init_from_checkpoint(net: nn.Cell, path: str, model: str = "") -> None:
+    """Start from the weights of `path` (ours, converted, or the model zoo's names, converted on the fly).
+
+    When its classifier has another class count (fine-tuning), every other weight is loaded and
+    `reset_classifier` gives the network a fresh head; any other mismatch is an error."""
+    params, _ = split_training_state(read_checkpoint(path))
+    ours = set(net.parameters_dict())
+    if model and len(ours & set(params)) < len(ours) // 2:
+        params = _from_model_zoo(model, params, path)
+    head = params.get("classifier.weight")
+    if head is not None and tuple(head.shape) != tuple(net.classifier.weight.shape):
+        check_compatible(net, params, path, exclude=("classifier.",))
+        ms.load_param_into_net(net, {k: v for k, v in params.items() if not k.startswith("classifier.")},
+                               strict_load=True)
+        net.reset_classifier(net.num_classes)
+        LOG.info(f"initialised from {path}; its {head.shape[0]}-class head replaced by a new {net.num_classes}-"
+                 f"class classifier")
+        return
+    check_compatible(net, params, path)
+    ms.load_param_into_net(net, params, strict_load=True)
+    LOG.info(f"initialised from {path}")
+
+
+def _set_backbone_trainable(net: nn.Cell, trainable: bool) -> None:
+    for param in net.get_parameters():
+        if not param.name.startswith("classifier.") and param.name.split(".")[-1] in ("weight", "bias", "gamma",
+                                                                                       "beta"):
+            param.requires_grad = trainable
 
 
 def resume_ema(ema: WeightEMA, resume_path: str, model: str) -> None:
@@ -223,20 +278,21 @@ def train(cfg: Config) -> Dict:
     net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
                        image_size=cfg.image_size)
     if cfg.pretrained_ckpt:
-        load_weights(net, cfg.pretrained_ckpt)
-        LOG.info(f"initialised from {cfg.pretrained_ckpt}")
+        init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
     steps = train_data.steps
     lr = lr_schedule_from_config(cfg, steps)
     amp_level, scale_manager, opt_scale = resolve_amp(cfg, runtime.device_target)
-    optimizer = build_optimizer(cfg, net, lr, opt_scale)
-    start_epoch = resume_training_state(cfg.resume, net, optimizer, steps) if cfg.resume else 0
+    state = read_training_state(cfg.resume, net) if cfg.resume else None
+    start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
     if start_epoch >= cfg.epoch_size:
         raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
                           f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
-
+    # Phases: the classifier alone for the first freeze_epochs, then every parameter. Each phase has its own
+    # optimizer over the trainable parameters, continuing the one lr schedule at its first step.
+    freeze_end = min(cfg.freeze_epochs, cfg.epoch_size)
+    phases = [(s, e, frozen) for s, e, frozen in ((start_epoch, freeze_end, True),
+                                                  (max(start_epoch, freeze_end), cfg.epoch_size, False)) if s < e]
     loss_fn = CrossEntropySmooth(cfg.label_smooth_factor, cfg.num_classes)
-    model = ms.Model(net, loss_fn, optimizer, amp_level=amp_level, loss_scale_manager=scale_manager,
-                     keep_batchnorm_fp32=True if amp_level != "O0" else None)
     ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
     if runtime.is_main:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
@@ -267,9 +323,23 @@ def train(cfg: Config) -> Dict:
                                         os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main, ema)
         callbacks.append(validator)
     start = time.time()
-    with pipeline_errors():
-        model.train(cfg.epoch_size, train_data.dataset, callbacks=callbacks,
-                    dataset_sink_mode=_sink_mode(cfg, runtime.device_target), initial_epoch=start_epoch)
+    for number, (first, end, frozen) in enumerate(phases):
+        if number:  # MindSpore refuses to feed one dataset object to a second Model
+            train_data = create_dataset(cfg, "train", data_root, runtime.group_size, runtime.rank)
+        _set_backbone_trainable(net, not frozen)
+        optimizer = build_optimizer(cfg, net, lr, opt_scale)
+        if state is not None and first == start_epoch:
+            restore_optimizer(state, optimizer, cfg.resume)
+        else:
+            optimizer.global_step.set_data(ms.Tensor([first * steps], ms.int32))
+        if frozen:
+            LOG.info(f"epochs {first + 1}-{end}: backbone frozen, training the classifier only")
+        model = ms.Model(net, loss_fn, optimizer, amp_level=amp_level, loss_scale_manager=scale_manager,
+                         keep_batchnorm_fp32=True if amp_level != "O0" else None)
+        with pipeline_errors():
+            model.train(end, train_data.dataset, callbacks=callbacks,
+                        dataset_sink_mode=_sink_mode(cfg, runtime.device_target), initial_epoch=first)
+    _set_backbone_trainable(net, True)
     summary = {"train_seconds": time.time() - start, "checkpoints": sorted(glob.glob(os.path.join(ckpt_dir, "*.ckpt"))),
                "final_loss": monitor.last_loss}
     if saver is not None:

@@ -1,0 +1,506 @@
+"""Weight conversion (src/tools/convert_weights.py): timm / official PyTorch layouts checked against a real PyTorch
+forward pass, model-zoo checkpoints checked value by value, and the strictness and safety of the tool."""
+import os
+import sys
+import re
+
+import numpy as np
+import pytest
+import mindspore as ms
+
+from src.checkpoint import load_weights
+from src.models import create_model
+from src.models.utils import count_params
+from src.tools import convert_weights as cw
+
+try:  # PyTorch and safetensors are optional: without them only the model-zoo and argument tests run
+    import torch
+    from safetensors.torch import save_file
+    from tests import torch_reference as tr
+    torch.set_num_threads(2)
+except ImportError:
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+NUM_CLASSES = 11
+SIZE = 64  # 64x64 inputs: every stride is exercised and the last feature map is 2x2
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pynative():
+    mode = ms.get_context("mode")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    yield
+    ms.set_context(mode=mode)
+
+
+def _images(seed, batch=2):
+    return np.random.default_rng(seed).standard_normal((batch, 3, SIZE, SIZE)).astype(np.float32)
+
+
+def _convert(capsys, *args):
+    rc = cw.main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def _our_logits(name, num_classes, ckpt, images):
+    net = create_model(name, num_classes=num_classes)
+    load_weights(net, ckpt)
+    net.set_train(False)
+    return net, net(ms.Tensor(images)).asnumpy()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# timm / official PyTorch layouts against PyTorch's own forward pass
+# ----------------------------------------------------------------------------------------------------------------
+
+TORCH_NETS = {
+    # --model as passed (timm's name for MobileNetV1), our name, builder, trainable parameters at 1000 classes
+    "ghostnet_050": ("ghostnet_050", lambda n: tr.GhostNet(n, width=0.5), 2_587_292),
+    "ghostnet_100": ("ghostnet_100", lambda n: tr.GhostNet(n, width=1.0), 5_182_508),
+    "ghostnet_130": ("ghostnet_130", lambda n: tr.GhostNet(n, width=1.3), 7_358_820),
+    "mobilenetv1_100": ("mobilenet_v1_100", lambda n: tr.MobileNetV1(n), 4_231_976),
+}
+
+
+def _torch_net(model, seed=0):
+    ours, build, _ = TORCH_NETS[model]
+    torch.manual_seed(seed)
+    net = build(NUM_CLASSES)
+    return tr.randomize(net, seed, torch.from_numpy(_images(100 + seed, batch=16)))
+
+
+@pytest.fixture(scope="module")
+def ghostnet_050_state():
+    """A calibrated PyTorch ghostnet_050 state_dict (numpy) for the failure cases."""
+    return tr.state_dict_numpy(_torch_net("ghostnet_050"))
+
+
+@needs_torch
+def test_reference_networks_have_the_published_sizes():
+    for model, (_, build, count) in TORCH_NETS.items():
+        net = build(1000)
+        assert sum(p.numel() for p in net.parameters()) == count, model
+
+
+@needs_torch
+@pytest.mark.parametrize("model", sorted(TORCH_NETS))
+def test_timm_layout_reproduces_pytorch_logits(model, tmp_path, capsys):
+    ours = TORCH_NETS[model][0]
+    net = _torch_net(model)
+    state = net.state_dict()
+    assert any(k.endswith("num_batches_tracked") for k in state)
+    save_file(state, str(tmp_path / "w.safetensors"))
+    torch.save(state, str(tmp_path / "w.pth"))
+
+    outputs = {}
+    for suffix in ("safetensors", "pth"):
+        out = str(tmp_path / f"{suffix}.ckpt")
+        rc, stdout, err = _convert(capsys, "--source", "timm", "--model", model,
+                                   "--input", str(tmp_path / f"w.{suffix}"), "--output", out)
+        assert rc == 0, err
+        assert f"{NUM_CLASSES} classes" in stdout
+        outputs[suffix] = {k: v.asnumpy() for k, v in ms.load_checkpoint(out).items()}
+    assert outputs["safetensors"].keys() == outputs["pth"].keys()
+    for k, v in outputs["safetensors"].items():
+        np.testing.assert_array_equal(v, outputs["pth"][k])
+    # BN statistics arrive as MindSpore's moving statistics, untouched.
+    np.testing.assert_array_equal(outputs["pth"]["bn1.moving_variance"], state["bn1.running_var"].numpy())
+
+    a, b = _images(1), _images(2)
+    ours_net, ours_a = _our_logits(ours, NUM_CLASSES, str(tmp_path / "safetensors.ckpt"), a)
+    ours_b = ours_net(ms.Tensor(b)).asnumpy()
+    ref_a, ref_b = tr.logits(net, a), tr.logits(net, b)
+    diff = max(np.abs(ours_a - ref_a).max(), np.abs(ours_b - ref_b).max())
+    print(f"\n{model}: max |logit difference| = {diff:.3g}, logit std {ref_a.std():.3g}, "
+          f"|A - B| max {np.abs(ref_a - ref_b).max():.3g}")
+    assert ours_a.shape == (2, NUM_CLASSES)
+    assert diff <= TOL
+    assert 0.2 < ref_a.std() < 30 and np.abs(ref_a).max() < 100      # O(1) logits
+    # The output depends on the input: images differ by far more than the tolerance.
+    assert np.abs(ref_a - ref_b).max() > 1000 * TOL and np.abs(ref_a[0] - ref_a[1]).max() > 1000 * TOL
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Strictness and safety
+# ----------------------------------------------------------------------------------------------------------------
+
+def _write(state, path):
+    save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, path)
+    return path
+
+
+@needs_torch
+def test_extra_key_fails_naming_it(ghostnet_050_state, tmp_path, capsys):
+    state = dict(ghostnet_050_state, **{"blocks.3.0.se.extra.weight": np.zeros((3, 3), np.float32)})
+    out = str(tmp_path / "out.ckpt")
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", _write(state, str(tmp_path / "w.safetensors")), "--output", out)
+    assert rc == 2
+    assert err.startswith("convert_weights: error: the weights do not fit ghostnet_050")
+    assert "1 source tensor(s) not used: blocks.3.0.se.extra.weight" in err
+    assert "not filled" not in err and not os.path.exists(out)
+
+
+@needs_torch
+def test_missing_keys_fail_naming_them(ghostnet_050_state, tmp_path, capsys):
+    state = dict(ghostnet_050_state)
+    del state["blocks.3.0.se.conv_reduce.weight"]
+    del state["blocks.9.0.bn1.running_var"]  # BN moving statistics are required too
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", _write(state, str(tmp_path / "w.safetensors")),
+                          "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 2
+    assert "2 parameter(s) of ghostnet_050 not filled:" in err
+    assert "blocks.3.0.se.conv_reduce.weight" in err and "blocks.9.0.bn1.moving_variance" in err
+    assert "not used" not in err
+
+
+@needs_torch
+def test_wrong_shape_fails_naming_it(ghostnet_050_state, tmp_path, capsys):
+    state = dict(ghostnet_050_state)
+    state["conv_head.weight"] = np.zeros((1280, 480, 3, 3), np.float32)
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", _write(state, str(tmp_path / "w.safetensors")),
+                          "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 2
+    assert "shape mismatch(es): conv_head.weight (source conv_head.weight (1280, 480, 3, 3), ours (1280, 480, 1, 1))" \
+        in err
+
+
+@needs_torch
+def test_other_width_is_refused(ghostnet_050_state, tmp_path, capsys):
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_100",
+                          "--input", _write(ghostnet_050_state, str(tmp_path / "w.safetensors")),
+                          "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 2 and "shape mismatch" in err and "conv_stem.weight" in err
+
+
+def _touch(path):
+    with open(path, "w") as f:
+        f.write("pickle code ran")
+    return 0
+
+
+class Payload:
+    """An arbitrary object: unpickling it would run `_touch`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return _touch, (self.marker,)
+
+
+@needs_torch
+def test_pth_goes_through_weights_only(ghostnet_050_state, tmp_path, capsys):
+    marker = str(tmp_path / "marker")
+    state = {k: torch.from_numpy(v) for k, v in ghostnet_050_state.items()}
+    torch.save({"state_dict": state, "payload": Payload(marker)}, str(tmp_path / "evil.pth"))
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", str(tmp_path / "evil.pth"), "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 2
+    assert "weights_only" in err and "convert_weights: error: cannot read" in err
+    assert not os.path.exists(marker)
+
+
+@needs_torch
+def test_pth_training_checkpoint_is_unwrapped(ghostnet_050_state, tmp_path, capsys):
+    """`state_dict` / `state_dict_ema` entries and a DataParallel `module.` prefix; --ema picks the EMA weights."""
+    state = {f"module.{k}": torch.from_numpy(v) for k, v in ghostnet_050_state.items()}
+    ema = {k: v * 2 if v.is_floating_point() else v for k, v in state.items()}
+    torch.save({"epoch": 3, "arch": "ghostnet_050", "state_dict": state, "state_dict_ema": ema},
+               str(tmp_path / "train.pth"))
+    for flags, factor in (([], 1), (["--ema"], 2)):
+        out = str(tmp_path / f"out{factor}.ckpt")
+        rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                              "--input", str(tmp_path / "train.pth"), "--output", out, *flags)
+        assert rc == 0, err
+        got = ms.load_checkpoint(out)
+        np.testing.assert_array_equal(got["conv_head.weight"].asnumpy(),
+                                      factor * ghostnet_050_state["conv_head.weight"])
+
+
+@needs_torch
+def test_safetensors_needs_no_torch_and_pth_without_torch_is_explained(ghostnet_050_state, tmp_path, capsys,
+                                                                       monkeypatch):
+    path = _write(ghostnet_050_state, str(tmp_path / "w.safetensors"))
+    torch.save({k: torch.from_numpy(v) for k, v in ghostnet_050_state.items()}, str(tmp_path / "w.pth"))
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050", "--input", path,
+                          "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 0, err
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050", "--input", str(tmp_path / "w.pth"),
+                          "--output", str(tmp_path / "out2.ckpt"))
+    assert rc == 2 and "needs PyTorch" in err and ".safetensors" in err
+
+
+@needs_torch
+def test_existing_read_only_output_is_replaced(ghostnet_050_state, tmp_path, capsys):
+    path = _write(ghostnet_050_state, str(tmp_path / "w.safetensors"))
+    out = str(tmp_path / "out.ckpt")
+    for _ in range(2):
+        rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050", "--input", path, "--output", out)
+        assert rc == 0, err
+        os.chmod(out, 0o444)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "timm", "--model", "resnet50"], "no conversion of model 'resnet50' from --source timm"),
+    (["--source", "timm", "--model", "ghostnet_600m"], "convertible: ghostnet_050, ghostnet_100"),
+    (["--source", "modelzoo", "--model", "ghostnet_050"],
+     "no conversion of model 'ghostnet_050' from --source modelzoo"),
+    (["--source", "caffe", "--model", "ghostnet_100"], "invalid choice: 'caffe'"),
+])
+def test_unknown_model_or_source_is_refused(args, message, tmp_path, capsys):
+    rc, _, err = _convert(capsys, *args, "--input", str(tmp_path / "w.safetensors"),
+                          "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 2
+    assert "convert_weights: error:" in err and message in err
+
+
+def test_missing_input_and_bad_output(tmp_path, capsys):
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", str(tmp_path / "nope.safetensors"), "--output", str(tmp_path / "o.ckpt"))
+    assert rc == 2 and "input '" in err and "does not exist" in err
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", str(tmp_path / "nope.safetensors"), "--output", str(tmp_path / "o.npz"))
+    assert rc == 2 and "must end with .ckpt" in err
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050",
+                          "--input", str(tmp_path / "w.ckpt"), "--output", str(tmp_path / "o.ckpt"))
+    assert rc == 2 and "--source timm reads .safetensors, .pth, .pt, .bin files" in err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# MindSpore model-zoo checkpoints
+# ----------------------------------------------------------------------------------------------------------------
+# The zoo's names are produced here by an inverse mapping written independently of the tool (our name -> zoo
+# name), and each family also asserts literal zoo names and shapes read from the zoo's source
+# (mindspore-ai/models: research/cv/ghostnet/src/ghostnet.py and ghostnet600.py, research/cv/GENet_Res50/src/
+# GENet.py and GEBlock.py, official/cv/MobileNet/mobilenetv1/src/mobilenet_v1.py), so the mapping is not only
+# tested against itself.
+
+GHOST_UNIT = [  # ours (inside a bottleneck) -> the zoo's ConvUnit names
+    ("primary_conv.0.weight", "primary_conv.conv.weight"), ("primary_conv.1.", "primary_conv.bn."),
+    ("cheap_operation.0.weight", "cheap_operation.conv.weight"), ("cheap_operation.1.", "cheap_operation.bn."),
+    ("conv_dw.weight", "dw.conv.weight"), ("bn_dw.", "dw.bn."),
+    ("shortcut.0.weight", "shortcut.0.conv.weight"), ("shortcut.1.", "shortcut.0.bn."),
+    ("shortcut.2.weight", "shortcut.1.conv.weight"), ("shortcut.3.", "shortcut.1.bn."),
+]
+
+
+def _ghost_inner(rest):
+    for ours, zoo in GHOST_UNIT:
+        if ours in rest:
+            return rest.replace(ours, zoo)
+    return rest  # ghost modules' own names, se.conv_reduce / se.conv_expand
+
+
+def zoo_ghostnet_name(name):
+    """GhostNet 1x / nose: our 9 stages (1,1,1,1,1,1,5,1,4) flatten to blocks.0..15; blocks.9.0 -> blocks.16."""
+    offsets = np.cumsum([0, 1, 1, 1, 1, 1, 1, 5, 1, 4])
+    m = re.match(r"blocks\.(\d+)\.(\d+)\.(.+)", name)
+    if not m:
+        return name
+    s, j, rest = int(m.group(1)), int(m.group(2)), m.group(3)
+    if s == 9:
+        return "blocks.16." + rest.replace("bn1.", "bn.")
+    return f"blocks.{offsets[s] + j}.{_ghost_inner(rest)}"
+
+
+def zoo_ghostnet600_name(name):
+    m = re.match(r"blocks\.(\d+)\.(.+)", name)
+    if not m:
+        return name
+    i, rest = int(m.group(1)), m.group(2)
+    return f"blocks.{i}." + (rest.replace("bn1.", "bn.") if i == 19 else _ghost_inner(rest))
+
+
+def zoo_genet_name(name, ours_names):
+    if name.startswith("classifier."):
+        return name.replace("classifier.", "end_point.")
+    m = re.match(r"(layer\d\.\d+)\.(.+)", name)
+    if not m:
+        return name
+    block, rest = m.groups()
+    for k in "123":
+        rest = rest.replace(f"conv{k}.weight", f"conv{k}.conv.weight").replace(f"bn{k}.", f"conv{k}.batchnorm.")
+    rest = rest.replace("downsample.0.weight", "down_layer.conv.weight")
+    rest = rest.replace("downsample.1.", "down_layer.batchnorm.")
+    rest = rest.replace("ge.mlp.", "mlpLayer.").replace("ge.down.", "downop.")
+    g = re.match(r"ge\.gather\.(\d)\.(.+)", rest)
+    if g:
+        shift = 2 if f"{block}.ge.down.0.weight" in ours_names else 0
+        rest = f"downop.{int(g.group(1)) + shift}.{g.group(2)}"
+    return f"{block}.{rest}"
+
+
+def zoo_mobilenet_name(name):
+    offsets = np.cumsum([0, 1, 2, 2, 6, 2])
+    if name.startswith("classifier."):
+        return name.replace("classifier.", "fc.")
+    if name.startswith("conv_stem."):
+        return "network.0.0.weight"
+    if name.startswith("bn1."):
+        return "network.0.1." + name[4:]
+    s, j, part, leaf = re.match(r"blocks\.(\d)\.(\d)\.(\w+)\.(\w+)", name).groups()
+    k = offsets[int(s)] + int(j)
+    unit = 2 * k + (1 if part in ("conv_dw", "bn1") else 2)
+    return f"network.{unit}.{0 if part.startswith('conv') else 1}.{leaf}"
+
+
+ZOO = {
+    # our model: (head size, inverse mapping, literal zoo names -> shapes, zoo names that must not exist)
+    "ghostnet_100": (1000, lambda n, _: zoo_ghostnet_name(n), {
+        "conv_stem.weight": (16, 3, 3, 3),
+        "blocks.0.ghost1.primary_conv.conv.weight": (8, 16, 1, 1),
+        "blocks.0.ghost1.cheap_operation.conv.weight": (8, 1, 3, 3),
+        "blocks.0.ghost1.primary_conv.bn.moving_mean": (8,),
+        "blocks.1.dw.conv.weight": (48, 1, 3, 3),
+        "blocks.1.dw.bn.moving_variance": (48,),
+        "blocks.1.shortcut.0.conv.weight": (16, 1, 3, 3),
+        "blocks.1.shortcut.0.bn.gamma": (16,),
+        "blocks.1.shortcut.1.conv.weight": (24, 16, 1, 1),
+        "blocks.1.shortcut.1.bn.beta": (24,),
+        "blocks.3.se.conv_reduce.weight": (20, 72, 1, 1),
+        "blocks.3.se.conv_expand.bias": (72,),
+        "blocks.11.dw.conv.weight": (672, 1, 5, 5),
+        "blocks.15.ghost2.cheap_operation.bn.moving_variance": (80,),
+        "blocks.16.conv.weight": (960, 160, 1, 1),
+        "blocks.16.bn.moving_mean": (960,),
+        "conv_head.weight": (1280, 960, 1, 1),
+        "conv_head.bias": (1280,),
+        "classifier.weight": (1000, 1280),
+    }, ["blocks.0.shortcut.0.conv.weight", "blocks.2.dw.conv.weight", "blocks.2.se.conv_reduce.weight",
+        "blocks.17.conv.weight"]),
+    "ghostnet_nose_100": (1000, lambda n, _: zoo_ghostnet_name(n), {
+        "blocks.3.ghost1.primary_conv.conv.weight": (36, 24, 1, 1),
+        "blocks.16.conv.weight": (960, 160, 1, 1),
+        "blocks.16.bn.gamma": (960,),
+        "classifier.bias": (1000,),
+    }, ["blocks.3.se.conv_reduce.weight", "blocks.15.se.conv_expand.weight"]),
+    "ghostnet_600m": (1000, lambda n, _: zoo_ghostnet600_name(n), {
+        "conv_stem.weight": (28, 3, 3, 3),
+        "blocks.0.ghost1.primary_conv.conv.weight": (16, 28, 1, 1),
+        "blocks.0.se.conv_reduce.weight": (8, 32, 1, 1),
+        "blocks.1.dw.conv.weight": (88, 1, 3, 3),
+        "blocks.3.dw.conv.weight": (136, 1, 5, 5),
+        "blocks.3.shortcut.1.conv.weight": (72, 44, 1, 1),
+        "blocks.18.se.conv_reduce.weight": (168, 1680, 1, 1),
+        "blocks.19.conv.weight": (1680, 280, 1, 1),
+        "blocks.19.bn.moving_variance": (1680,),
+        "conv_head.weight": (1400, 1680, 1, 1),
+        "classifier.weight": (1000, 1400),
+    }, ["blocks.20.conv.weight", "blocks.0.dw.conv.weight"]),
+    "genet_res50_theta_plus": (1000, zoo_genet_name, {
+        "conv1.weight": (64, 3, 7, 7),
+        "bn1.moving_mean": (64,),
+        "layer1.0.conv1.conv.weight": (64, 64, 1, 1),
+        "layer1.0.conv1.batchnorm.moving_mean": (64,),
+        "layer1.0.conv2.conv.weight": (64, 64, 3, 3),
+        "layer1.0.conv3.batchnorm.gamma": (256,),
+        "layer1.0.down_layer.conv.weight": (256, 64, 1, 1),
+        "layer1.0.down_layer.batchnorm.moving_variance": (256,),
+        "layer1.0.downop.0.weight": (256, 256, 3, 3),
+        "layer1.0.downop.1.gamma": (256,),
+        "layer1.0.downop.2.weight": (256, 1, 28, 28),
+        "layer1.0.downop.3.moving_variance": (256,),
+        "layer2.0.conv2.conv.weight": (128, 128, 3, 3),
+        "layer2.0.downop.0.weight": (512, 1, 28, 28),
+        "layer2.0.downop.1.beta": (512,),
+        "layer3.5.mlpLayer.0.weight": (64, 1024, 1, 1),
+        "layer3.5.mlpLayer.2.weight": (1024, 64, 1, 1),
+        "layer4.2.downop.0.weight": (2048, 1, 7, 7),
+        "end_point.weight": (1000, 2048),
+        "end_point.bias": (1000,),
+    }, ["layer1.1.down_layer.conv.weight", "layer2.0.downop.2.weight", "layer1.0.mlpLayer.1.weight"]),
+    "mobilenet_v1_100": (1001, lambda n, _: zoo_mobilenet_name(n), {
+        "network.0.0.weight": (32, 3, 3, 3),
+        "network.0.1.moving_mean": (32,),
+        "network.1.0.weight": (32, 1, 3, 3),
+        "network.2.0.weight": (64, 32, 1, 1),
+        "network.3.0.weight": (64, 1, 3, 3),
+        "network.4.0.weight": (128, 64, 1, 1),
+        "network.4.1.gamma": (128,),
+        "network.25.0.weight": (1024, 1, 3, 3),
+        "network.26.0.weight": (1024, 1024, 1, 1),
+        "network.26.1.moving_variance": (1024,),
+        "fc.weight": (1001, 1024),
+        "fc.bias": (1001,),
+    }, ["network.27.0.weight", "network.0.2.weight"]),
+}
+BOOKKEEPING = {"learning_rate": np.array(0.1, np.float32), "global_step": np.array([1234], np.int32),
+               "momentum": np.array(0.9, np.float32), "epoch_num": np.array([7], np.int32),
+               "scale_sense": np.array(128.0, np.float32)}
+
+
+def _zoo_checkpoint(model, path):
+    """A random checkpoint in the zoo's layout for our `model`: (zoo name -> array, our name -> zoo name)."""
+    head, inverse, literal, absent = ZOO[model]
+    ours = {k: tuple(p.shape) for k, p in create_model(model, num_classes=head).parameters_dict().items()}
+    rng = np.random.default_rng(len(model))
+    names = {k: inverse(k, ours) for k in ours}
+    assert len(set(names.values())) == len(names)
+    zoo = {}
+    for k, zk in names.items():
+        value = rng.standard_normal(ours[k]).astype(np.float32)
+        zoo[zk] = np.abs(value) + 0.5 if k.endswith("moving_variance") else value
+    for zk, shape in literal.items():
+        assert zk in zoo, zk
+        assert zoo[zk].shape == shape, zk
+    for zk in absent:
+        assert zk not in zoo, zk
+    entries = dict(zoo, **BOOKKEEPING)
+    entries[f"moments.{next(iter(zoo))}"] = np.zeros_like(next(iter(zoo.values())))
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in entries.items()], path)
+    return zoo, names
+
+
+@pytest.mark.parametrize("model", sorted(ZOO))
+def test_modelzoo_checkpoint_converts_value_by_value(model, tmp_path, capsys):
+    head = ZOO[model][0]
+    source = str(tmp_path / "zoo.ckpt")
+    zoo, names = _zoo_checkpoint(model, source)
+    out = str(tmp_path / "ours.ckpt")
+    rc, stdout, err = _convert(capsys, "--source", "modelzoo", "--model", model, "--input", source, "--output", out)
+    assert rc == 0, err
+    assert f"({head} classes)" in stdout
+
+    converted = {k: v.asnumpy() for k, v in ms.load_checkpoint(out).items()}
+    assert set(converted) == set(names)
+    for ours_name, zoo_name in names.items():
+        np.testing.assert_array_equal(converted[ours_name], zoo[zoo_name], err_msg=ours_name)
+
+    net = create_model(model, num_classes=head)
+    assert load_weights(net, out) == {}
+    for ours_name, param in net.parameters_dict().items():
+        np.testing.assert_array_equal(param.asnumpy(), zoo[names[ours_name]], err_msg=ours_name)
+    if model == "mobilenet_v1_100":
+        assert net.classifier.weight.shape == (1001, 1024)
+        assert count_params(net) == 4_233_001
+
+
+def test_modelzoo_checkpoint_of_another_variant_is_refused(tmp_path, capsys):
+    source = str(tmp_path / "zoo.ckpt")
+    _zoo_checkpoint("ghostnet_100", source)
+    rc, _, err = _convert(capsys, "--source", "modelzoo", "--model", "ghostnet_nose_100", "--input", source,
+                          "--output", str(tmp_path / "out.ckpt"))
+    assert rc == 2
+    assert "not used: blocks.3.se.conv_reduce.weight (as blocks.3.0.se.conv_reduce.weight)" in err
+    assert "not filled" not in err
+
+
+def test_fine_tune_starts_from_a_model_zoo_checkpoint(tmp_path):
+    """init_from_checkpoint (fine_tune.py's --pretrained_ckpt) converts the zoo's names on the fly and gives a
+    5-class network every backbone weight of the 1000-class zoo checkpoint."""
+    from src.training import init_from_checkpoint
+    path = str(tmp_path / "ghostnet_1x_pets.ckpt")
+    zoo, names = _zoo_checkpoint("ghostnet_100", path)
+    net = create_model("ghostnet_100", num_classes=5)
+    init_from_checkpoint(net, path, "ghostnet_100")
+    params = net.parameters_dict()
+    assert params["classifier.weight"].shape == (5, 1280)
+    for ours, zoo_name in names.items():
+        if not ours.startswith("classifier."):
+            np.testing.assert_array_equal(params[ours].asnumpy(), zoo[zoo_name], err_msg=ours)
