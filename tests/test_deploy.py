@@ -18,16 +18,22 @@ from src.models import create_model, list_models
 from src.tools import infer_mindir
 from tests.datagen import ROOT, TINY
 
-# Relative tolerance (max |difference| / max |logit|). The ResNet-50/101-deep GhostNet-D nets amplify float32
-# rounding through their random-weight layers (measured after each stage of ghostnet_d_50: 1.5e-6, 6e-6, 4e-5,
-# 1.6e-4; ghostnet_d_101 between 5.4e-4 and 2.5e-3 depending on the random draw and the execution mode), so they
-# get 5e-3, still far below what a wrong operator gives; every other network stays within 1e-4 (largest 8e-5).
-TOLERANCE = {"ghostnet_d_50": 5e-3, "ghostnet_d_101": 5e-3}
+# Relative tolerance: max |difference| / max |logit|.
+TOLERANCE = 1e-4
 SIZE = 32
 
 
 def _calibrated(name, rng):
+    """Random weights with BatchNorm statistics calibrated on random images, so activations stay O(1).
+
+    The last BatchNorm of every ResNet bottleneck branch (`bn3`) gets gamma x 0.2, as small-residual
+    initialisations do: with unit gammas the 50- and 101-layer random GhostNet-D amplified float32 rounding
+    about 5x per stage (relative differences up to 2.5e-3 between frameworks), with 0.2 they stay near 1e-5.
+    """
     net = create_model(name, num_classes=7, image_size=SIZE)
+    for param_name, param in net.parameters_and_names():
+        if param_name.endswith("bn3.gamma"):
+            param.set_data(ms.Tensor(param.asnumpy() * 0.2))
     calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((64, 3, SIZE, SIZE)).astype(np.float32)))
     return net
 
@@ -40,7 +46,7 @@ def test_onnx_and_mindir_match_the_network(name, tmp_path):
     x = rng.standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
     other = rng.standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
     reference = net(ms.Tensor(x)).asnumpy()
-    tolerance = TOLERANCE.get(name, 1e-4)
+    tolerance = TOLERANCE
     # the comparison means something: logits are O(1) and depend on the input far beyond the tolerance
     assert 0.05 < np.abs(reference).max() < 100
     assert relative_difference(reference, net(ms.Tensor(other)).asnumpy()) > 100 * tolerance
