@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from src.cli import USER_ERRORS
+from src.cli import run_argparse
 
 
 def build_labels(img_path: str) -> dict:
@@ -31,15 +31,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="create_imagenet2012_label.py", description=__doc__.splitlines()[0])
     parser.add_argument("--img_path", required=True)
     parser.add_argument("--output", default="imagenet_label.json")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        labels = build_labels(args.img_path)
-    except USER_ERRORS as e:
-        sys.stderr.write(f"create_imagenet2012_label.py: error: {e}\n")
-        return 2
+    return run_argparse("create_imagenet2012_label.py", parser, _run, argv)
+
+
+def _run(args) -> int:
+    labels = build_labels(args.img_path)
     with open(args.output, "w") as f:
         json.dump(labels, f, indent=0, sort_keys=True)
     print(f"wrote {len(labels)} labels ({len(set(labels.values()))} classes) to {args.output}")

@@ -9,7 +9,7 @@ batches of that size, the last one padded (the padding's outputs are dropped).
 import argparse
 import sys
 
-from src.cli import USER_ERRORS
+from src.cli import run_argparse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,20 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        from src.onnx_eval import evaluate_onnx
-        evaluate_onnx(args.onnx_path, args.data_path, args.config, args.batch_size, args.device_target,
-                      args.result_json)
-    except USER_ERRORS as e:
-        sys.stderr.write(f"eval_onnx.py: error: {e}\n")
-        return 2
+def _run(args) -> int:
+    from src.onnx_eval import evaluate_onnx
+    evaluate_onnx(args.onnx_path, args.data_path, args.config, args.batch_size, args.device_target, args.result_json)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_argparse("eval_onnx.py", build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ exports a dynamic batch dimension. AIR needs MindSpore's Ascend backend.
 import argparse
 import sys
 
-from src.cli import USER_ERRORS
+from src.cli import run_argparse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,40 +27,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        from src.config import build_config
-        from src.checkpoint import load_weights, read_checkpoint, split_training_state
-        from src.deploy import export_model, head_classes
-        from src.models import create_model
-        from src.runtime import setup_runtime
-        overrides = ["--config", args.config] if args.config else []
-        overrides += ["--device_target", args.device_target, "--device_id", str(args.device_id)]
-        cfg = build_config(overrides)
-        model = args.model or (cfg.model if args.config else "")
-        if not model:
-            raise ValueError("pass --model NAME or --config FILE.yaml")
-        if args.batch_size < 0:
-            raise ValueError(f"--batch_size must be 0 (dynamic) or positive, got {args.batch_size}")
-        image_size = args.image_size or (cfg.image_size if args.config else 224)
-        runtime = setup_runtime(cfg)
-        params, _ = split_training_state(read_checkpoint(args.checkpoint_path))
-        num_classes = args.num_classes or head_classes(params)
-        net = create_model(model, num_classes=num_classes, image_size=image_size)
-        load_weights(net, args.checkpoint_path)
-        path = export_model(net, args.file_name or model, args.file_format, args.batch_size, image_size,
-                            runtime.device_target)
-    except USER_ERRORS as e:
-        sys.stderr.write(f"export.py: error: {e}\n")
-        return 2
+def _run(args) -> int:
+    from src.config import build_config
+    from src.checkpoint import load_weights, read_checkpoint, split_training_state
+    from src.deploy import export_model, head_classes
+    from src.models import create_model
+    from src.runtime import setup_runtime
+    overrides = ["--config", args.config] if args.config else []
+    overrides += ["--device_target", args.device_target, "--device_id", str(args.device_id)]
+    cfg = build_config(overrides)
+    model = args.model or (cfg.model if args.config else "")
+    if not model:
+        raise ValueError("pass --model NAME or --config FILE.yaml")
+    if args.batch_size < 0:
+        raise ValueError(f"--batch_size must be 0 (dynamic) or positive, got {args.batch_size}")
+    image_size = args.image_size or (cfg.image_size if args.config else 224)
+    runtime = setup_runtime(cfg)
+    params, _ = split_training_state(read_checkpoint(args.checkpoint_path))
+    num_classes = args.num_classes or head_classes(params)
+    net = create_model(model, num_classes=num_classes, image_size=image_size)
+    load_weights(net, args.checkpoint_path)
+    path = export_model(net, args.file_name or model, args.file_format, args.batch_size, image_size,
+                        runtime.device_target)
     print(f"exported {model} ({num_classes} classes, input {args.batch_size or 'N'}x3x{image_size}x{image_size}) "
           f"to {path}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_argparse("export.py", build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from src.cli import USER_ERRORS
+from src.cli import run_argparse
 
 
 def score(result_path: str, label_path: str) -> dict:
@@ -49,15 +49,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="postprocess.py", description=__doc__.splitlines()[0])
     parser.add_argument("--result_path", default="result_Files")
     parser.add_argument("--label_path", "--label_file", dest="label_path", required=True)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        result = score(args.result_path, args.label_path)
-    except USER_ERRORS as e:
-        sys.stderr.write(f"postprocess.py: error: {e}\n")
-        return 2
+    return run_argparse("postprocess.py", parser, _run, argv)
+
+
+def _run(args) -> int:
+    result = score(args.result_path, args.label_path)
     print(f"Total data: {result['num_samples']}, top1 accuracy: {result['top_1_accuracy']}, "
           f"top5 accuracy: {result['top_5_accuracy']}.")
     return 0

@@ -24,3 +24,18 @@ def run_main(prog: str, description: str, body: Callable[[Config], int],
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted; the last saved checkpoint is kept and can be resumed\n")
         return 130
+
+
+def run_argparse(prog: str, parser, body: Callable, argv: Optional[Sequence[str]] = None,
+                 errors: tuple = ()) -> int:
+    """Parse `argv` with an argparse parser and run `body(args) -> int`; user errors (and `errors`) print
+    `PROG: error: ...` and return 2; argparse's own usage errors return its exit code."""
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return body(args)
+    except (*USER_ERRORS, *errors) as e:
+        sys.stderr.write(f"{prog}: error: {e}\n")
+        return 2

@@ -76,18 +76,14 @@ def main(argv=None) -> int:
     parser.add_argument("--output_dir", default=".")
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--resize_size", type=int, default=256)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    from src.cli import USER_ERRORS
+    from src.cli import run_argparse
+    return run_argparse("infer_mindir", parser, _run, argv)
+
+
+def _run(args) -> int:
     from src.runtime import configure_cpu_kernels
     configure_cpu_kernels()
-    try:
-        run(args.model_path, args.dataset_path, args.output_dir, args.image_size, args.resize_size)
-    except USER_ERRORS as e:
-        sys.stderr.write(f"infer_mindir: error: {e}\n")
-        return 2
+    run(args.model_path, args.dataset_path, args.output_dir, args.image_size, args.resize_size)
     return 0
 
 

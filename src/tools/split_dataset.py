@@ -63,17 +63,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--link", action="store_true", help="symbolic links instead of copies")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dst/train and dst/test")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    from src.cli import USER_ERRORS
-    try:
-        plan = plan_split(args.src, args.train_ratio, args.seed)
-        write_split(args.src, args.dst, plan, args.link, args.overwrite)
-    except (*USER_ERRORS, FileExistsError) as e:
-        sys.stderr.write(f"split_dataset: error: {e}\n")
-        return 2
+    from src.cli import run_argparse
+    return run_argparse("split_dataset", parser, _run, argv, errors=(FileExistsError,))
+
+
+def _run(args) -> int:
+    plan = plan_split(args.src, args.train_ratio, args.seed)
+    write_split(args.src, args.dst, plan, args.link, args.overwrite)
     n_train = sum(len(t) for t, _ in plan.values())
     n_test = sum(len(t) for _, t in plan.values())
     print(f"{len(plan)} classes: {n_train} training and {n_test} test images in {args.dst}/train and {args.dst}/test")
