@@ -237,3 +237,13 @@ def test_run_eval_onnx_script(exported, synthetic_root, tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "result: {'top_1_accuracy'" in (tmp_path / "eval_onnx" / "log").read_text()
+
+
+def test_check_export_tool_prints_the_parity_table(capsys):
+    from src.tools import check_export
+    assert check_export.main(["mobilenet_v1_025"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| mobilenet_v1_025 |")][0]
+    onnx_diff, mindir_diff, scale = (float(v) for v in row.strip("| ").split("|")[1:])
+    assert onnx_diff < 1e-4 and mindir_diff < 1e-4 and scale > 0.05
+    assert check_export.main(["nonet"]) == 2
+    assert "unknown model 'nonet'" in capsys.readouterr().err

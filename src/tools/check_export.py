@@ -1,0 +1,73 @@
+"""Export each network to ONNX and MINDIR and print how far the exported logits are from MindSpore's.
+
+    python -m src.tools.check_export [NAME ...] [--image_size 32] [--checkpoint_path CKPT]
+
+Without a checkpoint the weights are random with BatchNorm statistics calibrated on random images (and the last
+BN of each ResNet bottleneck branch scaled by 0.2), the procedure of tests/test_deploy.py. Prints, per model, the
+largest |difference| divided by the largest |logit| for onnxruntime and for ms.load + nn.GraphCell.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+
+def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0):
+    """(onnx relative difference, mindir relative difference, logit scale) for one model."""
+    import mindspore as ms
+    import numpy as np
+    from src.checkpoint import load_weights
+    from src.deploy import (calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir,
+                            run_onnx)
+    from src.checkpoint import read_checkpoint, split_training_state
+    from src.models import create_model
+    rng = np.random.default_rng(seed)
+    if checkpoint:
+        classes = head_classes(split_training_state(read_checkpoint(checkpoint))[0])
+        net = create_model(name, num_classes=classes, image_size=image_size)
+        load_weights(net, checkpoint)
+    else:
+        net = create_model(name, num_classes=7, image_size=image_size)
+        for param_name, param in net.parameters_and_names():
+            if param_name.endswith("bn3.gamma"):
+                param.set_data(ms.Tensor(param.asnumpy() * 0.2))
+        calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((64, 3, image_size, image_size)).astype(np.float32)))
+    net.set_train(False)
+    x = rng.standard_normal((2, 3, image_size, image_size)).astype(np.float32)
+    reference = net(ms.Tensor(x)).asnumpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_model(net, os.path.join(tmp, name), "ONNX", 2, image_size)
+        mindir_path = export_model(net, os.path.join(tmp, name), "MINDIR", 2, image_size)
+        return (relative_difference(reference, run_onnx(onnx_path, x)),
+                relative_difference(reference, run_mindir(mindir_path, x)), float(np.abs(reference).max()))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.tools.check_export", description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
+    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--checkpoint_path", default="", help="check these weights (one model) instead")
+    from src.cli import run_argparse
+    return run_argparse("check_export", parser, _run, argv)
+
+
+def _run(args) -> int:
+    from src.runtime import configure_cpu_kernels
+    configure_cpu_kernels()
+    import mindspore as ms
+    from src.models import list_models
+    ms.set_context(mode=ms.GRAPH_MODE)
+    names = args.models or list_models()
+    unknown = [n for n in names if n not in list_models()]
+    if unknown:
+        raise ValueError(f"unknown model '{unknown[0]}'; known: {', '.join(list_models())}")
+    print("| model | ONNX (onnxruntime) | MINDIR (GraphCell) | max abs logit |")
+    print("| --- | ---: | ---: | ---: |")
+    for name in names:
+        onnx_diff, mindir_diff, scale = check(name, args.image_size, args.checkpoint_path)
+        print(f"| {name} | {onnx_diff:.2e} | {mindir_diff:.2e} | {scale:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
