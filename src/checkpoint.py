@@ -33,7 +33,8 @@ def split_training_state(params: Dict[str, ms.Parameter]) -> Tuple[Dict, Dict]:
     return net, state
 
 
-def _fmt(names: Iterable[str], limit: int = 8) -> str:
+def format_names(names: Iterable[str], limit: int = 8) -> str:
+    """Up to `limit` names joined by commas, and how many more there are."""
     names = list(names)
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -52,14 +53,14 @@ def check_compatible(net: ms.nn.Cell, params: Dict[str, ms.Parameter], path: str
     problems = []
     if len(missing) > len(expected) // 2:
         problems.append(f"it does not look like a checkpoint of this network ({len(missing)} of "
-                        f"{len(expected)} parameters missing, e.g. {_fmt(missing, 3)})")
+                        f"{len(expected)} parameters missing, e.g. {format_names(missing, 3)})")
     else:
         if missing:
-            problems.append(f"missing: {_fmt(missing)}")
+            problems.append(f"missing: {format_names(missing)}")
         if unexpected:
-            problems.append(f"unexpected: {_fmt(unexpected)}")
+            problems.append(f"unexpected: {format_names(unexpected)}")
     if mismatched:
-        problems.append(f"shape mismatch: {_fmt(mismatched)}")
+        problems.append(f"shape mismatch: {format_names(mismatched)}")
         head = [k for k in expected if k in given and k.startswith("classifier.weight")
                 and tuple(given[k].shape) != tuple(expected[k].shape)]
         if head:

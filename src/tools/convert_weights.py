@@ -320,10 +320,9 @@ def resolve_model(source: str, model: str) -> str:
 # Conversion
 # ----------------------------------------------------------------------------------------------------------------
 
-def _fmt(names: Iterable[str], limit: int = 40) -> str:
-    names = list(names)
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+def _fmt(names: Iterable[str]) -> str:
+    from src.checkpoint import format_names  # imported here: nothing loads MindSpore at import
+    return format_names(names, limit=40)
 
 
 def drop_bookkeeping(source: str, state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
