@@ -30,6 +30,13 @@ class TopKAccumulator:
             self.correct[k] += c
         self.count += int(np.asarray(labels).size)
 
+    def reduce(self, sum_across_ranks) -> None:
+        """Replace this rank's counts by the sums over all ranks (each rank scored its own shard)."""
+        counts = [self.correct[k] for k in self.ks] + [self.count]
+        summed = np.rint(np.asarray(sum_across_ranks(np.asarray(counts, np.float64)), np.float64)).astype(int)
+        self.correct = {k: int(c) for k, c in zip(self.ks, summed[:-1])}
+        self.count = int(summed[-1])
+
     def result(self) -> Dict[str, float]:
         if self.count == 0:
             raise ValueError("no samples were scored")
@@ -38,21 +45,26 @@ class TopKAccumulator:
         return out
 
 
-def evaluate_batches(predict, batches: Iterable[Tuple[np.ndarray, np.ndarray]]) -> Dict[str, float]:
-    """Score `predict(images) -> logits` over (images, labels) batches."""
+def evaluate_batches(predict, batches: Iterable[Tuple[np.ndarray, np.ndarray]],
+                     sum_across_ranks=None) -> Dict[str, float]:
+    """Score `predict(images) -> logits` over (images, labels) batches; with `sum_across_ranks`, the batches are
+    this rank's shard and the result covers all ranks."""
     acc = TopKAccumulator()
     for images, labels in batches:
         acc.update(predict(images), labels)
+    if sum_across_ranks is not None:
+        acc.reduce(sum_across_ranks)
     return acc.result()
 
 
-def evaluate(net, dataset) -> Dict[str, float]:
-    """Top-1 / top-5 of a MindSpore network (put in eval mode here) over every sample of `dataset`."""
+def evaluate(net, dataset, sum_across_ranks=None) -> Dict[str, float]:
+    """Top-1 / top-5 of a MindSpore network (put in eval mode here) over every sample of `dataset` (and, with
+    `sum_across_ranks`, of the other ranks' shards)."""
     was_training = net.training
     net.set_train(False)
     try:
         batches = ((img, lbl.asnumpy()) for img, lbl in dataset.create_tuple_iterator(num_epochs=1))
-        return evaluate_batches(lambda x: net(x).asnumpy(), batches)
+        return evaluate_batches(lambda x: net(x).asnumpy(), batches, sum_across_ranks)
     finally:
         net.set_train(was_training)
 

@@ -12,6 +12,7 @@ from mindspore.dataset import transforms
 from ..errors import DataError
 from . import transforms as T
 from .folders import IMG_EXTENSIONS, read_cifar10, resolve_cifar10, resolve_image_folder, scan_image_folder
+from .sharding import ShardSampler
 from .synthetic import ensure_synthetic_dataset
 
 DATASETS = ("imagenet", "folder", "cifar10", "synthetic")
@@ -21,22 +22,25 @@ DATASETS = ("imagenet", "folder", "cifar10", "synthetic")
 class DatasetInfo:
     """A batched dataset and what the caller needs to know about it."""
     dataset: ds.Dataset
-    num_samples: int          # samples in this shard
+    num_samples: int          # samples this rank reads per epoch (its shard)
     num_classes: int
     root: str
     steps: int                # batches per epoch in this shard
     classes: Optional[List[str]] = None
+    total: int = 0            # samples in the split (all shards)
 
 
-def prepare_data_path(cfg) -> str:
-    """Resolve the data root, generating the synthetic quickstart set when the config asks for it."""
+def prepare_data_path(cfg, is_main: bool = True) -> str:
+    """Resolve the data root, generating the synthetic quickstart set when the config asks for it (in a
+    distributed run rank 0 writes it and the other ranks wait for it)."""
     if cfg.dataset not in DATASETS:
         raise DataError(f"unknown dataset '{cfg.dataset}'; expected one of {', '.join(DATASETS)}")
     if cfg.dataset == "synthetic":
         root = cfg.data_path or os.path.join(cfg.output_dir, "data")
         ensure_synthetic_dataset(root, num_classes=cfg.num_classes, image_size=cfg.synthetic_image_size,
                                  train_per_class=cfg.synthetic_train_per_class,
-                                 val_per_class=cfg.synthetic_val_per_class, seed=cfg.seed)
+                                 val_per_class=cfg.synthetic_val_per_class, seed=cfg.seed,
+                                 wait=0.0 if is_main else 600.0)
         return root
     if not cfg.data_path:
         raise DataError("no data path given: pass --data_path DIR")
@@ -50,24 +54,29 @@ def _norm_stats(cfg):
     return mean, std
 
 
-def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_id: int = 0) -> Optional[DatasetInfo]:
-    """The batched `split` ("train" or "val") dataset, or None when the data root has no such split.
+def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_id: int = 0, start_epoch: int = 0,
+                   record: Optional[str] = None) -> Optional[DatasetInfo]:
+    """The batched `split` ("train" or "val") dataset of shard `shard_id` of `num_shards`, or None when the data
+    root has no such split.
 
-    Training batches drop the last partial batch; evaluation keeps it so every image is scored exactly once.
+    Training reads a disjoint, equally long shard per rank, reshuffled every epoch (from `start_epoch` on, so a
+    resumed run continues the order) and drops the last partial batch; evaluation keeps every sample of its shard
+    and the last batch, so the ranks together score every image exactly once (see sharding.py). `record`: a file
+    where the sampler appends the indices it hands out each epoch.
     """
     training = split == "train"
     batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
     workers = max(1, min(cfg.num_parallel_workers, os.cpu_count() or 1))  # MindSpore refuses more than the cores
     mean, std = _norm_stats(cfg)
-    shard_args = dict(num_shards=num_shards, shard_id=shard_id) if num_shards > 1 else {}
     classes = None
     if cfg.dataset == "cifar10":
         folder, usage = resolve_cifar10(data_root, split)
         images, labels = read_cifar10(folder, usage)
         total = len(labels)
+        sampler = ShardSampler(total, num_shards, shard_id, training, cfg.seed, start_epoch, record)
         # Read with NumPy rather than Cifar10Dataset, which only accepts files of exactly 10,000 records.
-        data = ds.NumpySlicesDataset({"image": images, "label": labels}, shuffle=training,
-                                     num_parallel_workers=workers, **shard_args)
+        data = ds.NumpySlicesDataset({"image": images, "label": labels}, sampler=sampler,
+                                     num_parallel_workers=workers)
         ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip, _augment(cfg, cifar=True),
                                         T.random_erasing_ops(cfg.random_erasing)) if training
                else T.cifar_eval_transforms(cfg.image_size, mean, std))
@@ -82,11 +91,15 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         total = len(samples)
         num_classes = len(classes)
         _check_classes(num_classes, cfg.num_classes, root)
-        data = ds.ImageFolderDataset(root, shuffle=training, num_parallel_workers=workers,
+        # The sampler's indices address ImageFolderDataset's order, which is the scan's: classes in the given
+        # order, files sorted by name (tests/test_distributed.py checks this).
+        sampler = ShardSampler(total, num_shards, shard_id, training, cfg.seed, start_epoch, record)
+        data = ds.ImageFolderDataset(root, sampler=sampler, num_parallel_workers=workers,
                                      extensions=list(IMG_EXTENSIONS),
-                                     class_indexing={c: i for i, c in enumerate(classes)}, **shard_args)
+                                     class_indexing={c: i for i, c in enumerate(classes)})
         ops = (T.folder_train_transforms(cfg.image_size, mean, std, cfg.min_scale, cfg.color_jitter, cfg.hflip,
-                                         _augment(cfg), T.random_erasing_ops(cfg.random_erasing))
+                                         _augment(cfg), T.random_erasing_ops(cfg.random_erasing),
+                                         cfg.crop_ratio or (3 / 4, 4 / 3))
                if training else T.folder_eval_transforms(cfg.image_size, cfg.eval_resize or cfg.image_size,
                                                          mean, std))
     data = data.map(ops, input_columns="image", num_parallel_workers=workers)
@@ -97,12 +110,12 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         data = data.map([transforms.OneHot(cfg.num_classes), transforms.TypeCast(ms.float32)],
                         input_columns="label", num_parallel_workers=workers)
         data = data.map(mix, input_columns=["image", "label"], num_parallel_workers=workers)
-    shard_samples = _shard_size(total, num_shards, shard_id)
     steps = data.get_dataset_size()
     if training and steps == 0:
-        raise DataError(f"'{root}' has {total} training images, fewer than one batch of {batch_size}; "
+        shard = f" (a shard of {len(sampler)} per rank over {num_shards} ranks)" if num_shards > 1 else ""
+        raise DataError(f"'{root}' has {total} training images{shard}, fewer than one batch of {batch_size}; "
                         f"lower --batch_size")
-    return DatasetInfo(data, shard_samples, num_classes, root, steps, classes)
+    return DatasetInfo(data, len(sampler), num_classes, root, steps, classes, total)
 
 
 def _augment(cfg, cifar: bool = False) -> List:
@@ -113,10 +126,6 @@ def _check_classes(found: int, expected: int, root: str) -> None:
     if found > expected:
         raise DataError(f"'{root}' has {found} classes but the model has num_classes={expected}; "
                         f"set --num_classes {found}")
-
-
-def _shard_size(total: int, num_shards: int, shard_id: int) -> int:
-    return total // num_shards + (1 if shard_id < total % num_shards else 0)
 
 
 _FILE_RE = re.compile(r"data file is: (.+?)\. ")

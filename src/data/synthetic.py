@@ -7,6 +7,7 @@ classes apart. Images are written as real JPEG files in ImageNet-style class fol
 import json
 import os
 import shutil
+import time
 from typing import Tuple
 
 import numpy as np
@@ -66,18 +67,35 @@ def draw_sample(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
+def _read_marker(marker: str):
+    try:
+        with open(marker) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def ensure_synthetic_dataset(root: str, num_classes: int = 6, image_size: int = 64, train_per_class: int = 300,
-                             val_per_class: int = 50, seed: int = 0) -> str:
-    """Write the data set under `root` unless an identical one is already there; return `root`."""
+                             val_per_class: int = 50, seed: int = 0, wait: float = 0.0) -> str:
+    """Write the data set under `root` unless an identical one is already there; return `root`.
+
+    `wait` > 0: do not write, wait up to that many seconds for another process (rank 0 of a distributed run) to
+    have written it."""
     if not 2 <= num_classes <= len(SHAPES):
         raise ValueError(f"the synthetic data set has 2 to {len(SHAPES)} classes, got num_classes={num_classes}")
     spec = dict(version=_VERSION, num_classes=num_classes, image_size=image_size,
                 train_per_class=train_per_class, val_per_class=val_per_class, seed=seed)
     marker = os.path.join(root, "synthetic.json")
+    if wait > 0:
+        deadline = time.time() + wait
+        while _read_marker(marker) != spec:
+            if time.time() > deadline:
+                raise DataError(f"waited {wait:.0f} s for rank 0 to generate the synthetic data set in '{root}'")
+            time.sleep(0.5)
+        return root
     if os.path.isfile(marker):
-        with open(marker) as f:
-            if json.load(f) == spec:
-                return root
+        if _read_marker(marker) == spec:
+            return root
     elif os.path.isdir(root) and os.listdir(root):
         # Never replace a folder this generator did not write: it may be the user's own data.
         raise DataError(f"'{root}' exists and is not a generated synthetic data set; pass an empty or new "

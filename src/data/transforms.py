@@ -32,9 +32,10 @@ def random_erasing_ops(prob: float) -> List:
 
 
 def folder_train_transforms(image_size: int, mean, std, min_scale: float = 0.08, color_jitter: float = 0.0,
-                            hflip: float = 0.5, augment: Sequence = (), erasing: Sequence = ()) -> List:
+                            hflip: float = 0.5, augment: Sequence = (), erasing: Sequence = (),
+                            ratio: Sequence[float] = (3 / 4, 4 / 3)) -> List:
     """Decode + random resized crop, flip, optional colour jitter and auto-augment, normalise, CHW, erasing."""
-    ops = [vision.RandomCropDecodeResize(image_size, scale=(min_scale, 1.0), ratio=(3 / 4, 4 / 3))]
+    ops = [vision.RandomCropDecodeResize(image_size, scale=(min_scale, 1.0), ratio=tuple(ratio))]
     if hflip > 0:
         ops.append(vision.RandomHorizontalFlip(prob=hflip))
     if color_jitter > 0:
