@@ -23,12 +23,14 @@ class Config:
     drop_rate: float = 0.2                      # dropout probability before the classifier
     pretrained_ckpt: str = ""                   # start from these weights (a head of another class count is replaced)
     freeze_epochs: int = 0                      # train only the classifier for the first N epochs (fine-tuning)
+    freeze_bn: bool = False                     # BN uses and keeps its running statistics (small-batch fine-tuning)
     # data
     dataset: str = "imagenet"                   # imagenet | folder (class folders) | cifar10 | synthetic
     data_path: str = ""                         # root with train/ and val/, a split folder, or cifar-10-batches-bin
     image_size: int = 224                       # train crop and eval crop
     eval_resize: int = 256                      # eval: resize the short side to this, then centre-crop image_size
     min_scale: float = 0.08                     # smallest area fraction of the random resized crop
+    crop_ratio: Optional[List[float]] = None    # aspect-ratio range of that crop; default 0.75,1.3333
     color_jitter: float = 0.0                   # brightness / contrast / saturation jitter (0: off)
     hflip: float = 0.5                          # horizontal flip probability
     mean: Optional[List[float]] = None          # normalisation mean (0..1); default: the data set's
@@ -76,6 +78,10 @@ class Config:
     eval_interval: int = 1                      # validate every N epochs when a val split exists (0: never)
     log_interval: int = 100                     # progress line every N steps (0: epoch lines only)
     dataset_sink_mode: str = "auto"             # auto (on for Ascend) | true | false
+    distribute: str = "auto"                    # auto (when started by msrun, mpirun or a rank-table launcher) | true | false
+    lr_scaling: str = "none"                    # none | linear: scale lr_init/max/end by global batch / lr_reference_batch
+    lr_reference_batch: int = 0                 # the global batch the recipe's lr values were set for (0: not stated)
+    record_samples: bool = False                # each rank writes the indices of the training samples it read, per epoch
     resume: str = ""                            # continue training from this checkpoint
     # evaluation
     checkpoint_path: str = ""                   # eval.py: the checkpoint to score
@@ -95,7 +101,10 @@ CHOICES = {
     "device_target": ("auto", "CPU", "GPU", "Ascend"),
     "mode": ("graph", "pynative"),
     "dataset_sink_mode": ("auto", "true", "false"),
+    "distribute": ("auto", "true", "false"),
+    "lr_scaling": ("none", "linear"),
 }
+TRISTATE = ("dataset_sink_mode", "distribute")  # auto | true | false; a YAML or CLI boolean is accepted too
 POSITIVE = ("num_classes", "image_size", "batch_size", "epoch_size", "num_parallel_workers",
             "save_checkpoint_epochs", "keep_checkpoint_max")
 
@@ -141,7 +150,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return float(value)
         raise bad
     if isinstance(default, str):
-        if isinstance(value, (bool, int, float)) and key == "dataset_sink_mode":
+        if isinstance(value, (bool, str)) and key in TRISTATE:
             value = str(value).lower()
         if not isinstance(value, str):
             raise bad
@@ -177,9 +186,16 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"ema_decay must be in (0, 1), got {cfg.ema_decay}")
     if not 0 <= cfg.label_smooth_factor < 1:
         raise ConfigError(f"label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}")
+    if cfg.crop_ratio is not None and (len(cfg.crop_ratio) != 2 or not 0 < cfg.crop_ratio[0] <= cfg.crop_ratio[1]):
+        raise ConfigError(f"crop_ratio needs two values 0 < low <= high (e.g. 0.75,1.3333), got {cfg.crop_ratio}")
     for key in ("mean", "std"):
         if getattr(cfg, key) is not None and len(getattr(cfg, key)) != 3:
             raise ConfigError(f"{key} needs three values (R, G, B), got {getattr(cfg, key)}")
+    if cfg.lr_reference_batch < 0:
+        raise ConfigError(f"lr_reference_batch is a global batch size (0: not stated), got {cfg.lr_reference_batch}")
+    if cfg.lr_scaling == "linear" and cfg.lr_reference_batch == 0:
+        raise ConfigError("lr_scaling linear needs lr_reference_batch: the global batch size the lr values were set "
+                          "for (e.g. 1024 for the GhostNet recipe's 8 cards x 128)")
     if cfg.warmup_epochs > cfg.epoch_size:
         raise ConfigError(f"warmup_epochs ({cfg.warmup_epochs}) exceeds epoch_size ({cfg.epoch_size})")
     return cfg

@@ -1,6 +1,5 @@
-"""Process set-up in one place: the CPU kernel choice, device target, execution mode and seeds.
-
-Environment variables are read here only. Distributed set-up (rank, group size) also belongs here.
+"""Process set-up in one place: the CPU kernel choice, device target, execution mode, seeds, and (through
+distributed.py, the only reader of the launchers' variables) rank and group size.
 """
 import logging
 import os
@@ -29,10 +28,22 @@ class Runtime:
     device_target: str
     rank: int = 0
     group_size: int = 1
+    launcher: str = ""      # what started a distributed run: msrun | mpirun | rank_table ("" for one process)
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.group_size > 1
+
+    def sum_across_ranks(self, values):
+        """Element-wise sum of `values` over the ranks (the values themselves in a one-process run)."""
+        if not self.distributed:
+            return np.asarray(values, np.float32)
+        from .distributed import all_reduce_sum
+        return all_reduce_sum(values)
 
 
 def default_device_target() -> str:
@@ -42,7 +53,11 @@ def default_device_target() -> str:
 
 
 def setup_runtime(cfg) -> Runtime:
-    """Choose the device and execution mode and seed every generator, from config values."""
+    """Choose the device and execution mode, join the launcher's group when there is one, and seed every
+    generator, from config values."""
+    from .distributed import init_data_parallel, read_launch_env, wants_distributed
+    env = read_launch_env()
+    distributed = wants_distributed(cfg.distribute, env)
     configure_cpu_kernels()
     import mindspore as ms
     import mindspore.dataset as ds
@@ -52,14 +67,22 @@ def setup_runtime(cfg) -> Runtime:
     if target != available and target != "CPU":
         raise ConfigError(f"device_target '{target}' is not available: the installed MindSpore package runs on "
                           f"{available}; install the {target} build or pass --device_target {available}")
+    device_id = cfg.device_id
+    if env.device_id is not None and (distributed or "device_id" not in getattr(cfg, "cli_keys", ())):
+        device_id = env.device_id  # the launcher's DEVICE_ID / local rank (the model zoo's scripts export it)
     if ms.get_context("device_target") != target or target != "CPU":
-        ms.set_device(target, cfg.device_id)
+        ms.set_device(target, device_id)
     ms.set_context(mode=ms.GRAPH_MODE if cfg.mode == "graph" else ms.PYNATIVE_MODE)
+    rank, group_size = init_data_parallel(env) if distributed else (0, 1)
+    # The augmentation streams get the rank added, so that ranks do not crop alike. ds.config.set_seed also
+    # re-seeds NumPy and `random`, which weight initialisation draws from, so the common seed (identical initial
+    # weights on every rank) is set after it. The sampler shuffles with cfg.seed: one permutation for all ranks.
+    ds.config.set_seed(cfg.seed + rank)
     ms.set_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    ds.config.set_seed(cfg.seed)
-    return Runtime(device_target=target)
+    return Runtime(device_target=target, rank=rank, group_size=group_size,
+                   launcher=env.launcher if distributed else "")
 
 
 def setup_logging(log_file: str = "") -> logging.Logger:

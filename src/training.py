@@ -18,7 +18,8 @@ from .errors import CheckpointError, ConfigError
 from .evaluation import evaluate, format_result
 from .loss import CrossEntropySmooth
 from .lr_schedule import lr_schedule_from_config
-from .models import count_params, create_model
+from .models import count_params, create_model, freeze_batch_norm
+from .distributed import weight_agreement
 from .runtime import LOG, Runtime, setup_logging, setup_runtime
 
 AMP_BY_DEVICE = {"CPU": "O0", "GPU": "O2", "Ascend": "O3"}
@@ -119,9 +120,10 @@ class ValidateAndKeepBest(Callback):
     """Validate every `interval` epochs (and after the last); keep the best weights as `<model>_best.ckpt`."""
 
     def __init__(self, net: nn.Cell, dataset, interval: int, total_epochs: int, best_path: str,
-                 save: bool = True, ema=None):
+                 save: bool = True, ema=None, sum_across_ranks=None):
         super().__init__()
         self.net = net
+        self.sum_across_ranks = sum_across_ranks
         self.ema = ema
         self.dataset = dataset
         self.interval = interval
@@ -140,7 +142,7 @@ class ValidateAndKeepBest(Callback):
         if self.ema is not None:
             self.ema.swap()  # validate (and keep as best) the averaged weights
         try:
-            result = evaluate(self.net, self.dataset)
+            result = evaluate(self.net, self.dataset, self.sum_across_ranks)
             self.history.append({"epoch": epoch, **result})
             top1 = result["top_1_accuracy"]
             if top1 > self.best:
@@ -264,26 +266,60 @@ def resume_ema(ema: WeightEMA, resume_path: str, model: str) -> None:
         LOG.info(f"resume: no {path}; the EMA restarts from the resumed weights")
 
 
+def lr_scale_for(cfg: Config, group_size: int) -> float:
+    """The factor on the recipe's lr values (lr_scaling linear: global batch / lr_reference_batch), logged with
+    the global batch."""
+    global_batch = cfg.batch_size * group_size
+    scale = global_batch / cfg.lr_reference_batch if cfg.lr_reference_batch else 1.0
+    what = (f"global batch {global_batch} ({cfg.batch_size} per rank x {group_size} ranks)" if group_size > 1
+            else f"global batch {global_batch} (one process)")
+    if cfg.lr_scaling == "linear":
+        LOG.info(f"{what}; lr_scaling linear: lr values x {global_batch}/{cfg.lr_reference_batch} = {scale:g} "
+                 f"(lr_max {cfg.lr_max:g} -> {cfg.lr_max * scale:g})")
+        return scale
+    if cfg.lr_reference_batch and cfg.lr_reference_batch != global_batch:
+        LOG.info(f"{what}; lr_max {cfg.lr_max:g} was set for a global batch of {cfg.lr_reference_batch}: kept as "
+                 f"is (--lr_scaling linear would use {cfg.lr_max * scale:g})")
+    else:
+        LOG.info(f"{what}; lr_max {cfg.lr_max:g} as configured")
+    return 1.0
+
+
 def train(cfg: Config) -> Dict:
     """Train as the config says; return a summary (final and best validation results, checkpoint paths)."""
     runtime: Runtime = setup_runtime(cfg)
     os.makedirs(cfg.output_dir, exist_ok=True)
-    setup_logging(os.path.join(cfg.output_dir, "train.log"))
-    data_root = prepare_data_path(cfg)
-    train_data = create_dataset(cfg, "train", data_root, runtime.group_size, runtime.rank)
-    if train_data is None:
-        raise ConfigError(f"no training split in '{data_root}': expected a train/ folder or class folders")
-    val_data = create_dataset(cfg, "val", data_root) if cfg.eval_interval > 0 else None
+    log_name = f"train_rank{runtime.rank}.log" if runtime.distributed else "train.log"
+    setup_logging(os.path.join(cfg.output_dir, log_name))
+    if runtime.distributed:
+        LOG.info(f"rank {runtime.rank} of {runtime.group_size} (launched by {runtime.launcher}, pid {os.getpid()}), "
+                 f"device {runtime.device_target}; only rank 0 writes checkpoints and config.yaml")
+    data_root = prepare_data_path(cfg, runtime.is_main)
+    record = (os.path.join(cfg.output_dir, f"samples_rank{runtime.rank}.txt") if cfg.record_samples else None)
+    if record and os.path.exists(record):
+        os.remove(record)
 
+    def training_data(first_epoch: int):
+        return create_dataset(cfg, "train", data_root, runtime.group_size, runtime.rank, first_epoch, record)
+
+    # The state is read before the data so that a resumed run continues the shuffle at its epoch.
     net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
                        image_size=cfg.image_size)
     if cfg.pretrained_ckpt:
         init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
-    steps = train_data.steps
-    lr = lr_schedule_from_config(cfg, steps)
-    amp_level, scale_manager, opt_scale = resolve_amp(cfg, runtime.device_target)
+    if cfg.freeze_bn:
+        LOG.info(f"freeze_bn: {freeze_batch_norm(net)} BN layers normalise with their running statistics")
     state = read_training_state(cfg.resume, net) if cfg.resume else None
     start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
+    train_data = training_data(start_epoch)
+    if train_data is None:
+        raise ConfigError(f"no training split in '{data_root}': expected a train/ folder or class folders")
+    val_data = (create_dataset(cfg, "val", data_root, runtime.group_size, runtime.rank) if cfg.eval_interval > 0
+                else None)
+
+    steps = train_data.steps
+    lr = lr_schedule_from_config(cfg, steps, lr_scale_for(cfg, runtime.group_size))
+    amp_level, scale_manager, opt_scale = resolve_amp(cfg, runtime.device_target)
     if start_epoch >= cfg.epoch_size:
         raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
                           f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
@@ -298,10 +334,12 @@ def train(cfg: Config) -> Dict:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
     LOG.info(f"model {cfg.model}: {count_params(net):,} parameters, {cfg.num_classes} classes; device "
              f"{runtime.device_target}, mode {cfg.mode}, amp {amp_level}")
-    LOG.info(f"data {train_data.root}: {train_data.num_samples} training images, {steps} steps of "
-             f"{cfg.batch_size} per epoch" + (f"; {val_data.num_samples} validation images" if val_data else
+    shard = (f" (rank {runtime.rank} reads {train_data.num_samples} of {train_data.total})"
+             if runtime.distributed else "")
+    LOG.info(f"data {train_data.root}: {train_data.total} training images{shard}, {steps} steps of "
+             f"{cfg.batch_size} per epoch" + (f"; {val_data.total} validation images" if val_data else
                                               "; no validation split"))
-    monitor = TrainMonitor(steps, cfg.batch_size, lr, cfg.log_interval, cfg.epoch_size)
+    monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size)
     callbacks = [monitor]
     saver = None
     if runtime.is_main:
@@ -320,12 +358,13 @@ def train(cfg: Config) -> Dict:
     validator = None
     if val_data is not None:
         validator = ValidateAndKeepBest(net, val_data.dataset, cfg.eval_interval, cfg.epoch_size,
-                                        os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main, ema)
+                                        os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main, ema,
+                                        runtime.sum_across_ranks if runtime.distributed else None)
         callbacks.append(validator)
     start = time.time()
     for number, (first, end, frozen) in enumerate(phases):
         if number:  # MindSpore refuses to feed one dataset object to a second Model
-            train_data = create_dataset(cfg, "train", data_root, runtime.group_size, runtime.rank)
+            train_data = training_data(first)
         _set_backbone_trainable(net, not frozen)
         optimizer = build_optimizer(cfg, net, lr, opt_scale)
         if state is not None and first == start_epoch:
@@ -349,5 +388,20 @@ def train(cfg: Config) -> Dict:
         final = validator.history[-1]
         LOG.info(format_result(final, summary.get("last_checkpoint", "")))
         summary.update(final=final, best=validator.best, best_epoch=validator.best_epoch)
+    if runtime.distributed:
+        summary["rank_spread"] = report_rank_agreement(net, runtime)
     LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {ckpt_dir}")
     return summary
+
+
+def report_rank_agreement(net: nn.Cell, runtime: Runtime) -> Dict[str, float]:
+    """Check, and log on every rank, that the ranks ended with the same weights (the gradient all-reduce keeps
+    them identical; BN running statistics come from each rank's own batches and are expected to differ)."""
+    spread = weight_agreement(net, runtime.rank, runtime.group_size)
+    LOG.info(f"rank agreement over {runtime.group_size} ranks: trainable weights max |w_rank - w_rank0| = "
+             f"{spread['weights']:.3g}; BN running statistics differ by up to {spread['bn_statistics']:.3g} "
+             f"(per-rank batches; the checkpoints hold rank 0's)")
+    if spread["weights"] > 0:
+        LOG.warning(f"the ranks' trainable weights differ by up to {spread['weights']:.3g}: gradients were not "
+                    f"all-reduced identically")
+    return spread

@@ -7,6 +7,15 @@ def count_params(net: nn.Cell) -> int:
     return int(sum(p.size for p in net.trainable_params()))
 
 
+def freeze_batch_norm(net: nn.Cell) -> int:
+    """Make every BN layer normalise with its running statistics, in training too, and stop updating them (for
+    fine-tuning with small per-device batches; gamma and beta still learn). Returns how many layers changed."""
+    layers = [cell for _, cell in net.cells_and_names() if isinstance(cell, (nn.BatchNorm2d, nn.BatchNorm1d))]
+    for cell in layers:
+        cell.use_batch_statistics = False
+    return len(layers)
+
+
 def count_macs(net: nn.Cell, image_size: int = 224, in_channels: int = 3) -> int:
     """Multiply-accumulates of one forward pass at `image_size` (convolutions and dense layers, batch 1).
 
