@@ -67,14 +67,142 @@ run_logged() {
 # Run train.py with ARGS (an array set by the caller), an optional pretrained checkpoint ($1, may be empty) and the
 # EXTRA options, writing checkpoints and the log into ./$2 of the current directory.
 run_training() {
-  local pretrained="$1" work_dir
+  local work_dir
   work_dir="$(pwd)/$2"
+  add_pretrained "$1"
+  mkdir -p "$work_dir"
+  ARGS+=(--output_dir "$work_dir")
+  run_logged "$work_dir/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+}
+
+# A positive integer or die naming it.
+require_count() {
+  case "$1" in
+    ''|*[!0-9]*|0) die "$2 is '$1'; expected a positive integer" ;;
+  esac
+}
+
+require_command() {
+  command -v "$1" > /dev/null 2>&1 || die "$1 not found on PATH: $2"
+}
+
+# Print a command, shell-quoted, on one line.
+show_command() {
+  printf '%q ' "$@"
+  echo
+}
+
+# Set CONFIG_PATH to the GENet recipe for the model zoo's [MLP] [EXTRA] flags (unless CONFIG is set).
+config_for_genet() {
+  local mlp extra
+  mlp=$(echo "$1" | tr '[:upper:]' '[:lower:]')
+  extra=$(echo "$2" | tr '[:upper:]' '[:lower:]')
+  case "$mlp/$extra" in
+    false/false) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_minus_imagenet.yaml}" ;;
+    false/true) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_imagenet.yaml}" ;;
+    true/true) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_plus_imagenet.yaml}" ;;
+    true/false) die "MLP True needs EXTRA True (GE-theta-plus); GE-theta-minus (EXTRA False) has no MLP" ;;
+    *) die "MLP and EXTRA are '$1' and '$2'; expected True or False" ;;
+  esac
+  CONFIG_PATH=$(abs_path "$CONFIG_PATH")
+}
+
+is_bool() {
+  case "$1" in True|False|true|false) return 0 ;; *) return 1 ;; esac
+}
+
+# Start train.py under msrun with WORKER_NUM workers ($1) and the ARGS/EXTRA options, output in ./$2.
+# Environment: LOCAL_WORKER_NUM (default: all on this machine), MASTER_ADDR (127.0.0.1), MASTER_PORT (8118),
+# NODE_RANK (needed when the workers span machines), CLUSTER_TIME_OUT (600 s), BIND_CORE (True: pin cores),
+# NODE_TIMEOUT (seconds of silence after which msrun's scheduler gives a worker up; MindSpore's default is 30), DRY_RUN.
+# msrun kills the other workers when one fails and exits non-zero.
+run_msrun_training() {
+  local workers="$1" work_dir local_workers node_rank
+  work_dir="$(pwd)/$2"
+  require_count "$workers" "WORKER_NUM"
+  local_workers="${LOCAL_WORKER_NUM:-$workers}"
+  require_count "$local_workers" "LOCAL_WORKER_NUM"
+  [ "$local_workers" -le "$workers" ] || die "LOCAL_WORKER_NUM ($local_workers) exceeds WORKER_NUM ($workers)"
+  node_rank="${NODE_RANK:-}"
+  if [ "$local_workers" -lt "$workers" ]; then
+    [ -n "$node_rank" ] || die "the $workers workers span machines ($local_workers here): set NODE_RANK (0 on the " \
+      "machine at MASTER_ADDR, then 1, 2, ...) and the same MASTER_ADDR and MASTER_PORT on every machine"
+    [ -n "${MASTER_ADDR:-}" ] || die "a job across machines needs MASTER_ADDR: the address of the NODE_RANK 0 machine"
+  fi
+  local cmd=(msrun --worker_num "$workers" --local_worker_num "$local_workers"
+             --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${MASTER_PORT:-8118}"
+             --log_dir "$work_dir/msrun_log" --join True --cluster_time_out "${CLUSTER_TIME_OUT:-600}")
+  [ -n "${BIND_CORE:-}" ] && cmd+=(--bind_core "$BIND_CORE")
+  [ -n "$node_rank" ] && cmd+=(--node_rank "$node_rank")
+  cmd+=("$REPO_ROOT/train.py" "${ARGS[@]}" --output_dir "$work_dir" ${EXTRA[@]+"${EXTRA[@]}"})
+  [ -n "${NODE_TIMEOUT:-}" ] && export MS_NODE_TIMEOUT="$NODE_TIMEOUT"
+  if [ -n "${DRY_RUN:-}" ]; then
+    show_command "${cmd[@]}"
+    return 0
+  fi
+  require_command msrun "it comes with MindSpore 2.3 and later (pip install -r requirements.txt)"
+  mkdir -p "$work_dir"
+  echo "per-rank logs: $work_dir/train_rank<N>.log, msrun's: $work_dir/msrun_log/worker_<N>.log"
+  run_logged "$work_dir/log" "${cmd[@]}"
+}
+
+# Add --pretrained_ckpt to ARGS when $1 is not empty (checked to exist).
+add_pretrained() {
+  local pretrained="$1"
   if [ -n "$pretrained" ]; then
     pretrained=$(abs_path "$pretrained")
     require_file "$pretrained" "PRETRAINED_CKPT_PATH"
     ARGS+=(--pretrained_ckpt "$pretrained")
   fi
-  mkdir -p "$work_dir"
-  ARGS+=(--output_dir "$work_dir")
-  run_logged "$work_dir/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+}
+
+any_alive() {
+  local pid
+  for pid in "$@"; do
+    kill -0 "$pid" 2> /dev/null && return 0
+  done
+  return 1
+}
+
+# Wait for the background ranks (PIDS, with RANK_OF[pid] and LOG_OF[pid]); when one fails, stop the others and
+# return non-zero instead of leaving them blocked in a collective. Polls, so that bash 4 (no `wait -n -p`) works.
+watch_ranks() {
+  local pid status running failed="" failed_pid=""
+  while [ ${#PIDS[@]} -gt 0 ]; do
+    running=()
+    for pid in "${PIDS[@]}"; do
+      if kill -0 "$pid" 2> /dev/null; then
+        running+=("$pid")
+        continue
+      fi
+      set +e
+      wait "$pid"
+      status=$?
+      set -e
+      if [ "$status" -ne 0 ] && [ -z "$failed" ]; then
+        failed="rank ${RANK_OF[$pid]} (pid $pid) exited with status $status"
+        failed_pid="$pid"
+      elif [ "$status" -eq 0 ]; then
+        echo "rank ${RANK_OF[$pid]} finished"
+      fi
+    done
+    PIDS=(${running[@]+"${running[@]}"})
+    [ -n "$failed" ] && break
+    [ ${#PIDS[@]} -gt 0 ] && sleep "${POLL_SECONDS:-1}"
+  done
+  [ -z "$failed" ] && return 0
+  echo "error: $failed; its log: ${LOG_OF[$failed_pid]}" >&2
+  tail -n 5 "${LOG_OF[$failed_pid]}" >&2 || true
+  if [ ${#PIDS[@]} -gt 0 ]; then
+    echo "stopping the other ranks (pids ${PIDS[*]})" >&2
+    kill -TERM "${PIDS[@]}" 2> /dev/null || true
+    local waited=0
+    while [ "$waited" -lt "${KILL_GRACE:-10}" ] && any_alive "${PIDS[@]}"; do
+      sleep 1
+      waited=$((waited + 1))
+    done
+    kill -KILL "${PIDS[@]}" 2> /dev/null || true
+    wait "${PIDS[@]}" 2> /dev/null || true
+  fi
+  return 1
 }

@@ -108,12 +108,6 @@ def test_too_many_classes_for_the_model(image_folder):
         create_dataset(cfg, "train", image_folder)
 
 
-def test_sharding_splits_the_training_set(image_folder):
-    cfg = _cfg(dataset="imagenet", num_classes=3, image_size=32, batch_size=2, num_parallel_workers=1)
-    sizes = [create_dataset(cfg, "train", image_folder, 2, k).num_samples for k in range(2)]
-    assert sizes == [6, 6]
-
-
 def test_cifar10_binary_round_trip(tmp_path):
     rng = np.random.default_rng(5)
     root = tmp_path / "cifar-10-batches-bin"

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Distributed training on Ascend with an HCCL rank table: one train.py per device of this server.
+# Usage (the model zoo's three forms):
+#   bash scripts/run_distribute_train.sh [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
+#   bash scripts/run_distribute_train.sh [cifar10|imagenet2012] [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
+#   bash scripts/run_distribute_train.sh [RANK_TABLE_FILE] [DATASET_PATH] [MLP] [EXTRA] [PRETRAINED_CKPT_PATH](optional)
+#   (GENet-Res50: MLP/EXTRA True|False pick GE-theta-minus, -theta or -theta-plus)
+#   Extra train.py options follow a "--".
+# The device count comes from the table (write one with python -m src.tools.rank_table write ...). For a table
+# over several servers, run this on each server; SERVER_ID (the table's server_id or its index) says which one
+# this is when its addresses do not.
+# Environment: CONFIG (recipe; default configs/ghostnet_100_imagenet.yaml or by data-set name / GENet flags),
+#              SERVER_ID, DRY_RUN=1 (print each rank's environment and command, start nothing).
+# Output: ./train_parallel<RANK_ID>/ per rank: `log` (the rank's output) and train_rank<RANK_ID>.log; rank 0's
+#         folder also holds ckpt/ and config.yaml. When a rank fails, the others are stopped and the script exits 1.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+usage() {
+  echo "Usage: bash $0 [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2
+  echo "       bash $0 [cifar10|imagenet2012] [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)" >&2
+  echo "       bash $0 [RANK_TABLE_FILE] [DATASET_PATH] [MLP] [EXTRA] [PRETRAINED_CKPT_PATH](optional)   (GENet)" >&2
+  exit 1
+}
+split_args "$@"
+N=${#POSITIONAL[@]}
+case "${POSITIONAL[0]:-}" in
+  cifar10|imagenet2012)
+    [ "$N" -ge 3 ] && [ "$N" -le 4 ] || usage
+    config_for_dataset "${POSITIONAL[0]}"
+    TABLE="${POSITIONAL[1]}"; DATASET_PATH="${POSITIONAL[2]}"; PRETRAINED="${POSITIONAL[3]:-}"
+    ;;
+  *)
+    [ "$N" -ge 2 ] && [ "$N" -le 5 ] || usage
+    TABLE="${POSITIONAL[0]}"; DATASET_PATH="${POSITIONAL[1]}"
+    if [ "$N" -ge 4 ] && is_bool "${POSITIONAL[2]}" && is_bool "${POSITIONAL[3]}"; then
+      config_for_genet "${POSITIONAL[2]}" "${POSITIONAL[3]}"
+      PRETRAINED="${POSITIONAL[4]:-}"
+    else
+      [ "$N" -le 3 ] || usage
+      CONFIG_PATH=$(abs_path "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}")
+      PRETRAINED="${POSITIONAL[2]:-}"
+    fi
+    ;;
+esac
+TABLE=$(abs_path "$TABLE")
+DATASET_PATH=$(abs_path "$DATASET_PATH")
+require_file "$TABLE" "RANK_TABLE_FILE"
+require_dir "$DATASET_PATH" "DATASET_PATH"
+require_file "$CONFIG_PATH" "CONFIG"
+# The table must parse and name this server; its size is RANK_SIZE.
+PLAN=$(cd "$REPO_ROOT" && "$PYTHON" -m src.tools.rank_table plan "$TABLE" --server "${SERVER_ID:-}") || exit 1
+RANK_SIZE="${PLAN%%$'\n'*}"
+RANK_SIZE="${RANK_SIZE#RANK_SIZE=}"
+ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target Ascend)
+add_pretrained "$PRETRAINED"
+
+declare -A RANK_OF LOG_OF
+PIDS=()
+while read -r RANK DEVICE; do
+  WORK_DIR="$(pwd)/train_parallel$RANK"
+  ENV=(DEVICE_ID="$DEVICE" RANK_ID="$RANK" RANK_SIZE="$RANK_SIZE" RANK_TABLE_FILE="$TABLE")
+  CMD=("$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" --output_dir "$WORK_DIR" ${EXTRA[@]+"${EXTRA[@]}"})
+  if [ -n "${DRY_RUN:-}" ]; then
+    show_command env "${ENV[@]}" "${CMD[@]}"
+    continue
+  fi
+  mkdir -p "$WORK_DIR"
+  (cd "$WORK_DIR" && exec env "${ENV[@]}" "${CMD[@]}") > "$WORK_DIR/log" 2>&1 &
+  RANK_OF[$!]=$RANK
+  LOG_OF[$!]="$WORK_DIR/log"
+  PIDS+=($!)
+  echo "rank $RANK on device $DEVICE: pid $!, log $WORK_DIR/log"
+done < <(echo "$PLAN" | tail -n +2)
+[ -n "${DRY_RUN:-}" ] && exit 0
+watch_ranks
+echo "all $((${#RANK_OF[@]})) ranks of this server finished; checkpoints in ./train_parallel0/ckpt (on the server of rank 0)"
