@@ -105,7 +105,13 @@ def init_data_parallel(env: LaunchEnv) -> tuple:
     from mindspore.communication import get_group_size, get_rank, init
     if env.launcher == "rank_table":
         check_rank_table(env)
-    init()
+    try:
+        init()
+    except RuntimeError as e:
+        hint = ("; MindSpore's CPU collectives run under msrun only (scripts/run_distribute_train_cpu.sh)"
+                if env.launcher == "mpirun" and ms.get_context("device_target") == "CPU" else "")
+        raise RuntimeError(f"starting collective communication for rank {env.rank} of {env.group_size} "
+                           f"({env.launcher}) failed{hint}: {str(e).strip()[:500]}") from e
     rank, size = get_rank(), get_group_size()
     if env.rank >= 0 and rank != env.rank:
         raise RuntimeError(f"communication gave rank {rank}, but the launcher set rank {env.rank}")
