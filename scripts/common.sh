@@ -135,7 +135,10 @@ run_msrun_training() {
   [ -n "${BIND_CORE:-}" ] && cmd+=(--bind_core "$BIND_CORE")
   [ -n "$node_rank" ] && cmd+=(--node_rank "$node_rank")
   cmd+=("$REPO_ROOT/train.py" "${ARGS[@]}" --output_dir "$work_dir" ${EXTRA[@]+"${EXTRA[@]}"})
-  [ -n "${NODE_TIMEOUT:-}" ] && export MS_NODE_TIMEOUT="$NODE_TIMEOUT"
+  if [ -n "${NODE_TIMEOUT:-}" ]; then
+    require_count "$NODE_TIMEOUT" "NODE_TIMEOUT"
+    export MS_NODE_TIMEOUT="$NODE_TIMEOUT"
+  fi
   if [ -n "${DRY_RUN:-}" ]; then
     show_command "${cmd[@]}"
     return 0

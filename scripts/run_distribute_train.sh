@@ -2,7 +2,8 @@
 # Distributed training on Ascend with an HCCL rank table: one train.py per device of this server.
 # Usage (the model zoo's three forms):
 #   bash scripts/run_distribute_train.sh [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
-#   bash scripts/run_distribute_train.sh [cifar10|imagenet2012] [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
+#   bash scripts/run_distribute_train.sh [cifar10|imagenet2012] [RANK_TABLE_FILE] [DATASET_PATH]
+#        [PRETRAINED_CKPT_PATH](optional)
 #   bash scripts/run_distribute_train.sh [RANK_TABLE_FILE] [DATASET_PATH] [MLP] [EXTRA] [PRETRAINED_CKPT_PATH](optional)
 #   (GENet-Res50: MLP/EXTRA True|False pick GE-theta-minus, -theta or -theta-plus)
 #   Extra train.py options follow a "--".
@@ -74,4 +75,4 @@ while read -r RANK DEVICE; do
 done < <(echo "$PLAN" | tail -n +2)
 [ -n "${DRY_RUN:-}" ] && exit 0
 watch_ranks
-echo "all $((${#RANK_OF[@]})) ranks of this server finished; checkpoints in ./train_parallel0/ckpt (on the server of rank 0)"
+echo "all ${#RANK_OF[@]} ranks of this server finished; checkpoints in ./train_parallel0/ckpt (on rank 0's server)"

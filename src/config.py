@@ -78,10 +78,10 @@ class Config:
     eval_interval: int = 1                      # validate every N epochs when a val split exists (0: never)
     log_interval: int = 100                     # progress line every N steps (0: epoch lines only)
     dataset_sink_mode: str = "auto"             # auto (on for Ascend) | true | false
-    distribute: str = "auto"                    # auto (when started by msrun, mpirun or a rank-table launcher) | true | false
-    lr_scaling: str = "none"                    # none | linear: scale lr_init/max/end by global batch / lr_reference_batch
-    lr_reference_batch: int = 0                 # the global batch the recipe's lr values were set for (0: not stated)
-    record_samples: bool = False                # each rank writes the indices of the training samples it read, per epoch
+    distribute: str = "auto"                    # auto (under msrun, mpirun or a rank table) | true | false
+    lr_scaling: str = "none"                    # none | linear: lr values x global batch / lr_reference_batch
+    lr_reference_batch: int = 0                 # the global batch the recipe's lr values are for (0: not stated)
+    record_samples: bool = False                # each rank writes the sample indices it read per epoch
     resume: str = ""                            # continue training from this checkpoint
     # evaluation
     checkpoint_path: str = ""                   # eval.py: the checkpoint to score

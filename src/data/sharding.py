@@ -18,7 +18,8 @@ import numpy as np
 import mindspore.dataset as ds
 
 
-def shard_indices(total: int, num_shards: int, shard_id: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> np.ndarray:
+def shard_indices(total: int, num_shards: int, shard_id: int, shuffle: bool, seed: int = 0,
+                  epoch: int = 0) -> np.ndarray:
     """The sample indices shard `shard_id` of `num_shards` reads in `epoch` (see the module docstring)."""
     if num_shards < 1 or not 0 <= shard_id < num_shards:
         raise ValueError(f"shard {shard_id} of {num_shards}: expected 0 <= shard_id < num_shards")
