@@ -332,3 +332,15 @@ def test_checkpoint_comparison_is_relative_to_the_update():
         compare(a, {"w": a["w"]})
     with pytest.raises(ValueError, match="no update"):
         compare(start, a, start)
+
+
+def test_other_ranks_wait_for_rank_0s_synthetic_data(tmp_path):
+    from src.data.synthetic import ensure_synthetic_dataset
+    from src.errors import DataError
+    spec = dict(num_classes=2, image_size=16, train_per_class=2, val_per_class=1, seed=0)
+    root = str(tmp_path / "data")
+    with pytest.raises(DataError, match="waited 1 s for rank 0"):
+        ensure_synthetic_dataset(root, wait=1.0, **spec)
+    assert not os.path.exists(root)  # a waiting rank writes nothing
+    ensure_synthetic_dataset(root, **spec)
+    assert ensure_synthetic_dataset(root, wait=1.0, **spec) == root
