@@ -5,12 +5,13 @@ from .checkpoint import load_weights, read_checkpoint, split_training_state
 from .data import create_dataset, pipeline_errors, prepare_data_path
 from .errors import DataError
 from .evaluation import evaluate, format_result, write_result_json
-from .models import create_model
+from .models import check_model_name, create_model
 from .runtime import LOG, setup_logging, setup_runtime
 
 
 def run_evaluation(cfg) -> Dict[str, float]:
     """Load `cfg.checkpoint_path` into `cfg.model`, score the validation split, print the result line."""
+    check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
     runtime = setup_runtime(cfg)
     setup_logging()
     params, _ = split_training_state(read_checkpoint(cfg.checkpoint_path))

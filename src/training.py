@@ -18,7 +18,7 @@ from .errors import CheckpointError, ConfigError
 from .evaluation import evaluate, format_result
 from .loss import CrossEntropySmooth
 from .lr_schedule import lr_schedule_from_config
-from .models import count_params, create_model, freeze_batch_norm
+from .models import check_model_name, count_params, create_model, freeze_batch_norm
 from .distributed import weight_agreement
 from .runtime import LOG, Runtime, setup_logging, setup_runtime
 
@@ -287,6 +287,7 @@ def lr_scale_for(cfg: Config, group_size: int) -> float:
 
 def train(cfg: Config) -> Dict:
     """Train as the config says; return a summary (final and best validation results, checkpoint paths)."""
+    check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
     runtime: Runtime = setup_runtime(cfg)
     os.makedirs(cfg.output_dir, exist_ok=True)
     log_name = f"train_rank{runtime.rank}.log" if runtime.distributed else "train.log"

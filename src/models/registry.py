@@ -31,13 +31,18 @@ def is_model(name: str) -> bool:
     return name in _MODELS
 
 
+def check_model_name(name: str) -> None:
+    """Raise ValueError naming the known models unless `name` is one."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model '{name}'; known: {', '.join(list_models())}")
+
+
 def create_model(name: str, num_classes: int = 1000, image_size: Optional[int] = None, **kwargs):
     """Build the registered model `name` with `num_classes` outputs.
 
     `image_size` reaches only the networks built for one input resolution; the others run at any size.
     """
-    if name not in _MODELS:
-        raise ValueError(f"unknown model '{name}'; known: {', '.join(list_models())}")
+    check_model_name(name)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if image_size is not None and name in _FIXED_RESOLUTION:

@@ -30,6 +30,13 @@ def compare(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray], start: Optional[
     `a - start`."""
     if set(a) != set(b):
         raise ValueError(f"the checkpoints hold different parameters: {sorted(set(a) ^ set(b))[:5]}")
+    if start is not None and set(start) != set(a):
+        raise ValueError(f"the start checkpoint holds other parameters: {sorted(set(a) ^ set(start))[:5]}")
+    for name, other in (("the second", b), ("the start", start if start is not None else a)):
+        shapes = [k for k in a if a[k].shape != other[k].shape]
+        if shapes:
+            raise ValueError(f"{name} checkpoint has other shapes: {shapes[0]} is {other[shapes[0]].shape}, not "
+                             f"{a[shapes[0]].shape} (another model or class count?)")
     weights = sorted(k for k in a if not k.endswith(RUNNING))
     running = sorted(k for k in a if k.endswith(RUNNING))
     flat = lambda d, keys: np.concatenate([d[k].ravel() for k in keys]) if keys else np.zeros(0)  # noqa: E731
