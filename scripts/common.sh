@@ -25,6 +25,15 @@ require_file() {
   [ -f "$1" ] || die "$2 '$1' does not exist"
 }
 
+# Set DATASET_PATH to the absolute form of $1 and make CONFIG_PATH absolute; both must exist ($2 names the config
+# in the message, default CONFIG).
+resolve_data_and_config() {
+  DATASET_PATH=$(abs_path "$1")
+  CONFIG_PATH=$(abs_path "$CONFIG_PATH")
+  require_dir "$DATASET_PATH" "DATASET_PATH"
+  require_file "$CONFIG_PATH" "${2:-CONFIG}"
+}
+
 # Set CONFIG_PATH to the recipe for a data-set name of the model zoo's scripts (cifar10 | imagenet2012),
 # unless CONFIG is set.
 config_for_dataset() {
@@ -146,7 +155,11 @@ run_msrun_training() {
   require_command msrun "it comes with MindSpore 2.3 and later (pip install -r requirements.txt)"
   mkdir -p "$work_dir"
   echo "per-rank logs: $work_dir/train_rank<N>.log, msrun's: $work_dir/msrun_log/worker_<N>.log"
-  run_logged "$work_dir/log" "${cmd[@]}"
+  if ! run_logged "$work_dir/log" "${cmd[@]}"; then
+    echo "error: the distributed job failed; the workers' errors:" >&2
+    grep -h -E "error: |Error: " "$work_dir"/msrun_log/worker_*.log 2> /dev/null | sort -u | head -n 5 >&2 || true
+    return 1
+  fi
 }
 
 # Add --pretrained_ckpt to ARGS when $1 is not empty (checked to exist).
@@ -157,6 +170,21 @@ add_pretrained() {
     require_file "$pretrained" "PRETRAINED_CKPT_PATH"
     ARGS+=(--pretrained_ckpt "$pretrained")
   fi
+}
+
+# Stop the ranks still running (PIDS): TERM, then KILL after KILL_GRACE seconds (default 10).
+stop_ranks() {
+  [ ${#PIDS[@]} -gt 0 ] || return 0
+  echo "stopping the ranks still running (pids ${PIDS[*]})" >&2
+  kill -TERM "${PIDS[@]}" 2> /dev/null || true
+  local waited=0
+  while [ "$waited" -lt "${KILL_GRACE:-10}" ] && any_alive "${PIDS[@]}"; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  kill -KILL "${PIDS[@]}" 2> /dev/null || true
+  wait "${PIDS[@]}" 2> /dev/null || true
+  PIDS=()
 }
 
 any_alive() {
@@ -196,16 +224,6 @@ watch_ranks() {
   [ -z "$failed" ] && return 0
   echo "error: $failed; its log: ${LOG_OF[$failed_pid]}" >&2
   tail -n 5 "${LOG_OF[$failed_pid]}" >&2 || true
-  if [ ${#PIDS[@]} -gt 0 ]; then
-    echo "stopping the other ranks (pids ${PIDS[*]})" >&2
-    kill -TERM "${PIDS[@]}" 2> /dev/null || true
-    local waited=0
-    while [ "$waited" -lt "${KILL_GRACE:-10}" ] && any_alive "${PIDS[@]}"; do
-      sleep 1
-      waited=$((waited + 1))
-    done
-    kill -KILL "${PIDS[@]}" 2> /dev/null || true
-    wait "${PIDS[@]}" 2> /dev/null || true
-  fi
+  stop_ranks
   return 1
 }

@@ -45,10 +45,8 @@ case "${POSITIONAL[0]:-}" in
     ;;
 esac
 TABLE=$(abs_path "$TABLE")
-DATASET_PATH=$(abs_path "$DATASET_PATH")
 require_file "$TABLE" "RANK_TABLE_FILE"
-require_dir "$DATASET_PATH" "DATASET_PATH"
-require_file "$CONFIG_PATH" "CONFIG"
+resolve_data_and_config "$DATASET_PATH"
 # The table must parse and name this server; its size is RANK_SIZE.
 PLAN=$(cd "$REPO_ROOT" && "$PYTHON" -m src.tools.rank_table plan "$TABLE" --server "${SERVER_ID:-}") || exit 1
 RANK_SIZE="${PLAN%%$'\n'*}"
@@ -58,6 +56,8 @@ add_pretrained "$PRETRAINED"
 
 declare -A RANK_OF LOG_OF
 PIDS=()
+# Ctrl-C or a TERM stops every rank (background processes of a script ignore Ctrl-C themselves).
+trap 'echo "interrupted" >&2; stop_ranks; exit 130' INT TERM
 while read -r RANK DEVICE; do
   WORK_DIR="$(pwd)/train_parallel$RANK"
   ENV=(DEVICE_ID="$DEVICE" RANK_ID="$RANK" RANK_SIZE="$RANK_SIZE" RANK_TABLE_FILE="$TABLE")

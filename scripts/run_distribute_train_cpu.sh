@@ -15,9 +15,7 @@ usage() {
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 3 ] && [ ${#POSITIONAL[@]} -le 4 ] || usage
 config_for_dataset "${POSITIONAL[0]}"
-DATASET_PATH=$(abs_path "${POSITIONAL[2]}")
-require_dir "$DATASET_PATH" "DATASET_PATH"
-require_file "$CONFIG_PATH" "CONFIG"
+resolve_data_and_config "${POSITIONAL[2]}"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target CPU --distribute true)
 add_pretrained "${POSITIONAL[3]:-}"
 run_msrun_training "${POSITIONAL[1]}" train_distribute_cpu

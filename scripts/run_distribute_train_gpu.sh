@@ -19,10 +19,8 @@ case "${POSITIONAL[0]}" in
   cifar10|imagenet2012) ;;
   *) die "unknown data set '${POSITIONAL[0]}'; expected cifar10 or imagenet2012" ;;
 esac
-CONFIG_PATH=$(abs_path "${POSITIONAL[1]}")
-DATASET_PATH=$(abs_path "${POSITIONAL[2]}")
-require_file "$CONFIG_PATH" "CONFIG_PATH"
-require_dir "$DATASET_PATH" "DATASET_PATH"
+CONFIG_PATH="${POSITIONAL[1]}"
+resolve_data_and_config "${POSITIONAL[2]}" CONFIG_PATH
 DATASET=imagenet
 [ "${POSITIONAL[0]}" = cifar10 ] && DATASET=cifar10
 if [ -z "${DEVICE_NUM:-}" ]; then

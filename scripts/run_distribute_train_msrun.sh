@@ -20,10 +20,8 @@ usage() {
 }
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
-DATASET_PATH=$(abs_path "${POSITIONAL[1]}")
-CONFIG_PATH=$(abs_path "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}")
-require_dir "$DATASET_PATH" "DATASET_PATH"
-require_file "$CONFIG_PATH" "CONFIG"
+CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}"
+resolve_data_and_config "${POSITIONAL[1]}"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --distribute true)
 add_pretrained "${POSITIONAL[2]:-}"
 run_msrun_training "${POSITIONAL[0]}" train_distribute

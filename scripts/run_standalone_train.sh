@@ -13,9 +13,7 @@ usage() {
 }
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 1 ] && [ ${#POSITIONAL[@]} -le 2 ] || usage
-DATASET_PATH=$(abs_path "${POSITIONAL[0]}")
-CONFIG_PATH=$(abs_path "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}")
-require_dir "$DATASET_PATH" "DATASET_PATH"
-require_file "$CONFIG_PATH" "CONFIG"
+CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}"
+resolve_data_and_config "${POSITIONAL[0]}"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_id "${DEVICE_ID:-0}")
 run_training "${POSITIONAL[1]:-}" train

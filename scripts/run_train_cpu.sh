@@ -14,8 +14,6 @@ usage() {
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
 config_for_dataset "${POSITIONAL[0]}"
-DATASET_PATH=$(abs_path "${POSITIONAL[1]}")
-require_dir "$DATASET_PATH" "DATASET_PATH"
-require_file "$CONFIG_PATH" "CONFIG"
+resolve_data_and_config "${POSITIONAL[1]}"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target CPU)
 run_training "${POSITIONAL[2]:-}" train_cpu
