@@ -212,10 +212,7 @@ def build_rank_table(device_ips: Sequence[str], server_id: str, device_ids: Opti
     if len(device_ids) != len(device_ips):
         raise RankTableError(f"{len(device_ids)} device ids but {len(device_ips)} device IPs")
     for device, ip in zip(device_ids, device_ips):
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise RankTableError(f"the IP of device {device} is {ip!r}, expected an IP address") from None
+        _ip(ip, f"the IP of device {device}", "device IPs")
     devices = [{"device_id": str(d), "device_ip": ip, "rank_id": str(r)}
                for r, (d, ip) in enumerate(zip(device_ids, device_ips))]
     return {"version": "1.0", "server_count": "1",

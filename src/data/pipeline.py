@@ -72,8 +72,7 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
     if cfg.dataset == "cifar10":
         folder, usage = resolve_cifar10(data_root, split)
         images, labels = read_cifar10(folder, usage)
-        total = len(labels)
-        sampler = ShardSampler(total, num_shards, shard_id, training, cfg.seed, start_epoch, record)
+        sampler = ShardSampler(len(labels), num_shards, shard_id, training, cfg.seed, start_epoch, record)
         # Read with NumPy rather than Cifar10Dataset, which only accepts files of exactly 10,000 records.
         data = ds.NumpySlicesDataset({"image": images, "label": labels}, sampler=sampler,
                                      num_parallel_workers=workers)
@@ -88,12 +87,11 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         if root is None:
             return None
         samples, classes = scan_image_folder(root, cfg.image_check)
-        total = len(samples)
         num_classes = len(classes)
         _check_classes(num_classes, cfg.num_classes, root)
         # The sampler's indices address ImageFolderDataset's order, which is the scan's: classes in the given
         # order, files sorted by name (tests/test_distributed.py checks this).
-        sampler = ShardSampler(total, num_shards, shard_id, training, cfg.seed, start_epoch, record)
+        sampler = ShardSampler(len(samples), num_shards, shard_id, training, cfg.seed, start_epoch, record)
         data = ds.ImageFolderDataset(root, sampler=sampler, num_parallel_workers=workers,
                                      extensions=list(IMG_EXTENSIONS),
                                      class_indexing={c: i for i, c in enumerate(classes)})
@@ -113,9 +111,9 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
     steps = data.get_dataset_size()
     if training and steps == 0:
         shard = f" (a shard of {len(sampler)} per rank over {num_shards} ranks)" if num_shards > 1 else ""
-        raise DataError(f"'{root}' has {total} training images{shard}, fewer than one batch of {batch_size}; "
-                        f"lower --batch_size")
-    return DatasetInfo(data, len(sampler), num_classes, root, steps, classes, total)
+        raise DataError(f"'{root}' has {sampler.total} training images{shard}, fewer than one batch of "
+                        f"{batch_size}; lower --batch_size")
+    return DatasetInfo(data, len(sampler), num_classes, root, steps, classes, sampler.total)
 
 
 def _augment(cfg, cifar: bool = False) -> List:
