@@ -2,6 +2,7 @@
 scaling. The multi-process runs are in test_launchers.py."""
 import json
 import logging
+import re
 import os
 import threading
 
@@ -20,8 +21,8 @@ from src.rank_table import (RankTableError, build_rank_table, merge_rank_tables,
 from src.tools import rank_table as rank_table_tool
 from src.tools.compare_checkpoints import compare
 from src.training import lr_scale_for
+from tests.helpers import DEVICE_IPS as IPS, write_json as _write
 
-IPS = [f"192.168.10{i}.1" for i in range(8)]
 
 
 # ---------------------------------------------------------------- launcher environments
@@ -87,11 +88,6 @@ def test_distribute_setting():
 
 
 # ---------------------------------------------------------------- rank tables
-
-def _write(path, data):
-    path.write_text(json.dumps(data))
-    return str(path)
-
 
 def test_rank_table_versions(tmp_path):
     one = build_rank_table(IPS, "10.0.0.1")
@@ -344,3 +340,63 @@ def test_other_ranks_wait_for_rank_0s_synthetic_data(tmp_path):
     assert not os.path.exists(root)  # a waiting rank writes nothing
     ensure_synthetic_dataset(root, **spec)
     assert ensure_synthetic_dataset(root, wait=1.0, **spec) == root
+
+
+def test_weight_agreement_tells_weights_from_bn_statistics():
+    import mindspore as ms
+    from src.distributed import weight_agreement
+    from src.models import create_model
+    nets = []
+    for _ in range(2):
+        ms.set_seed(0)
+        np.random.seed(0)
+        nets.append(create_model("mobilenet_v1_025", num_classes=3))
+
+    def agreement():
+        return _in_lockstep(lambda r, reduce: weight_agreement(nets[r], r, 2, reduce), nets)
+    assert agreement() == [{"weights": 0.0, "bn_statistics": 0.0}] * 2
+    stats = nets[1].bn1.moving_mean
+    stats.set_data(ms.Tensor(stats.asnumpy() + 0.5))
+    assert agreement() == [{"weights": 0.0, "bn_statistics": 0.5}] * 2
+    weight = nets[1].classifier.weight
+    weight.set_data(ms.Tensor(weight.asnumpy() - 0.25))
+    assert [a["weights"] for a in agreement()] == [0.25, 0.25]
+
+
+def test_freeze_bn_makes_training_mode_use_running_statistics():
+    import mindspore as ms
+    from mindspore import nn
+    from src.deploy import calibrate_batchnorm
+    from src.models import create_model, freeze_batch_norm
+    rng = np.random.default_rng(0)
+    net = create_model("mobilenet_v1_025", num_classes=3, drop_rate=0.0)
+    calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((8, 3, 32, 32)).astype(np.float32)))  # O(1) outputs
+    x = ms.Tensor(rng.standard_normal((4, 3, 32, 32)).astype(np.float32) * 2 + 0.5)
+    net.set_train(False)
+    inference = net(x).asnumpy()
+    scale = np.abs(inference).max()
+    assert scale > 0.1 and np.abs(inference - inference.mean(axis=0)).max() > 0.01 * scale  # depends on the input
+    assert freeze_batch_norm(net) == 27  # every BN layer of mobilenet_v1_025
+    before = net.bn1.moving_mean.asnumpy().copy()
+    net.set_train(True)
+    assert np.abs(net(x).asnumpy() - inference).max() < 1e-4 * scale
+    np.testing.assert_array_equal(net.bn1.moving_mean.asnumpy(), before)  # the statistics stay fixed
+    for _, cell in net.cells_and_names():  # control: batch statistics give another output
+        if isinstance(cell, nn.BatchNorm2d):
+            cell.use_batch_statistics = None
+    assert np.abs(net(x).asnumpy() - inference).max() > 0.01 * scale
+
+
+def test_linear_lr_scaling_reaches_the_optimizer(image_folder, tmp_path):
+    import train as train_script
+    out = tmp_path / "run"
+    assert train_script.main(["--model", "mobilenet_v1_025", "--dataset", "imagenet", "--num_classes", "3",
+                              "--data_path", image_folder, "--image_size", "32", "--eval_resize", "32",
+                              "--batch_size", "2", "--epoch_size", "1", "--eval_interval", "0", "--warmup_epochs",
+                              "0", "--lr_decay_mode", "constant", "--lr_max", "0.2", "--lr_reference_batch", "8",
+                              "--lr_scaling", "linear", "--log_interval", "1", "--num_parallel_workers", "1",
+                              "--output_dir", str(out)]) == 0
+    log = (out / "train.log").read_text()
+    assert "lr_scaling linear: lr values x 2/8 = 0.25 (lr_max 0.2 -> 0.05)" in log
+    lrs = set(re.findall(r"lr: ([0-9.]+),", log))
+    assert lrs == {"0.050000"}, lrs

@@ -15,22 +15,10 @@ from src.data.sharding import read_sample_record
 from src.rank_table import build_rank_table, merge_rank_tables
 from src.tools.compare_checkpoints import compare, read_weights
 from tests.datagen import ROOT
+from tests.helpers import DEVICE_IPS as IPS, SCRIPTS, run_script as run, write_json as _table
 
-SCRIPTS = os.path.join(ROOT, "scripts")
 LAUNCHERS = ["run_distribute_train.sh", "run_distribute_train_msrun.sh", "run_distribute_train_gpu.sh",
              "run_distribute_train_cpu.sh"]
-IPS = [f"192.168.10{i}.1" for i in range(8)]
-
-
-def run(script, *args, cwd=None, env=None, timeout=600):
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run(["bash", os.path.join(SCRIPTS, script), *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def _table(path, data):
-    path.write_text(json.dumps(data))
-    return str(path)
 
 
 @pytest.fixture()
@@ -167,6 +155,27 @@ def test_rank_table_launcher_stops_the_job_when_a_rank_fails(setup):
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
 
 
+def test_an_interrupted_rank_table_launch_stops_every_rank(setup):
+    tmp, data, table = setup
+    env = dict(os.environ, **_fake_python(tmp), FAKE_SLEEP="300", KILL_GRACE="2")
+    launcher = subprocess.Popen(["bash", os.path.join(SCRIPTS, "run_distribute_train.sh"), table, data], cwd=tmp,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while len(glob.glob(str(tmp / "pid_*"))) < 4:
+            assert time.time() < deadline and launcher.poll() is None
+            time.sleep(0.2)
+        launcher.send_signal(signal.SIGTERM)  # what Ctrl-C on the terminal, or a job scheduler, delivers
+        _, err = launcher.communicate(timeout=30)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 130 and "interrupted" in err
+    for rank in range(4):
+        pid = int((tmp / f"pid_{rank}").read_text())
+        assert not os.path.exists(f"/proc/{pid}"), f"rank {rank} was left running"
+
+
 def test_ascend_launch_off_ascend_fails_at_once_naming_the_device(setup):
     tmp, data, _ = setup
     table = _table(tmp / "hccl_2p.json", build_rank_table(IPS[:2], "10.0.0.1"))
@@ -275,6 +284,15 @@ def test_eval_under_msrun_scores_every_image_once(small_data, one_process, tmp_p
     assert dist["top_1_accuracy"] == single["top_1_accuracy"] and dist["top_5_accuracy"] == single["top_5_accuracy"]
     logs = [(tmp_path / "msrun_log" / f"worker_{r}.log").read_text() for r in range(2)]
     assert "scoring 10 of 19 images" in logs[0] and "scoring 9 of 19 images" in logs[1]
+
+
+def test_a_config_error_under_msrun_ends_the_job_and_is_shown(small_data, tmp_path):
+    env = dict(QUICKSTART, MASTER_PORT=str(_free_port()), CLUSTER_TIME_OUT="120")
+    start = time.time()
+    proc = run("run_distribute_train_cpu.sh", "imagenet2012", "2", small_data, "--", "--model", "ghostnet_10",
+               cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 1 and time.time() - start < 120
+    assert "the workers' errors:" in proc.stderr and "unknown model 'ghostnet_10'; known:" in proc.stderr
 
 
 def test_a_killed_worker_brings_the_job_down(small_data, tmp_path):

@@ -1,17 +1,10 @@
 """The shell launchers: argument checking, usage, and a real CPU train + eval run through them."""
 import os
-import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = os.path.join(ROOT, "scripts")
-
-
-def run(script, *args, cwd=None, env=None):
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run(["bash", os.path.join(SCRIPTS, script), *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=600)
+from tests.datagen import ROOT
+from tests.helpers import run_script as run
 
 
 @pytest.mark.parametrize("script", ["run_standalone_train.sh", "run_train_cpu.sh", "run_eval.sh"])
