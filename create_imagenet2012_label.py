@@ -16,6 +16,9 @@ from src.cli import run_argparse
 def build_labels(img_path: str) -> dict:
     from src.data.folders import scan_image_folder
     from src.deploy import list_images, result_keys
+    if not os.path.isdir(img_path):
+        raise FileNotFoundError(f"image folder '{img_path}' does not exist" if not os.path.exists(img_path)
+                                else f"--img_path '{img_path}' is a file, not a folder of class folders")
     _, classes = scan_image_folder(img_path, check="none")
     index = {c: i for i, c in enumerate(classes)}
     labels = {}

@@ -16,13 +16,22 @@ def read_checkpoint(path: str) -> Dict[str, ms.Parameter]:
     """All entries of a MindSpore checkpoint file."""
     if not path:
         raise CheckpointError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    check_checkpoint_file(path)
     try:
         return ms.load_checkpoint(path)
     except Exception as e:  # MindSpore raises ValueError / RuntimeError for unreadable files
         raise CheckpointError(f"cannot read checkpoint '{path}': not a MindSpore checkpoint or damaged "
                               f"({str(e).splitlines()[0][:200]})") from None
+
+
+def check_checkpoint_file(path: str, what: str = "checkpoint") -> None:
+    """Raise a clear error unless `path` is an existing checkpoint file (a folder gets its own message)."""
+    if os.path.isdir(path):
+        inside = sorted(n for n in os.listdir(path) if n.endswith(".ckpt"))
+        hint = f", e.g. '{os.path.join(path, inside[-1])}'" if inside else ""
+        raise CheckpointError(f"{what} '{path}' is a folder, not a checkpoint file; pass a .ckpt file{hint}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} '{path}' does not exist")
 
 
 def split_training_state(params: Dict[str, ms.Parameter]) -> Tuple[Dict, Dict]:

@@ -5,6 +5,7 @@ the close matches. `python train.py --help` lists every key with its default.
 """
 import dataclasses
 import difflib
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from .errors import ConfigError
+from .outputs import atomic_write_text
 
 
 @dataclass
@@ -196,6 +198,16 @@ def validate(cfg: Config) -> Config:
     if cfg.lr_scaling == "linear" and cfg.lr_reference_batch == 0:
         raise ConfigError("lr_scaling linear needs lr_reference_batch: the global batch size the lr values were set "
                           "for (e.g. 1024 for the GhostNet recipe's 8 cards x 128)")
+    for key, value in cfg.to_dict().items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key '{key}' is {value}; expected a finite number")
+    for key in ("lr_init", "lr_end", "weight_decay", "warmup_epochs", "loss_scale", "lr_power"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"config key '{key}' must not be negative, got {getattr(cfg, key)}")
+    if cfg.lr_max <= 0:
+        raise ConfigError(f"lr_max must be positive, got {cfg.lr_max}")
+    if not 0 <= cfg.momentum < 1:
+        raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
     if cfg.warmup_epochs > cfg.epoch_size:
         raise ConfigError(f"warmup_epochs ({cfg.warmup_epochs}) exceeds epoch_size ({cfg.epoch_size})")
     return cfg
@@ -233,9 +245,12 @@ def parse_cli(argv: Sequence[str]) -> Tuple[Optional[str], Dict[str, str]]:
         key, eq, value = arg[2:].partition("=")
         key = key.replace("-", "_")
         if not eq:
-            if i + 1 >= len(args):
-                raise ConfigError(f"argument '--{key}' needs a value")
-            value = args[i + 1]
+            following = args[i + 1] if i + 1 < len(args) else None
+            if following is None or (following.startswith("--") and len(following) > 2
+                                      and not _is_number(following)):
+                raise ConfigError(f"option '--{key}' needs a value (e.g. --{key} VALUE)"
+                                  + (f"; it is followed by the option '{following}'" if following else ""))
+            value = following
             i += 1
         i += 1
         if key in ("config", "config_path"):
@@ -245,6 +260,14 @@ def parse_cli(argv: Sequence[str]) -> Tuple[Optional[str], Dict[str, str]]:
         else:
             overrides[key] = value
     return config_path, overrides
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def build_config(argv: Sequence[str]) -> Config:
@@ -266,10 +289,7 @@ def build_config(argv: Sequence[str]) -> Config:
 def save_config(cfg: Config, path: str) -> None:
     """Write the effective config as YAML (atomically)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def wants_help(argv: Sequence[str]) -> bool:

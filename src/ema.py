@@ -4,13 +4,14 @@ decay_t = min(decay, (1 + t) / (10 + t)) at update t (the usual warm-up, so shor
 initial weights). Validation and the best checkpoint use the averaged weights when EMA is on; the average is also
 written as a plain network checkpoint `<model>_ema.ckpt` (loadable by eval.py) whenever training checkpoints are.
 """
-import os
 from typing import Optional
 
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
 from mindspore.train.callback import Callback
+
+from .outputs import atomic_save_checkpoint
 
 _ema_update = ops.MultitypeFuncGraph("ema_update")
 
@@ -57,11 +58,8 @@ class WeightEMA(nn.Cell):
 
 
 def save_ema(ema: WeightEMA, path: str) -> None:
-    tmp = path + ".tmp.ckpt"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    ms.save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], tmp)
-    os.replace(tmp, path)
+    """Write the average as a plain network checkpoint, atomically (see outputs.atomic_save_checkpoint)."""
+    atomic_save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], path)
 
 
 class EMAUpdate(Callback):

@@ -12,3 +12,7 @@ class DataError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint that is unreadable or does not fit the network."""
+
+
+class OutputError(ValueError):
+    """An output that cannot be written: a full disk, a read-only or locked output folder."""

@@ -2,24 +2,29 @@
 import glob
 import math
 import os
+import re
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import mindspore as ms
+import mindspore.dataset as ds
 from mindspore import nn
 from mindspore.train.callback import Callback
 
-from .checkpoint import check_compatible, load_weights, read_checkpoint, split_training_state
+from .checkpoint import (check_checkpoint_file, check_compatible, load_weights, read_checkpoint,
+                         split_training_state)
 from .ema import EMAUpdate, WeightEMA
 from .config import Config, save_config
 from .data import create_dataset, pipeline_errors, prepare_data_path
+from .data.pipeline import augmentation_seed
 from .errors import CheckpointError, ConfigError
 from .evaluation import evaluate, format_result
 from .loss import CrossEntropySmooth
 from .lr_schedule import lr_schedule_from_config
 from .models import check_model_name, count_params, create_model, freeze_batch_norm
 from .distributed import weight_agreement
+from .outputs import RunLock, atomic_save_checkpoint, check_output_dir, remove_stale_temp_files
 from .runtime import LOG, Runtime, setup_logging, setup_runtime
 
 AMP_BY_DEVICE = {"CPU": "O0", "GPU": "O2", "Ascend": "O3"}
@@ -117,10 +122,12 @@ class TrainMonitor(Callback):
 
 
 class ValidateAndKeepBest(Callback):
-    """Validate every `interval` epochs (and after the last); keep the best weights as `<model>_best.ckpt`."""
+    """Validate every `interval` epochs (and after the last); keep the best weights as `<model>_best.ckpt`.
+
+    `best`: the (top-1, epoch) a resumed run read back from its best checkpoint; it is kept unless beaten."""
 
     def __init__(self, net: nn.Cell, dataset, interval: int, total_epochs: int, best_path: str,
-                 save: bool = True, ema=None, sum_across_ranks=None):
+                 save: bool = True, ema=None, sum_across_ranks=None, best: Optional[Tuple[float, int]] = None):
         super().__init__()
         self.net = net
         self.sum_across_ranks = sum_across_ranks
@@ -130,8 +137,7 @@ class ValidateAndKeepBest(Callback):
         self.total_epochs = total_epochs
         self.best_path = best_path
         self.save = save
-        self.best = -1.0
-        self.best_epoch = 0
+        self.best, self.best_epoch = best if best is not None else (-1.0, 0)
         self.history: List[Dict] = []
 
     def on_train_epoch_end(self, run_context):
@@ -148,7 +154,7 @@ class ValidateAndKeepBest(Callback):
             if top1 > self.best:
                 self.best, self.best_epoch = top1, epoch
                 if self.save:
-                    _atomic_save(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
+                    atomic_save_checkpoint(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
         finally:
             if self.ema is not None:
                 self.ema.swap()
@@ -158,13 +164,66 @@ class ValidateAndKeepBest(Callback):
                  f"({time.time() - start:.1f} s); best {self.best:.4f} at epoch {self.best_epoch}")
 
 
-def _atomic_save(net: nn.Cell, path: str, append: Optional[Dict] = None) -> None:
-    """Write a checkpoint aside and rename it into place: a killed run never leaves a half-written file."""
-    tmp = path + ".tmp.ckpt"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    ms.save_checkpoint(net, tmp, append_dict=append)
-    os.replace(tmp, path)
+def read_best(path: str) -> Optional[Tuple[float, int]]:
+    """(top-1, epoch) recorded in a best checkpoint, or None when there is none (or it records neither)."""
+    if not os.path.isfile(path):
+        return None
+    state = read_checkpoint(path)
+    if "top_1_accuracy" not in state:
+        return None
+    epoch = int(state["epoch_num"].asnumpy()) if "epoch_num" in state else 0
+    return float(state["top_1_accuracy"].asnumpy()), epoch
+
+
+CHECKPOINT_NAME = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<steps>\d+)\.ckpt$")
+
+
+def periodic_checkpoints(directory: str, prefix: str) -> List[Tuple[int, str]]:
+    """(epoch, path) of every `<prefix>-<epoch>_<steps>.ckpt` in `directory`, oldest epoch first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = CHECKPOINT_NAME.match(name)
+        if match and match.group("prefix") == prefix:
+            found.append((int(match.group("epoch")), os.path.join(directory, name)))
+    return sorted(found)
+
+
+class CheckpointSaver(Callback):
+    """Write `<prefix>-<epoch>_<steps per epoch>.ckpt` every `every` epochs and after the last, atomically.
+
+    A checkpoint holds the train network (weights, BN statistics, optimizer moments, step counter) plus `epoch_num`
+    and `step_num` (the global step, which a resumed process continues). The folder keeps the `keep_max` newest
+    periodic checkpoints of the prefix, counting those an earlier process of the run wrote; the names never change
+    across resumes (MindSpore's own saver appends _1, _2, ... to the prefix when files exist).
+    """
+
+    def __init__(self, directory: str, prefix: str, steps_per_epoch: int, every: int, keep_max: int,
+                 total_epochs: int):
+        super().__init__()
+        self.directory = directory
+        self.prefix = prefix
+        self.steps = steps_per_epoch
+        self.every = every
+        self.keep_max = keep_max
+        self.total_epochs = total_epochs
+        self.latest = ""
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        epoch = cb.cur_epoch_num
+        if epoch % self.every and epoch != self.total_epochs:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{self.steps}.ckpt")
+        step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
+        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step})
+        self.latest = path
+        for _, old in periodic_checkpoints(self.directory, self.prefix)[:-self.keep_max]:
+            if old != path:
+                os.chmod(old, 0o600)
+                os.remove(old)
 
 
 def _sink_mode(cfg: Config, device_target: str) -> bool:
@@ -285,13 +344,47 @@ def lr_scale_for(cfg: Config, group_size: int) -> float:
     return 1.0
 
 
+def check_training_inputs(cfg: Config) -> None:
+    """The checks that need no device and write nothing: a bad input fails before any folder or log exists."""
+    check_model_name(cfg.model)
+    if cfg.dataset != "synthetic" or cfg.data_path:
+        if not cfg.data_path:
+            raise ConfigError("no data path given: pass --data_path DIR")
+        if not os.path.exists(cfg.data_path):
+            raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
+    for key in ("resume", "pretrained_ckpt"):
+        if getattr(cfg, key):
+            check_checkpoint_file(getattr(cfg, key), f"--{key}")
+    check_output_dir(cfg.output_dir)
+
+
 def train(cfg: Config) -> Dict:
-    """Train as the config says; return a summary (final and best validation results, checkpoint paths)."""
-    check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
+    """Train as the config says; return a summary (final and best validation results, checkpoint paths).
+
+    Rank 0 holds a lock on the output folder for the whole run (other ranks share it)."""
+    check_training_inputs(cfg)  # before joining a group: under msrun the scheduler process fails on it too
     runtime: Runtime = setup_runtime(cfg)
+    lock = RunLock(cfg.output_dir).acquire() if runtime.is_main else None
+    try:
+        return _train(cfg, runtime, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: Config, runtime: Runtime, lock: Optional[RunLock]) -> Dict:
     os.makedirs(cfg.output_dir, exist_ok=True)
     log_name = f"train_rank{runtime.rank}.log" if runtime.distributed else "train.log"
     setup_logging(os.path.join(cfg.output_dir, log_name))
+    ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
+    if lock is not None and lock.taken_over:
+        LOG.info(f"took over the lock of a run that ended without releasing it (pid {lock.taken_over.get('pid')} "
+                 f"on {lock.taken_over.get('host')})")
+    if runtime.is_main:
+        stale = remove_stale_temp_files(ckpt_dir, cfg.model)
+        if stale:
+            LOG.info(f"removed {len(stale)} temp file(s) an interrupted earlier run left in {ckpt_dir}: "
+                     f"{', '.join(stale)}")
     if runtime.distributed:
         LOG.info(f"rank {runtime.rank} of {runtime.group_size} (launched by {runtime.launcher}, pid {os.getpid()}), "
                  f"device {runtime.device_target}; only rank 0 writes checkpoints and config.yaml")
@@ -312,6 +405,9 @@ def train(cfg: Config) -> Dict:
         LOG.info(f"freeze_bn: {freeze_batch_norm(net)} BN layers normalise with their running statistics")
     state = read_training_state(cfg.resume, net) if cfg.resume else None
     start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
+    if start_epoch >= cfg.epoch_size:
+        raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
+                          f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
     train_data = training_data(start_epoch)
     if train_data is None:
         raise ConfigError(f"no training split in '{data_root}': expected a train/ folder or class folders")
@@ -321,16 +417,12 @@ def train(cfg: Config) -> Dict:
     steps = train_data.steps
     lr = lr_schedule_from_config(cfg, steps, lr_scale_for(cfg, runtime.group_size))
     amp_level, scale_manager, opt_scale = resolve_amp(cfg, runtime.device_target)
-    if start_epoch >= cfg.epoch_size:
-        raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
-                          f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
     # Phases: the classifier alone for the first freeze_epochs, then every parameter. Each phase has its own
     # optimizer over the trainable parameters, continuing the one lr schedule at its first step.
     freeze_end = min(cfg.freeze_epochs, cfg.epoch_size)
     phases = [(s, e, frozen) for s, e, frozen in ((start_epoch, freeze_end, True),
                                                   (max(start_epoch, freeze_end), cfg.epoch_size, False)) if s < e]
     loss_fn = CrossEntropySmooth(cfg.label_smooth_factor, cfg.num_classes)
-    ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
     if runtime.is_main:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
     LOG.info(f"model {cfg.model}: {count_params(net):,} parameters, {cfg.num_classes} classes; device "
@@ -340,14 +432,22 @@ def train(cfg: Config) -> Dict:
     LOG.info(f"data {train_data.root}: {train_data.total} training images{shard}, {steps} steps of "
              f"{cfg.batch_size} per epoch" + (f"; {val_data.total} validation images" if val_data else
                                               "; no validation split"))
+    if state is not None:
+        step = int(state["global_step"].asnumpy().reshape(-1)[0])
+        LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
+                 f"{start_epoch + 1} of {cfg.epoch_size}")
+        if step != start_epoch * steps:
+            LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
+                     f"make {start_epoch * steps}; the lr schedule continues from step {step}")
+    elif runtime.is_main and periodic_checkpoints(ckpt_dir, cfg.model):
+        LOG.info(f"warning: {ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
+                 f"them as it writes its own")
     monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size)
     callbacks = [monitor]
     saver = None
     if runtime.is_main:
-        ckpt_config = ms.CheckpointConfig(save_checkpoint_steps=steps * cfg.save_checkpoint_epochs,
-                                          keep_checkpoint_max=cfg.keep_checkpoint_max,
-                                          append_info=["epoch_num", "step_num"])
-        saver = ms.ModelCheckpoint(prefix=cfg.model, directory=ckpt_dir, config=ckpt_config)
+        saver = CheckpointSaver(ckpt_dir, cfg.model, steps, cfg.save_checkpoint_epochs, cfg.keep_checkpoint_max,
+                                cfg.epoch_size)
         callbacks.append(saver)
     ema = None
     if cfg.ema:
@@ -358,14 +458,18 @@ def train(cfg: Config) -> Dict:
                                    cfg.save_checkpoint_epochs, cfg.epoch_size))
     validator = None
     if val_data is not None:
-        validator = ValidateAndKeepBest(net, val_data.dataset, cfg.eval_interval, cfg.epoch_size,
-                                        os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt"), runtime.is_main, ema,
-                                        runtime.sum_across_ranks if runtime.distributed else None)
+        best_path = os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt")
+        best = read_best(best_path) if state is not None else None
+        if best is not None:
+            LOG.info(f"resume: the best so far is top-1 {best[0]:.4f} at epoch {best[1]} ({best_path}); it is "
+                     f"replaced only by a better one")
+        validator = ValidateAndKeepBest(net, val_data.dataset, cfg.eval_interval, cfg.epoch_size, best_path,
+                                        runtime.is_main, ema,
+                                        runtime.sum_across_ranks if runtime.distributed else None, best)
         callbacks.append(validator)
+    sink = _sink_mode(cfg, runtime.device_target)
     start = time.time()
-    for number, (first, end, frozen) in enumerate(phases):
-        if number:  # MindSpore refuses to feed one dataset object to a second Model
-            train_data = training_data(first)
+    for first, end, frozen in phases:
         _set_backbone_trainable(net, not frozen)
         optimizer = build_optimizer(cfg, net, lr, opt_scale)
         if state is not None and first == start_epoch:
@@ -376,15 +480,24 @@ def train(cfg: Config) -> Dict:
             LOG.info(f"epochs {first + 1}-{end}: backbone frozen, training the classifier only")
         model = ms.Model(net, loss_fn, optimizer, amp_level=amp_level, loss_scale_manager=scale_manager,
                          keep_batchnorm_fp32=True if amp_level != "O0" else None)
-        with pipeline_errors():
-            model.train(end, train_data.dataset, callbacks=callbacks,
-                        dataset_sink_mode=_sink_mode(cfg, runtime.device_target), initial_epoch=first)
+        # One pipeline per epoch, its augmentations seeded by (seed, rank, epoch): a resumed run draws what the
+        # uninterrupted run drew. With dataset sinking (Ascend) one pipeline feeds the phase, since every new
+        # pipeline would connect (and compile) the network anew: there the data order resumes exactly and the
+        # augmentation streams restart from (seed, rank, resumed epoch).
+        segments = [(first, end)] if sink else [(e, e + 1) for e in range(first, end)]
+        for seg_first, seg_end in segments:
+            if seg_first != start_epoch:  # MindSpore refuses to feed one dataset object to a second Model
+                train_data = training_data(seg_first)
+            ds.config.set_seed(augmentation_seed(cfg.seed, runtime.rank, seg_first))
+            with pipeline_errors():
+                model.train(seg_end, train_data.dataset, callbacks=callbacks, dataset_sink_mode=sink,
+                            initial_epoch=seg_first)
     _set_backbone_trainable(net, True)
     summary = {"train_seconds": time.time() - start, "checkpoints": sorted(glob.glob(os.path.join(ckpt_dir, "*.ckpt"))),
                "final_loss": monitor.last_loss}
     if saver is not None:
         summary["last_checkpoint"] = (os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if ema is not None
-                                      else saver.latest_ckpt_file_name)
+                                      else saver.latest)
     if validator is not None and validator.history:
         final = validator.history[-1]
         LOG.info(format_result(final, summary.get("last_checkpoint", "")))

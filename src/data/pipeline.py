@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import mindspore as ms
+import numpy as np
 import mindspore.dataset as ds
 from mindspore.dataset import transforms
 
 from ..errors import DataError
+from ..runtime import LOG
 from . import transforms as T
 from .folders import IMG_EXTENSIONS, read_cifar10, resolve_cifar10, resolve_image_folder, scan_image_folder
 from .sharding import ShardSampler
@@ -54,6 +56,17 @@ def _norm_stats(cfg):
     return mean, std
 
 
+def augmentation_seed(seed: int, rank: int, epoch: int) -> int:
+    """The seed of every random augmentation stream of `rank` in `epoch` (0-based).
+
+    The training loop seeds MindSpore's C++ augmentations with it (ds.config.set_seed, read when an epoch's
+    pipeline starts) and RandomErasingBatch draws from it, so each epoch's crops, flips, RandAugment ops, erasing
+    and mixup/cutmix depend on (seed, rank, epoch) only: a run resumed at epoch e draws what the uninterrupted run
+    drew in epoch e, and the ranks of a distributed run draw differently.
+    """
+    return int(np.random.SeedSequence([seed, rank, epoch]).generate_state(1)[0])
+
+
 def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_id: int = 0, start_epoch: int = 0,
                    record: Optional[str] = None) -> Optional[DatasetInfo]:
     """The batched `split` ("train" or "val") dataset of shard `shard_id` of `num_shards`, or None when the data
@@ -62,7 +75,8 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
     Training reads a disjoint, equally long shard per rank, reshuffled every epoch (from `start_epoch` on, so a
     resumed run continues the order) and drops the last partial batch; evaluation keeps every sample of its shard
     and the last batch, so the ranks together score every image exactly once (see sharding.py). `record`: a file
-    where the sampler appends the indices it hands out each epoch.
+    where the sampler appends the indices it hands out each epoch. The random augmentations of epoch e draw from
+    `augmentation_seed(cfg.seed, shard_id, e)` when the caller seeds each epoch's pipeline with it.
     """
     training = split == "train"
     batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
@@ -76,8 +90,7 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         # Read with NumPy rather than Cifar10Dataset, which only accepts files of exactly 10,000 records.
         data = ds.NumpySlicesDataset({"image": images, "label": labels}, sampler=sampler,
                                      num_parallel_workers=workers)
-        ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip, _augment(cfg, cifar=True),
-                                        T.random_erasing_ops(cfg.random_erasing)) if training
+        ops = (T.cifar_train_transforms(cfg.image_size, mean, std, cfg.hflip, _augment(cfg, cifar=True)) if training
                else T.cifar_eval_transforms(cfg.image_size, mean, std))
         num_classes = 10
         _check_classes(num_classes, cfg.num_classes, folder)
@@ -89,6 +102,12 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
         samples, classes = scan_image_folder(root, cfg.image_check)
         num_classes = len(classes)
         _check_classes(num_classes, cfg.num_classes, root)
+        if num_classes < 2:
+            if training:
+                raise DataError(f"'{root}' has one class folder ({classes[0]}); a classifier needs at least two "
+                                f"classes to learn from")
+            LOG.warning(f"warning: the validation split '{root}' has one class folder ({classes[0]}); its accuracy "
+                        f"says little")
         # The sampler's indices address ImageFolderDataset's order, which is the scan's: classes in the given
         # order, files sorted by name (tests/test_distributed.py checks this).
         sampler = ShardSampler(len(samples), num_shards, shard_id, training, cfg.seed, start_epoch, record)
@@ -96,13 +115,17 @@ def create_dataset(cfg, split: str, data_root: str, num_shards: int = 1, shard_i
                                      extensions=list(IMG_EXTENSIONS),
                                      class_indexing={c: i for i, c in enumerate(classes)})
         ops = (T.folder_train_transforms(cfg.image_size, mean, std, cfg.min_scale, cfg.color_jitter, cfg.hflip,
-                                         _augment(cfg), T.random_erasing_ops(cfg.random_erasing),
-                                         cfg.crop_ratio or (3 / 4, 4 / 3))
+                                         _augment(cfg), cfg.crop_ratio or (3 / 4, 4 / 3))
                if training else T.folder_eval_transforms(cfg.image_size, cfg.eval_resize or cfg.image_size,
                                                          mean, std))
     data = data.map(ops, input_columns="image", num_parallel_workers=workers)
     data = data.map(transforms.TypeCast(ms.int32), input_columns="label", num_parallel_workers=workers)
-    data = data.batch(batch_size, drop_remainder=training, num_parallel_workers=workers)
+    if training and cfg.random_erasing > 0:
+        eraser = T.RandomErasingBatch(cfg.random_erasing, augmentation_seed(cfg.seed, shard_id, 0), start_epoch)
+        data = data.batch(batch_size, drop_remainder=True, num_parallel_workers=workers, per_batch_map=eraser,
+                          input_columns=["image"])
+    else:
+        data = data.batch(batch_size, drop_remainder=training, num_parallel_workers=workers)
     mix = T.batch_mix_ops(cfg.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob) if training else []
     if mix:
         data = data.map([transforms.OneHot(cfg.num_classes), transforms.TypeCast(ms.float32)],

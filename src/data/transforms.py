@@ -1,6 +1,8 @@
 """The reference train / eval transforms for ImageNet-style folders and CIFAR-10 (model zoo pipelines)."""
+import math
 from typing import List, Sequence
 
+import numpy as np
 from mindspore.dataset import transforms, vision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,22 +28,54 @@ def auto_augment_ops(name: str, num_ops: int = 2, magnitude: int = 9, cifar: boo
     raise ValueError(f"unknown auto_augment '{name}'; expected none, randaugment or autoaugment")
 
 
-def random_erasing_ops(prob: float) -> List:
-    """Erase a random rectangle (area 2-33%) of the normalised CHW image with zeros, with probability `prob`."""
-    return [vision.RandomErasing(prob=prob)] if prob > 0 else []
+class RandomErasingBatch:
+    """Random erasing on a batch of normalised CHW images, as a `batch(per_batch_map=...)` function.
+
+    Each image, with probability `prob`, gets a random rectangle of 2-33% of its area and aspect ratio 0.3-3.3
+    set to zero (torchvision's RandomErasing; up to 10 tries to fit it). The draws come from a generator seeded
+    by (seed, epoch, batch index), never from a shared stream: MindSpore's own RandomErasing draws from Python's
+    global `random` in whichever worker thread runs first, which no seed makes repeatable, and a resumed run must
+    erase exactly what the uninterrupted run did.
+    """
+
+    def __init__(self, prob: float, seed: int, first_epoch: int = 0, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
+        self.prob = prob
+        self.seed = seed
+        self.first_epoch = first_epoch
+        self.scale = scale
+        self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+
+    def __call__(self, images, batch_info):
+        epoch = self.first_epoch + batch_info.get_epoch_num()
+        rng = np.random.default_rng([self.seed, epoch, batch_info.get_batch_num()])
+        batch = np.stack(images)
+        for image in batch:
+            if rng.random() >= self.prob:
+                continue
+            _, height, width = image.shape
+            for _ in range(10):
+                area = height * width * rng.uniform(*self.scale)
+                aspect = math.exp(rng.uniform(*self.log_ratio))
+                h, w = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+                if h < height and w < width:
+                    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+                    image[:, top:top + h, left:left + w] = 0
+                    break
+        return (batch,)
 
 
 def folder_train_transforms(image_size: int, mean, std, min_scale: float = 0.08, color_jitter: float = 0.0,
-                            hflip: float = 0.5, augment: Sequence = (), erasing: Sequence = (),
+                            hflip: float = 0.5, augment: Sequence = (),
                             ratio: Sequence[float] = (3 / 4, 4 / 3)) -> List:
-    """Decode + random resized crop, flip, optional colour jitter and auto-augment, normalise, CHW, erasing."""
+    """Decode + random resized crop, flip, optional colour jitter and auto-augment, normalise, CHW (random erasing
+    follows per batch: RandomErasingBatch)."""
     ops = [vision.RandomCropDecodeResize(image_size, scale=(min_scale, 1.0), ratio=tuple(ratio))]
     if hflip > 0:
         ops.append(vision.RandomHorizontalFlip(prob=hflip))
     if color_jitter > 0:
         ops.append(vision.RandomColorAdjust(brightness=color_jitter, contrast=color_jitter,
                                             saturation=color_jitter))
-    return ops + list(augment) + _normalize(mean, std) + list(erasing)
+    return ops + list(augment) + _normalize(mean, std)
 
 
 def folder_eval_transforms(image_size: int, resize_size: int, mean, std) -> List:
@@ -49,17 +83,16 @@ def folder_eval_transforms(image_size: int, resize_size: int, mean, std) -> List
     return [vision.Decode(), vision.Resize(resize_size), vision.CenterCrop(image_size)] + _normalize(mean, std)
 
 
-def cifar_train_transforms(image_size: int, mean, std, hflip: float = 0.5, augment: Sequence = (),
-                           erasing: Sequence = ()) -> List:
+def cifar_train_transforms(image_size: int, mean, std, hflip: float = 0.5, augment: Sequence = ()) -> List:
     """Random crop 32 with 4-pixel padding, flip, optional auto-augment and resize (e.g. to 224 as the model zoo
-    did), normalise, CHW, erasing."""
+    did), normalise, CHW."""
     ops = [vision.RandomCrop((32, 32), (4, 4, 4, 4))]
     if hflip > 0:
         ops.append(vision.RandomHorizontalFlip(prob=hflip))
     ops += list(augment)
     if image_size != 32:
         ops.append(vision.Resize((image_size, image_size)))
-    return ops + _normalize(mean, std) + list(erasing)
+    return ops + _normalize(mean, std)
 
 
 def batch_mix_ops(num_classes: int, mixup: float, cutmix: float, prob: float) -> List:

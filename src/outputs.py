@@ -1,0 +1,210 @@
+"""What a run writes, written so that nothing is lost under faults.
+
+- `atomic_save_checkpoint`: a checkpoint is written aside (`<name>.tmp.ckpt`; MindSpore itself writes that through
+  `<name>.tmp.tmp`) and renamed into place, so a killed run never leaves a half-written checkpoint under a real
+  name. A failed write (disk full, file-size limit, read-only folder) removes its half-written file and raises an
+  `OutputError` naming the path and the cause; the checkpoints written before stay intact.
+- `remove_stale_temp_files`: a run removes, at its start, the temp files an earlier killed process of the same
+  model left in its checkpoint folder (only names that match this module's temp pattern).
+- `RunLock`: one training run per output folder. The lock is an `flock` on `OUTPUT_DIR/train.lock`, which the
+  kernel releases when the process dies (even on SIGKILL); the file records the holder's pid, host and start time
+  for the message another run gets.
+"""
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import socket
+import time
+from typing import Callable, List, Optional
+
+from .errors import OutputError
+
+LOCK_NAME = "train.lock"
+TMP_SUFFIX = ".tmp.ckpt"
+_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (the file-size limit, ulimit -f, was reached)",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a path component is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+}
+
+
+def describe_os_error(error: BaseException) -> str:
+    """A short cause for a failed write: the errno's meaning, else the first line of the message."""
+    err = getattr(error, "errno", None)
+    if err in _CAUSES:
+        return _CAUSES[err]
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.chmod(path, 0o600)  # MindSpore writes checkpoints read-only
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _temp_names(path: str) -> List[str]:
+    """Our temp file for `path`, and the one MindSpore's save_checkpoint writes through before renaming."""
+    return [path + TMP_SUFFIX, path + ".tmp.tmp"]
+
+
+def atomic_save_checkpoint(save_obj, path: str, append_dict: Optional[dict] = None,
+                           saver: Optional[Callable] = None) -> None:
+    """Write `save_obj` (a Cell or a list of {"name", "data"}) to `path` atomically; OutputError on failure."""
+    import mindspore as ms
+    saver = saver or ms.save_checkpoint
+    tmp, inner = _temp_names(path)
+    for stale in (tmp, inner):
+        if os.path.lexists(stale):
+            _remove_quietly(stale)
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # MindSpore logs its own CRITICAL line for a failed write; ours says more
+    try:
+        saver(save_obj, tmp, append_dict=append_dict)
+        if not os.path.isfile(tmp):
+            raise OSError(f"MindSpore reported no error but wrote no '{tmp}'")
+        os.replace(tmp, path)
+    except (OSError, RuntimeError, ValueError) as e:
+        for partial in (tmp, inner):
+            if os.path.lexists(partial):
+                _remove_quietly(partial)
+        cause = e
+        # MindSpore may wrap the OSError of the write in its own exception
+        while getattr(cause, "errno", None) is None and cause.__context__ is not None:
+            cause = cause.__context__
+        raise OutputError(f"cannot write checkpoint '{path}': {describe_os_error(cause)}; the half-written file "
+                          f"was removed, earlier checkpoints are intact") from None
+    finally:
+        logging.disable(previous)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write a small text file aside and rename it into place; OutputError naming the path on failure."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.lexists(tmp):
+            _remove_quietly(tmp)
+        raise OutputError(f"cannot write '{path}': {describe_os_error(e)}") from None
+
+
+def stale_temp_pattern(prefix: str) -> "re.Pattern":
+    """Names of the temp files this project writes for checkpoints of `prefix` (the model name)."""
+    return re.compile(rf"^{re.escape(prefix)}[-_.].*\.tmp(\.ckpt|\.tmp)?$")
+
+
+def remove_stale_temp_files(directory: str, prefix: str) -> List[str]:
+    """Remove the temp files a killed earlier process left in `directory`; return their names."""
+    if not os.path.isdir(directory):
+        return []
+    pattern = stale_temp_pattern(prefix)
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if pattern.match(name) and os.path.isfile(path):
+            _remove_quietly(path)
+            removed.append(name)
+    return removed
+
+
+def check_output_dir(path: str) -> None:
+    """Raise OutputError unless `path` is (or can become) a writable folder; creates nothing."""
+    if not path:
+        raise OutputError("output_dir is empty: pass --output_dir DIR")
+    absolute = os.path.abspath(path)
+    if os.path.lexists(absolute) and not os.path.isdir(absolute):
+        raise OutputError(f"output_dir '{path}' is a file, not a folder; choose another --output_dir")
+    probe = absolute
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise OutputError(f"output_dir '{path}' cannot be created: '{probe}' is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "output_dir" if probe == absolute else f"the folder '{probe}' that would hold output_dir"
+        raise OutputError(f"{what} '{path}' is not writable (permission denied or a read-only file system); "
+                          f"choose another --output_dir" if probe == absolute else
+                          f"output_dir '{path}' cannot be created: {what} is not writable")
+
+
+class RunLock:
+    """An exclusive lock on an output folder, held for the life of the process (see the module docstring)."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = output_dir
+        self.path = os.path.join(output_dir, LOCK_NAME)
+        self._fd: Optional[int] = None
+        self.taken_over: Optional[dict] = None
+
+    def acquire(self) -> "RunLock":
+        check_output_dir(self.output_dir)
+        try:
+            os.makedirs(self.output_dir, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise OutputError(f"cannot create output_dir '{self.output_dir}': {describe_os_error(e)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = _read_holder(fd)
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise OutputError(f"output_dir '{self.output_dir}' is in use by another training run "
+                                  f"({_format_holder(holder)}); wait for it to finish or stop it, or choose "
+                                  f"another --output_dir") from None
+            raise OutputError(f"cannot lock output_dir '{self.output_dir}': {describe_os_error(e)}") from None
+        previous = _read_holder(fd)
+        if previous:  # a holder that did not release: killed (flock is released by the kernel on exit)
+            self.taken_over = previous
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)  # an empty lock file means: released normally
+        except OSError:
+            pass
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        data = os.pread(fd, 4096, 0)
+        return json.loads(data.decode()) if data.strip() else {}
+    except (OSError, ValueError):
+        return {"pid": "?", "host": "?"}
+
+
+def _format_holder(holder: dict) -> str:
+    if not holder:
+        return "its pid and host are not recorded yet"
+    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
+            f"{holder.get('started', '?')}; lock file {LOCK_NAME}")
