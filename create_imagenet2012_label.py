@@ -10,12 +10,12 @@ import json
 import os
 import sys
 
-from src.cli import run_argparse
+from src.cli import run_main
+from src.data.folders import scan_image_folder
+from src.deploy import list_images, result_keys
 
 
 def build_labels(img_path: str) -> dict:
-    from src.data.folders import scan_image_folder
-    from src.deploy import list_images, result_keys
     if not os.path.isdir(img_path):
         raise FileNotFoundError(f"image folder '{img_path}' does not exist" if not os.path.exists(img_path)
                                 else f"--img_path '{img_path}' is a file, not a folder of class folders")
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="create_imagenet2012_label.py", description=__doc__.splitlines()[0])
     parser.add_argument("--img_path", required=True)
     parser.add_argument("--output", default="imagenet_label.json")
-    return run_argparse("create_imagenet2012_label.py", parser, _run, argv)
+    return run_main("create_imagenet2012_label.py", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:

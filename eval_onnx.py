@@ -8,12 +8,26 @@ batches of that size, the last one padded (the padding's outputs are dropped).
 """
 import argparse
 import sys
+from typing import Dict
 
-from src.cli import run_argparse
+import numpy as np
+
+from src.cli import run_main
+from src.config import recipe_values
+from src.data import create_split_loader, open_split, pipeline_errors
+from src.data.preprocessing import resolve_preprocessing
+from src.deploy import onnx_session, predict_batches
+from src.engine.evaluation import TopKAccumulator, format_result, write_result_json
+from src.errors import ConfigError, DataError
+from src.models import DefaultCfg, get_default_cfg
+from src.runtime import LOG, setup_logging
+
+PROG = "eval_onnx.py"
+RECIPE_KEYS = ("model", "dataset", "image_size", "eval_resize", "interpolation", "mean", "std")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eval_onnx.py", description="Score an ONNX file on an image folder.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Score an ONNX file on an image folder.")
     parser.add_argument("--onnx_path", required=True)
     parser.add_argument("--data_path", required=True, help="root with val/ (or a split folder), or CIFAR-10 bin")
     parser.add_argument("--config", default="", help="recipe giving the data set kind and eval preprocessing")
@@ -24,14 +38,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args) -> int:
-    from src.onnx_eval import evaluate_onnx
-    evaluate_onnx(args.onnx_path, args.data_path, args.config, args.batch_size, args.device_target, args.result_json)
-    return 0
+def evaluate_onnx(onnx_path: str, data_path: str, config: str = "", batch_size: int = 32,
+                  device_target: str = "CPU", result_json: str = "") -> Dict[str, float]:
+    setup_logging()
+    session = onnx_session(onnx_path, device_target)
+    shape = session.get_inputs()[0].shape
+    recipe = recipe_values(config, RECIPE_KEYS) if config else {}
+    dataset = recipe.get("dataset", "imagenet")
+    default_cfg = get_default_cfg(recipe["model"]) if "model" in recipe else DefaultCfg()
+    preprocessing = resolve_preprocessing(default_cfg, dataset=dataset, image_size=recipe.get("image_size"),
+                                          eval_resize=recipe.get("eval_resize"),
+                                          interpolation=recipe.get("interpolation"), mean=recipe.get("mean"),
+                                          std=recipe.get("std"))
+    if isinstance(shape[2], int) and shape[2] != preprocessing.image_size:
+        raise ConfigError(f"'{onnx_path}' takes {shape[2]}x{shape[3]} inputs but the eval preprocessing crops "
+                          f"{preprocessing.image_size}x{preprocessing.image_size}; pass the recipe used for export "
+                          f"with --config")
+    source = open_split(data_path, "val", dataset)
+    if source is None:
+        raise DataError(f"no validation split in '{data_path}'")
+    loader = create_split_loader(source, preprocessing, training=False, batch_size=batch_size)
+    acc = TopKAccumulator()
+    with pipeline_errors():
+        for images, labels in loader.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
+            acc.update(predict_batches(session, images.astype(np.float32)), labels)
+    result = acc.result()
+    LOG.info(format_result(result, onnx_path))
+    if result_json:
+        write_result_json(result, result_json, checkpoint=onnx_path, data_path=source.root)
+    return result
 
 
 def main(argv=None) -> int:
-    return run_argparse("eval_onnx.py", build_parser(), _run, argv)
+    def body(args) -> int:
+        evaluate_onnx(args.onnx_path, args.data_path, args.config, args.batch_size, args.device_target,
+                      args.result_json)
+        return 0
+    return run_main(PROG, build_parser().parse_args, body, argv)
 
 
 if __name__ == "__main__":

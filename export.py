@@ -9,53 +9,59 @@ exports a dynamic batch dimension. AIR needs MindSpore's Ascend backend.
 import argparse
 import sys
 
-from src.cli import run_argparse
+from src.cli import run_main
+from src.config import recipe_values
+from src.deploy import FILE_FORMATS, export_model, head_classes
+from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
+from src.models import check_model_name, create_model, get_default_cfg
+from src.runtime import setup_runtime
+
+PROG = "export.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="export.py", description="Export a checkpoint to MINDIR, ONNX or AIR.")
-    parser.add_argument("--config", default="", help="recipe giving model, num_classes and image_size")
+    parser = argparse.ArgumentParser(prog=PROG, description="Export a checkpoint to MINDIR, ONNX or AIR.")
+    parser.add_argument("--config", default="", help="recipe giving model and image_size")
     parser.add_argument("--model", default="", help="model name (overrides the recipe)")
     parser.add_argument("--checkpoint_path", required=True)
-    parser.add_argument("--file_format", default="MINDIR", type=str.upper, choices=["MINDIR", "ONNX", "AIR"])
+    parser.add_argument("--file_format", default="MINDIR", type=str.upper, choices=FILE_FORMATS)
     parser.add_argument("--file_name", default="", help="output path; the format's suffix is added (default: model)")
     parser.add_argument("--batch_size", type=int, default=1, help="input batch size; 0 for a dynamic batch")
-    parser.add_argument("--image_size", type=int, default=0, help="input height and width (default: recipe or 224)")
+    parser.add_argument("--image_size", type=int, default=0, help="input height and width (default: recipe or the "
+                                                                  "model's input size)")
     parser.add_argument("--num_classes", type=int, default=0, help="default: the checkpoint's classifier rows")
     parser.add_argument("--device_target", default="auto", choices=["auto", "CPU", "GPU", "Ascend"])
     parser.add_argument("--device_id", type=int, default=0)
     return parser
 
 
-def _run(args) -> int:
-    from src.config import build_config
-    from src.checkpoint import load_weights, read_checkpoint, split_training_state
-    from src.deploy import export_model, head_classes
-    from src.models import create_model
-    from src.runtime import setup_runtime
-    overrides = ["--config", args.config] if args.config else []
-    overrides += ["--device_target", args.device_target, "--device_id", str(args.device_id)]
-    cfg = build_config(overrides)
-    model = args.model or (cfg.model if args.config else "")
+def export(args) -> str:
+    recipe = recipe_values(args.config, ("model", "image_size")) if args.config else {}
+    model = args.model or recipe.get("model", "")
     if not model:
         raise ValueError("pass --model NAME or --config FILE.yaml")
+    check_model_name(model)
     if args.batch_size < 0:
         raise ValueError(f"--batch_size must be 0 (dynamic) or positive, got {args.batch_size}")
-    image_size = args.image_size or (cfg.image_size if args.config else 224)
-    runtime = setup_runtime(cfg)
+    default_cfg = get_default_cfg(model)
+    image_size = args.image_size or recipe.get("image_size") or default_cfg.input_size
+    runtime = setup_runtime(args.device_target, args.device_id)
     params, _ = split_training_state(read_checkpoint(args.checkpoint_path))
-    num_classes = args.num_classes or head_classes(params)
+    num_classes = args.num_classes or head_classes(params, default_cfg.classifier)
     net = create_model(model, num_classes=num_classes, image_size=image_size)
     load_weights(net, args.checkpoint_path)
     path = export_model(net, args.file_name or model, args.file_format, args.batch_size, image_size,
                         runtime.device_target)
     print(f"exported {model} ({num_classes} classes, input {args.batch_size or 'N'}x3x{image_size}x{image_size}) "
           f"to {path}")
-    return 0
+    return path
 
 
 def main(argv=None) -> int:
-    return run_argparse("export.py", build_parser(), _run, argv)
+    def body(args) -> int:
+        export(args)
+        return 0
+    return run_main(PROG, build_parser().parse_args, body, argv)
 
 
 if __name__ == "__main__":

@@ -10,22 +10,29 @@ training code). The model zoo's `--pre_trained` is accepted for --pretrained_ckp
 import sys
 
 from src.cli import run_main
+from src.config import parse_config
 from src.errors import ConfigError
+from train import train
+
+PROG = "fine_tune.py"
+DESCRIPTION = "Fine-tune a checkpoint on a class-folder data set."
 
 
-def _fine_tune(cfg) -> int:
+def fine_tune(cfg) -> dict:
     if not cfg.pretrained_ckpt and not cfg.resume:
         raise ConfigError("fine-tuning needs --pretrained_ckpt FILE.ckpt (or --resume to continue a fine-tune run)")
-    from src.training import train
-    train(cfg)
-    return 0
+    return train(cfg)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = ["--pretrained_ckpt" if a == "--pre_trained" else a.replace("--pre_trained=", "--pretrained_ckpt=")
             for a in argv]
-    return run_main("fine_tune.py", "Fine-tune a checkpoint on a class-folder data set.", _fine_tune, argv)
+
+    def body(parsed) -> int:
+        fine_tune(parsed[0])
+        return 0
+    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION), body, argv)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ import sys
 
 import numpy as np
 
-from src.cli import run_argparse
+from src.cli import run_main
+from src.deploy import RESULT_SUFFIX
+from src.engine.evaluation import TopKAccumulator
 
 
 def score(result_path: str, label_path: str) -> dict:
-    from src.deploy import RESULT_SUFFIX
-    from src.evaluation import TopKAccumulator
     if not os.path.isdir(result_path):
         raise FileNotFoundError(f"result folder '{result_path}' does not exist")
     if not os.path.isfile(label_path):
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="postprocess.py", description=__doc__.splitlines()[0])
     parser.add_argument("--result_path", default="result_Files")
     parser.add_argument("--label_path", "--label_file", dest="label_path", required=True)
-    return run_argparse("postprocess.py", parser, _run, argv)
+    return run_main("postprocess.py", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:

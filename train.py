@@ -1,17 +1,240 @@
-"""Train a zoo network: `python train.py --config configs/X.yaml --data_path DIR --output_dir DIR [--KEY VALUE]`."""
+"""Train a zoo network: `python train.py --config configs/X.yaml --data_path DIR --output_dir DIR [--KEY VALUE]`.
+
+The configuration is unpacked here into the library's factories: data (open_split, create_dataset,
+create_transforms, create_loader), network (create_model), loss, lr schedule, optimizer, callbacks and the
+Trainer. `python train.py --help` explains every key.
+"""
+import os
 import sys
+import time
+from typing import Dict, Optional
 
 from src.cli import run_main
+from src.config import parse_config, save_config
+from src.data import (Augmentation, augmentation_seed, check_class_count, create_split_loader, open_split,
+                      resolve_data_path)
+from src.data.preprocessing import resolve_preprocessing
+from src.distributed import report_rank_agreement
+from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
+from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
+                                   read_training_state)
+from src.engine.ema import WeightEMA, resume_ema
+from src.engine.evaluation import format_result
+from src.engine.loss import create_loss
+from src.engine.optim import create_optimizer, linear_lr_scale, resolve_amp
+from src.engine.scheduler import create_scheduler
+from src.engine.trainer import Trainer, plan_phases, use_sink_mode
+from src.errors import ConfigError
+from src.models import check_model_name, count_params, create_model, freeze_batch_norm, get_default_cfg
+from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
+from src.runtime import LOG, setup_logging, setup_runtime
+
+PROG = "train.py"
+DESCRIPTION = "Train a network of the zoo; every config key can be overridden on the command line."
 
 
-def _train(cfg) -> int:
-    from src.training import train
-    train(cfg)
-    return 0
+def check_inputs(cfg) -> None:
+    """The checks that need no device and write nothing: a bad input fails before any folder or log exists."""
+    check_model_name(cfg.model)
+    if cfg.dataset != "synthetic" or cfg.data_path:
+        if not cfg.data_path:
+            raise ConfigError("no data path given: pass --data_path DIR")
+        if not os.path.exists(cfg.data_path):
+            raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
+    for key in ("resume", "pretrained_ckpt"):
+        if getattr(cfg, key):
+            check_checkpoint_file(getattr(cfg, key), f"--{key}")
+    check_output_dir(cfg.output_dir)
+
+
+def train(cfg) -> Dict:
+    """Train as `cfg` says; return a summary (final and best validation results, checkpoint paths).
+
+    Rank 0 holds a lock on the output folder for the whole run (the other ranks share it)."""
+    check_inputs(cfg)  # before joining a group: under msrun the scheduler process fails on it too
+    runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
+                            device_id_given=cfg.from_command_line("device_id"))
+    lock = RunLock(cfg.output_dir).acquire() if runtime.is_main else None
+    try:
+        return _train(cfg, runtime, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _start_logging(cfg, runtime, lock) -> str:
+    """Log to the console and OUTPUT_DIR/train[_rank<r>].log; remove temp files a killed run left; return ckpt/."""
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    setup_logging(os.path.join(cfg.output_dir, f"train_rank{runtime.rank}.log" if runtime.distributed
+                               else "train.log"))
+    ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
+    if lock is not None and lock.taken_over:
+        LOG.info(f"took over the lock of a run that ended without releasing it (pid {lock.taken_over.get('pid')} "
+                 f"on {lock.taken_over.get('host')})")
+    if runtime.is_main:
+        stale = remove_stale_temp_files(ckpt_dir, cfg.model)
+        if stale:
+            LOG.info(f"removed {len(stale)} temp file(s) an interrupted earlier run left in {ckpt_dir}: "
+                     f"{', '.join(stale)}")
+    if runtime.distributed:
+        LOG.info(f"rank {runtime.rank} of {runtime.group_size} (launched by {runtime.launcher}, pid {os.getpid()}), "
+                 f"device {runtime.device_target}; only rank 0 writes checkpoints and config.yaml")
+    return ckpt_dir
+
+
+def _open_data(cfg, runtime):
+    """(training source, validation source or None, preprocessing)."""
+    root = resolve_data_path(cfg.dataset, cfg.data_path, cfg.output_dir, cfg.num_classes, cfg.seed,
+                             cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class,
+                             runtime.is_main)
+    train_source = open_split(root, "train", cfg.dataset, cfg.image_check, training=True)
+    if train_source is None:
+        raise ConfigError(f"no training split in '{root}': expected a train/ folder or class folders")
+    check_class_count(train_source, cfg.num_classes)
+    val_source = open_split(root, "val", cfg.dataset, cfg.image_check) if cfg.eval_interval > 0 else None
+    if val_source is not None:
+        check_class_count(val_source, cfg.num_classes)
+    preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), dataset=cfg.dataset,
+                                          image_size=cfg.image_size, eval_resize=cfg.eval_resize,
+                                          interpolation=cfg.interpolation, mean=cfg.mean, std=cfg.std)
+    return train_source, val_source, preprocessing
+
+
+def _loader_factory(cfg, runtime, source, preprocessing, training: bool, record: Optional[str] = None):
+    """make(epoch) -> Loader for this rank's shard of `source`."""
+    augmentation = Augmentation(cfg.min_scale, tuple(cfg.crop_ratio or (3 / 4, 4 / 3)), cfg.hflip, cfg.color_jitter,
+                                cfg.auto_augment, cfg.randaug_num_ops, cfg.randaug_magnitude, cfg.random_erasing,
+                                cfg.mixup, cfg.cutmix, cfg.mix_prob)
+    batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
+
+    def make(epoch: int = 0):
+        return create_split_loader(source, preprocessing, training=training, batch_size=batch_size,
+                                   augmentation=augmentation, num_classes=cfg.num_classes,
+                                   num_shards=runtime.group_size, shard_id=runtime.rank, seed=cfg.seed, epoch=epoch,
+                                   record=record, num_parallel_workers=cfg.num_parallel_workers)
+    return make
+
+
+def _build_network(cfg, preprocessing):
+    """The network, from pretrained weights and with frozen BN when asked, and the resume state (or None)."""
+    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
+                       image_size=preprocessing.image_size)
+    if cfg.pretrained_ckpt:
+        init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
+    if cfg.freeze_bn:
+        LOG.info(f"freeze_bn: {freeze_batch_norm(net)} BN layers normalise with their running statistics")
+    state = read_training_state(cfg.resume, net) if cfg.resume else None
+    return net, state
+
+
+def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: bool):
+    """(monitor, checkpoint saver or None, EMA or None, validator or None) and the callback list."""
+    monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size)
+    callbacks = [monitor]
+    saver = ema = validator = None
+    if runtime.is_main:
+        saver = CheckpointSaver(ckpt_dir, cfg.model, steps, cfg.save_checkpoint_epochs, cfg.keep_checkpoint_max,
+                                cfg.epoch_size)
+        callbacks.append(saver)
+    if cfg.ema:
+        ema = WeightEMA(net, cfg.ema_decay)
+        if resuming:
+            LOG.info(resume_ema(ema, cfg.resume, cfg.model))
+        callbacks.append(EMAUpdate(ema, os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if runtime.is_main else None,
+                                   cfg.save_checkpoint_epochs, cfg.epoch_size))
+    if val_loader is not None:
+        best_path = os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt")
+        best = read_best(best_path) if resuming else None
+        if best is not None:
+            LOG.info(f"resume: the best so far is top-1 {best[0]:.4f} at epoch {best[1]} ({best_path}); it is "
+                     f"replaced only by a better one")
+        validator = ValidateAndKeepBest(net, val_loader.dataset, cfg.eval_interval, cfg.epoch_size, best_path,
+                                        runtime.is_main, ema,
+                                        runtime.sum_across_ranks if runtime.distributed else None, best)
+        callbacks.append(validator)
+    return (monitor, saver, ema, validator), callbacks
+
+
+def _train(cfg, runtime, lock) -> Dict:
+
+    ckpt_dir = _start_logging(cfg, runtime, lock)
+    train_source, val_source, preprocessing = _open_data(cfg, runtime)
+    net, state = _build_network(cfg, preprocessing)
+    start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
+    if start_epoch >= cfg.epoch_size:
+        raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
+                          f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
+    record = os.path.join(cfg.output_dir, f"samples_rank{runtime.rank}.txt") if cfg.record_samples else None
+    if record and os.path.exists(record):
+        os.remove(record)
+    make_train_loader = _loader_factory(cfg, runtime, train_source, preprocessing, True, record)
+    train_loader = make_train_loader(start_epoch)
+    val_loader = _loader_factory(cfg, runtime, val_source, preprocessing, False)() if val_source else None
+    steps = train_loader.steps
+
+    lr_scale, lr_line = linear_lr_scale(cfg.batch_size, runtime.group_size, cfg.lr_reference_batch, cfg.lr_scaling,
+                                        cfg.lr_max)
+    LOG.info(lr_line)
+    lr = create_scheduler(steps, cfg.epoch_size, lr_max=cfg.lr_max, lr_init=cfg.lr_init, lr_end=cfg.lr_end,
+                          warmup_epochs=cfg.warmup_epochs, decay_mode=cfg.lr_decay_mode, power=cfg.lr_power,
+                          lr_scale=lr_scale)
+    amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
+    if runtime.is_main:
+        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
+    LOG.info(f"model {cfg.model}: {count_params(net):,} parameters, {cfg.num_classes} classes; device "
+             f"{runtime.device_target}, mode {cfg.mode}, amp {amp_level}")
+    shard = (f" (rank {runtime.rank} reads {train_loader.num_samples} of {train_loader.total})"
+             if runtime.distributed else "")
+    LOG.info(f"data {train_source.root}: {train_loader.total} training images{shard}, {steps} steps of "
+             f"{cfg.batch_size} per epoch" + (f"; {val_loader.total} validation images" if val_loader else
+                                              "; no validation split"))
+    if state is not None:
+        step = int(state["global_step"].asnumpy().reshape(-1)[0])
+        LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
+                 f"{start_epoch + 1} of {cfg.epoch_size}")
+        if step != start_epoch * steps:
+            LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
+                     f"make {start_epoch * steps}; the lr schedule continues from step {step}")
+    elif runtime.is_main and periodic_checkpoints(ckpt_dir, cfg.model):
+        LOG.info(f"warning: {ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
+                 f"them as it writes its own")
+    (monitor, saver, ema, validator), callbacks = _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir,
+                                                             resuming=state is not None)
+    trainer = Trainer(net, create_loss(cfg.label_smooth_factor, cfg.num_classes),
+                      lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,
+                                               weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
+                                               filter_bias_and_bn=cfg.filter_bias_and_bn, loss_scale=opt_scale),
+                      amp_level=amp_level, loss_scale_manager=scale_manager,
+                      sink=use_sink_mode(cfg.dataset_sink_mode, runtime.device_target, cfg.ema), callbacks=callbacks)
+    phases = plan_phases(start_epoch, cfg.epoch_size, cfg.freeze_epochs)
+    for phase in phases:
+        if phase.frozen:
+            LOG.info(f"epochs {phase.first_epoch + 1}-{phase.end_epoch}: backbone frozen, training the classifier "
+                     f"only")
+    start = time.time()
+    trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
+                first_loader=train_loader,
+                augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
+    summary = {"train_seconds": time.time() - start, "final_loss": monitor.last_loss,
+               "checkpoints": [p for _, p in periodic_checkpoints(ckpt_dir, cfg.model)]}
+    if saver is not None:
+        summary["last_checkpoint"] = (os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if ema is not None
+                                      else saver.latest)
+    if validator is not None and validator.history:
+        final = validator.history[-1]
+        LOG.info(format_result(final, summary.get("last_checkpoint", "")))
+        summary.update(final=final, best=validator.best, best_epoch=validator.best_epoch)
+    if runtime.distributed:
+        summary["rank_spread"] = report_rank_agreement(net, runtime.rank, runtime.group_size, LOG)
+    LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {ckpt_dir}")
+    return summary
 
 
 def main(argv=None) -> int:
-    return run_main("train.py", "Train a network of the zoo; every config key can be overridden.", _train, argv)
+    def body(parsed) -> int:
+        train(parsed[0])
+        return 0
+    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION), body, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Compare data-parallel training on this machine's CPU with one process over the same global batches, with BN on
 # running statistics (exact equivalence expected) and on batch statistics (each rank normalises its own batch).
 # Usage: bash scripts/check_data_parallel.sh [WORKER_NUM](optional, default 2) [WORK_DIR](optional, ./dp_check)

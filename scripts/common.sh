@@ -1,5 +1,10 @@
 # Shared helpers for the launch scripts (sourced, not run).
 # shellcheck shell=bash
+#
+# Functions take their inputs as arguments and print their results (VAR=$(fn ...)); under `set -e` a failing
+# check stops the script with its message. The exceptions are bash's own limits: split_args fills the arrays
+# POSITIONAL and EXTRA (bash functions cannot return arrays), and the rank launcher keeps its process table
+# (PIDS, RANK_OF, LOG_OF) to itself: start_rank adds to it, watch_ranks and stop_ranks read it.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python}"
@@ -17,32 +22,44 @@ abs_path() {
   esac
 }
 
-require_dir() {
+# existing_dir PATH NAME / existing_file PATH NAME: the absolute path, or die naming NAME.
+existing_dir() {
   [ -d "$1" ] || die "$2 '$1' is not a directory"
+  abs_path "$1"
 }
 
-require_file() {
+existing_file() {
   [ -f "$1" ] || die "$2 '$1' does not exist"
+  abs_path "$1"
 }
 
-# Set DATASET_PATH to the absolute form of $1 and make CONFIG_PATH absolute; both must exist ($2 names the config
-# in the message, default CONFIG).
-resolve_data_and_config() {
-  DATASET_PATH=$(abs_path "$1")
-  CONFIG_PATH=$(abs_path "$CONFIG_PATH")
-  require_dir "$DATASET_PATH" "DATASET_PATH"
-  require_file "$CONFIG_PATH" "${2:-CONFIG}"
-}
-
-# Set CONFIG_PATH to the recipe for a data-set name of the model zoo's scripts (cifar10 | imagenet2012),
-# unless CONFIG is set.
+# The recipe for a data-set name of the model zoo's scripts (cifar10 | imagenet2012) of a family (default
+# ghostnet): $CONFIG when set, else configs/<family's model>_<cifar10|imagenet>.yaml.
 config_for_dataset() {
-  case "$1" in
-    cifar10) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_cifar10.yaml}" ;;
-    imagenet2012) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}" ;;
-    *) die "unknown data set '$1'; expected cifar10 or imagenet2012" ;;
+  local dataset="$1" model="${2:-ghostnet_100}"
+  case "$dataset" in
+    cifar10) existing_file "${CONFIG:-$REPO_ROOT/configs/${model}_cifar10.yaml}" CONFIG ;;
+    imagenet2012) existing_file "${CONFIG:-$REPO_ROOT/configs/${model}_imagenet.yaml}" CONFIG ;;
+    *) die "unknown data set '$dataset'; expected cifar10 or imagenet2012" ;;
   esac
-  CONFIG_PATH=$(abs_path "$CONFIG_PATH")
+}
+
+# The GENet recipe for the model zoo's [MLP] [EXTRA] flags ($CONFIG when set).
+config_for_genet() {
+  local mlp extra
+  mlp=$(echo "$1" | tr '[:upper:]' '[:lower:]')
+  extra=$(echo "$2" | tr '[:upper:]' '[:lower:]')
+  case "$mlp/$extra" in
+    false/false) existing_file "${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_minus_imagenet.yaml}" CONFIG ;;
+    false/true) existing_file "${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_imagenet.yaml}" CONFIG ;;
+    true/true) existing_file "${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_plus_imagenet.yaml}" CONFIG ;;
+    true/false) die "MLP True needs EXTRA True (GE-theta-plus); GE-theta-minus (EXTRA False) has no MLP" ;;
+    *) die "MLP and EXTRA are '$1' and '$2'; expected True or False" ;;
+  esac
+}
+
+is_bool() {
+  case "$1" in True|False|true|false) return 0 ;; *) return 1 ;; esac
 }
 
 # Split "$@" at "--": positional arguments go to POSITIONAL, the rest (extra train.py/eval.py options) to EXTRA.
@@ -73,15 +90,14 @@ run_logged() {
   return "$status"
 }
 
-# Run train.py with ARGS (an array set by the caller), an optional pretrained checkpoint ($1, may be empty) and the
-# EXTRA options, writing checkpoints and the log into ./$2 of the current directory.
+# run_training DIR ARG...: train.py with ARGs, checkpoints and the log in ./DIR of the current directory (an
+# --output_dir among the ARGs wins).
 run_training() {
   local work_dir
-  work_dir="$(pwd)/$2"
-  add_pretrained "$1"
+  work_dir="$(pwd)/$1"
+  shift
   mkdir -p "$work_dir"
-  ARGS+=(--output_dir "$work_dir")
-  run_logged "$work_dir/log" "$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+  run_logged "$work_dir/log" "$PYTHON" "$REPO_ROOT/train.py" --output_dir "$work_dir" "$@"
 }
 
 # A positive integer or die naming it.
@@ -101,26 +117,7 @@ show_command() {
   echo
 }
 
-# Set CONFIG_PATH to the GENet recipe for the model zoo's [MLP] [EXTRA] flags (unless CONFIG is set).
-config_for_genet() {
-  local mlp extra
-  mlp=$(echo "$1" | tr '[:upper:]' '[:lower:]')
-  extra=$(echo "$2" | tr '[:upper:]' '[:lower:]')
-  case "$mlp/$extra" in
-    false/false) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_minus_imagenet.yaml}" ;;
-    false/true) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_imagenet.yaml}" ;;
-    true/true) CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_plus_imagenet.yaml}" ;;
-    true/false) die "MLP True needs EXTRA True (GE-theta-plus); GE-theta-minus (EXTRA False) has no MLP" ;;
-    *) die "MLP and EXTRA are '$1' and '$2'; expected True or False" ;;
-  esac
-  CONFIG_PATH=$(abs_path "$CONFIG_PATH")
-}
-
-is_bool() {
-  case "$1" in True|False|true|false) return 0 ;; *) return 1 ;; esac
-}
-
-# Start train.py under msrun with WORKER_NUM workers ($1) and the ARGS/EXTRA options, output in ./$2.
+# run_msrun_training WORKER_NUM DIR ARG...: train.py with ARGs under msrun, output in ./DIR.
 # Environment: LOCAL_WORKER_NUM (default: all on this machine), MASTER_ADDR (127.0.0.1), MASTER_PORT (8118),
 # NODE_RANK (needed when the workers span machines), CLUSTER_TIME_OUT (600 s), BIND_CORE (True: pin cores),
 # NODE_TIMEOUT (seconds of silence after which msrun's scheduler gives a worker up; MindSpore's default is 30), DRY_RUN.
@@ -128,6 +125,7 @@ is_bool() {
 run_msrun_training() {
   local workers="$1" work_dir local_workers node_rank
   work_dir="$(pwd)/$2"
+  shift 2
   require_count "$workers" "WORKER_NUM"
   local_workers="${LOCAL_WORKER_NUM:-$workers}"
   require_count "$local_workers" "LOCAL_WORKER_NUM"
@@ -143,7 +141,7 @@ run_msrun_training() {
              --log_dir "$work_dir/msrun_log" --join True --cluster_time_out "${CLUSTER_TIME_OUT:-600}")
   [ -n "${BIND_CORE:-}" ] && cmd+=(--bind_core "$BIND_CORE")
   [ -n "$node_rank" ] && cmd+=(--node_rank "$node_rank")
-  cmd+=("$REPO_ROOT/train.py" "${ARGS[@]}" --output_dir "$work_dir" ${EXTRA[@]+"${EXTRA[@]}"})
+  cmd+=("$REPO_ROOT/train.py" --output_dir "$work_dir" "$@")
   if [ -n "${NODE_TIMEOUT:-}" ]; then
     require_count "$NODE_TIMEOUT" "NODE_TIMEOUT"
     export MS_NODE_TIMEOUT="$NODE_TIMEOUT"
@@ -162,17 +160,34 @@ run_msrun_training() {
   fi
 }
 
-# Add --pretrained_ckpt to ARGS when $1 is not empty (checked to exist).
-add_pretrained() {
-  local pretrained="$1"
-  if [ -n "$pretrained" ]; then
-    pretrained=$(abs_path "$pretrained")
-    require_file "$pretrained" "PRETRAINED_CKPT_PATH"
-    ARGS+=(--pretrained_ckpt "$pretrained")
-  fi
+# optional_file PATH NAME: the absolute path of an optional file argument (nothing when PATH is empty).
+optional_file() {
+  [ -n "$1" ] || return 0
+  existing_file "$1" "$2"
 }
 
-# Stop the ranks still running (PIDS): TERM, then KILL after KILL_GRACE seconds (default 10).
+# --- the rank launcher's process table --------------------------------------------------------------------------
+declare -A RANK_OF=() LOG_OF=()
+PIDS=()
+
+# start_rank RANK LOG WORK_DIR ENV... -- CMD...: run CMD with the environment ENV in WORK_DIR, output to LOG.
+start_rank() {
+  local rank="$1" log="$2" work_dir="$3"
+  shift 3
+  local env=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    env+=("$1")
+    shift
+  done
+  shift
+  mkdir -p "$work_dir"
+  (cd "$work_dir" && exec env "${env[@]}" "$@") > "$log" 2>&1 &
+  RANK_OF[$!]=$rank
+  LOG_OF[$!]="$log"
+  PIDS+=($!)
+}
+
+# Stop the ranks still running: TERM, then KILL after KILL_GRACE seconds (default 10).
 stop_ranks() {
   [ ${#PIDS[@]} -gt 0 ] || return 0
   echo "stopping the ranks still running (pids ${PIDS[*]})" >&2
@@ -195,8 +210,8 @@ any_alive() {
   return 1
 }
 
-# Wait for the background ranks (PIDS, with RANK_OF[pid] and LOG_OF[pid]); when one fails, stop the others and
-# return non-zero instead of leaving them blocked in a collective. Polls, so that bash 4 (no `wait -n -p`) works.
+# Wait for the started ranks; when one fails, stop the others and return non-zero instead of leaving them blocked
+# in a collective. Polls, so that bash 4 (no `wait -n -p`) works.
 watch_ranks() {
   local pid status running failed="" failed_pid=""
   while [ ${#PIDS[@]} -gt 0 ]; do

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Distributed training on Ascend with an HCCL rank table: one train.py per device of this server.
 # Usage (the model zoo's three forms):
 #   bash scripts/run_distribute_train.sh [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
@@ -28,34 +29,31 @@ N=${#POSITIONAL[@]}
 case "${POSITIONAL[0]:-}" in
   cifar10|imagenet2012)
     [ "$N" -ge 3 ] && [ "$N" -le 4 ] || usage
-    config_for_dataset "${POSITIONAL[0]}"
+    CONFIG_PATH=$(config_for_dataset "${POSITIONAL[0]}")
     TABLE="${POSITIONAL[1]}"; DATASET_PATH="${POSITIONAL[2]}"; PRETRAINED="${POSITIONAL[3]:-}"
     ;;
   *)
     [ "$N" -ge 2 ] && [ "$N" -le 5 ] || usage
     TABLE="${POSITIONAL[0]}"; DATASET_PATH="${POSITIONAL[1]}"
     if [ "$N" -ge 4 ] && is_bool "${POSITIONAL[2]}" && is_bool "${POSITIONAL[3]}"; then
-      config_for_genet "${POSITIONAL[2]}" "${POSITIONAL[3]}"
+      CONFIG_PATH=$(config_for_genet "${POSITIONAL[2]}" "${POSITIONAL[3]}")
       PRETRAINED="${POSITIONAL[4]:-}"
     else
       [ "$N" -le 3 ] || usage
-      CONFIG_PATH=$(abs_path "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}")
+      CONFIG_PATH=$(existing_file "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}" CONFIG)
       PRETRAINED="${POSITIONAL[2]:-}"
     fi
     ;;
 esac
-TABLE=$(abs_path "$TABLE")
-require_file "$TABLE" "RANK_TABLE_FILE"
-resolve_data_and_config "$DATASET_PATH"
+TABLE=$(existing_file "$TABLE" RANK_TABLE_FILE)
+DATASET_PATH=$(existing_dir "$DATASET_PATH" DATASET_PATH)
+PRETRAINED=$(optional_file "$PRETRAINED" PRETRAINED_CKPT_PATH)
 # The table must parse and name this server; its size is RANK_SIZE.
 PLAN=$(cd "$REPO_ROOT" && "$PYTHON" -m src.tools.rank_table plan "$TABLE" --server "${SERVER_ID:-}") || exit 1
 RANK_SIZE="${PLAN%%$'\n'*}"
 RANK_SIZE="${RANK_SIZE#RANK_SIZE=}"
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target Ascend)
-add_pretrained "$PRETRAINED"
-
-declare -A RANK_OF LOG_OF
-PIDS=()
+[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
 # Ctrl-C or a TERM stops every rank (background processes of a script ignore Ctrl-C themselves).
 trap 'echo "interrupted" >&2; stop_ranks; exit 130' INT TERM
 while read -r RANK DEVICE; do
@@ -66,12 +64,8 @@ while read -r RANK DEVICE; do
     show_command env "${ENV[@]}" "${CMD[@]}"
     continue
   fi
-  mkdir -p "$WORK_DIR"
-  (cd "$WORK_DIR" && exec env "${ENV[@]}" "${CMD[@]}") > "$WORK_DIR/log" 2>&1 &
-  RANK_OF[$!]=$RANK
-  LOG_OF[$!]="$WORK_DIR/log"
-  PIDS+=($!)
-  echo "rank $RANK on device $DEVICE: pid $!, log $WORK_DIR/log"
+  start_rank "$RANK" "$WORK_DIR/log" "$WORK_DIR" "${ENV[@]}" -- "${CMD[@]}"
+  echo "rank $RANK on device $DEVICE: pid ${PIDS[-1]}, log $WORK_DIR/log"
 done < <(echo "$PLAN" | tail -n +2)
 [ -n "${DRY_RUN:-}" ] && exit 0
 watch_ranks

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Data-parallel training on the CPU: WORKER_NUM processes under msrun (MindSpore's CPU collectives).
 # Usage: bash scripts/run_distribute_train_cpu.sh [cifar10|imagenet2012] [WORKER_NUM] [DATASET_PATH]
 #        [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]
@@ -14,8 +15,9 @@ usage() {
 }
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 3 ] && [ ${#POSITIONAL[@]} -le 4 ] || usage
-config_for_dataset "${POSITIONAL[0]}"
-resolve_data_and_config "${POSITIONAL[2]}"
+CONFIG_PATH=$(config_for_dataset "${POSITIONAL[0]}")
+DATASET_PATH=$(existing_dir "${POSITIONAL[2]}" DATASET_PATH)
+PRETRAINED=$(optional_file "${POSITIONAL[3]:-}" PRETRAINED_CKPT_PATH)
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target CPU --distribute true)
-add_pretrained "${POSITIONAL[3]:-}"
-run_msrun_training "${POSITIONAL[1]}" train_distribute_cpu
+[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
+run_msrun_training "${POSITIONAL[1]}" train_distribute_cpu "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Distributed training on the GPUs of this machine with mpirun (Open MPI; NCCL collectives), as the model zoo did.
 # Usage: bash scripts/run_distribute_train_gpu.sh [cifar10|imagenet2012] [CONFIG_PATH] [DATASET_PATH]
 #        [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]
@@ -19,8 +20,9 @@ case "${POSITIONAL[0]}" in
   cifar10|imagenet2012) ;;
   *) die "unknown data set '${POSITIONAL[0]}'; expected cifar10 or imagenet2012" ;;
 esac
-CONFIG_PATH="${POSITIONAL[1]}"
-resolve_data_and_config "${POSITIONAL[2]}" CONFIG_PATH
+CONFIG_PATH=$(existing_file "${POSITIONAL[1]}" CONFIG_PATH)
+DATASET_PATH=$(existing_dir "${POSITIONAL[2]}" DATASET_PATH)
+PRETRAINED=$(optional_file "${POSITIONAL[3]:-}" PRETRAINED_CKPT_PATH)
 DATASET=imagenet
 [ "${POSITIONAL[0]}" = cifar10 ] && DATASET=cifar10
 if [ -z "${DEVICE_NUM:-}" ]; then
@@ -30,7 +32,7 @@ fi
 require_count "$DEVICE_NUM" "DEVICE_NUM"
 WORK_DIR="$(pwd)/train_parallel_gpu"
 ARGS=(--config "$CONFIG_PATH" --dataset "$DATASET" --data_path "$DATASET_PATH" --device_target GPU --distribute true)
-add_pretrained "${POSITIONAL[3]:-}"
+[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
 CMD=(mpirun -n "$DEVICE_NUM" --output-filename "$WORK_DIR/log_output" --merge-stderr-to-stdout)
 [ "$(id -u)" = 0 ] && CMD+=(--allow-run-as-root)
 CMD+=("$PYTHON" "$REPO_ROOT/train.py" "${ARGS[@]}" --output_dir "$WORK_DIR" ${EXTRA[@]+"${EXTRA[@]}"})

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Distributed training under msrun (MindSpore's launcher; Ascend, GPU or CPU, whichever MindSpore is installed for).
 # Usage: bash scripts/run_distribute_train_msrun.sh [WORKER_NUM] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
 #        [-- extra train.py options]
@@ -20,8 +21,9 @@ usage() {
 }
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
-CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}"
-resolve_data_and_config "${POSITIONAL[1]}"
+CONFIG_PATH=$(existing_file "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}" CONFIG)
+DATASET_PATH=$(existing_dir "${POSITIONAL[1]}" DATASET_PATH)
+PRETRAINED=$(optional_file "${POSITIONAL[2]:-}" PRETRAINED_CKPT_PATH)
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --distribute true)
-add_pretrained "${POSITIONAL[2]:-}"
-run_msrun_training "${POSITIONAL[0]}" train_distribute
+[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
+run_msrun_training "${POSITIONAL[0]}" train_distribute "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}

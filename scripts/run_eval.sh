@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Evaluate a checkpoint on the validation split (every image scored once).
 # Usage: bash scripts/run_eval.sh [DATASET_PATH] [CHECKPOINT_PATH] [-- eval.py options]
 #        bash scripts/run_eval.sh [cifar10|imagenet2012] [DATASET_PATH] [CHECKPOINT_PATH] [DEVICE_ID] [-- ...]
@@ -18,24 +19,20 @@ DEVICE="${DEVICE_ID:-0}"
 case "${POSITIONAL[0]:-}" in
   cifar10|imagenet2012)
     [ ${#POSITIONAL[@]} -ge 3 ] && [ ${#POSITIONAL[@]} -le 4 ] || usage
-    config_for_dataset "${POSITIONAL[0]}"
+    CONFIG_PATH=$(config_for_dataset "${POSITIONAL[0]}")
     DATASET_PATH="${POSITIONAL[1]}"
     CHECKPOINT_PATH="${POSITIONAL[2]}"
     DEVICE="${POSITIONAL[3]:-$DEVICE}"
     ;;
   *)
     [ ${#POSITIONAL[@]} -eq 2 ] || usage
-    CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}"
+    CONFIG_PATH=$(existing_file "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}" CONFIG)
     DATASET_PATH="${POSITIONAL[0]}"
     CHECKPOINT_PATH="${POSITIONAL[1]}"
     ;;
 esac
-CONFIG_PATH=$(abs_path "$CONFIG_PATH")
-DATASET_PATH=$(abs_path "$DATASET_PATH")
-CHECKPOINT_PATH=$(abs_path "$CHECKPOINT_PATH")
-require_file "$CONFIG_PATH" "CONFIG"
-require_dir "$DATASET_PATH" "DATASET_PATH"
-require_file "$CHECKPOINT_PATH" "CHECKPOINT_PATH"
+DATASET_PATH=$(existing_dir "$DATASET_PATH" DATASET_PATH)
+CHECKPOINT_PATH=$(existing_file "$CHECKPOINT_PATH" CHECKPOINT_PATH)
 WORK_DIR="$(pwd)/eval"
 mkdir -p "$WORK_DIR"
 run_logged "$WORK_DIR/log" "$PYTHON" "$REPO_ROOT/eval.py" --config "$CONFIG_PATH" --data_path "$DATASET_PATH" \

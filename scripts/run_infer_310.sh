@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Ascend 310 inference of a MINDIR over an image folder, then accuracy.
 # Usage: bash scripts/run_infer_310.sh [MINDIR_PATH] [DATA_PATH] [DEVICE_ID](optional, default 0) [--reference]
 #        [-- infer options, e.g. --image_size 224 --resize_size 256]
@@ -21,12 +22,10 @@ for arg in "$@"; do
 done
 split_args ${ARGS_IN[@]+"${ARGS_IN[@]}"}
 [ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
-MINDIR_PATH=$(abs_path "${POSITIONAL[0]}")
-DATA_PATH=$(abs_path "${POSITIONAL[1]}")
+MINDIR_PATH=$(existing_file "${POSITIONAL[0]}" MINDIR_PATH)
+DATA_PATH=$(existing_dir "${POSITIONAL[1]}" DATA_PATH)
 DEVICE_ID="${POSITIONAL[2]:-0}"
 [[ "$DEVICE_ID" =~ ^[0-9]+$ ]] || die "DEVICE_ID must be a non-negative integer, got '$DEVICE_ID'"
-require_file "$MINDIR_PATH" "MINDIR_PATH"
-require_dir "$DATA_PATH" "DATA_PATH"
 WORK_DIR="$(pwd)"
 
 stage() {  # stage NAME LOG COMMAND...: run, log, stop with the log named on failure

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Train on one device (Ascend, GPU or CPU: whatever MindSpore was installed for).
 # Usage: bash scripts/run_standalone_train.sh [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- train.py options]
 # Environment: CONFIG (recipe, default configs/ghostnet_100_imagenet.yaml), DEVICE_ID (default 0).
@@ -13,7 +14,9 @@ usage() {
 }
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 1 ] && [ ${#POSITIONAL[@]} -le 2 ] || usage
-CONFIG_PATH="${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}"
-resolve_data_and_config "${POSITIONAL[0]}"
+CONFIG_PATH=$(existing_file "${CONFIG:-$REPO_ROOT/configs/ghostnet_100_imagenet.yaml}" CONFIG)
+DATASET_PATH=$(existing_dir "${POSITIONAL[0]}" DATASET_PATH)
+PRETRAINED=$(optional_file "${POSITIONAL[1]:-}" PRETRAINED_CKPT_PATH)
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_id "${DEVICE_ID:-0}")
-run_training "${POSITIONAL[1]:-}" train
+[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
+run_training train "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}

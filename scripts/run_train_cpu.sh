@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # Train on the CPU.
 # Usage: bash scripts/run_train_cpu.sh [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
 #        [-- train.py options]
@@ -13,7 +14,9 @@ usage() {
 }
 split_args "$@"
 [ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
-config_for_dataset "${POSITIONAL[0]}"
-resolve_data_and_config "${POSITIONAL[1]}"
+CONFIG_PATH=$(config_for_dataset "${POSITIONAL[0]}")
+DATASET_PATH=$(existing_dir "${POSITIONAL[1]}" DATASET_PATH)
+PRETRAINED=$(optional_file "${POSITIONAL[2]:-}" PRETRAINED_CKPT_PATH)
 ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target CPU)
-run_training "${POSITIONAL[2]:-}" train_cpu
+[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
+run_training train_cpu "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}

@@ -1,22 +1,20 @@
-"""What every entry script shares: help, config loading, and turning user errors into a message and exit code."""
+"""The one error path of every entry script and tool: parse, run, and turn user errors into one `PROG: error:`
+line and exit status 2 (no traceback); Ctrl-C gives 130."""
 import sys
 from typing import Callable, Optional, Sequence
 
-from .config import Config, build_config, print_help, wants_help
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, KeyError,
+               PermissionError, FloatingPointError)
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError, PermissionError, FloatingPointError)
 
-
-def run_main(prog: str, description: str, body: Callable[[Config], int],
+def run_main(prog: str, parse: Callable[[Sequence[str]], object], body: Callable[[object], int],
              argv: Optional[Sequence[str]] = None) -> int:
-    """Parse `argv` into a Config, run `body(cfg)`; print user errors as `error: ...` and return 2."""
+    """`body(parse(argv))`; argv defaults to sys.argv[1:]. `parse` may be an argparse parser's parse_args."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if wants_help(argv):
-        print_help(prog, description)
-        return 0
     try:
-        cfg = build_config(argv)
-        return body(cfg)
+        return body(parse(argv))
+    except SystemExit as e:  # --help, or argparse's own usage error (already printed)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except USER_ERRORS as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         sys.stderr.write(f"{prog}: error: {message}\n")
@@ -24,18 +22,3 @@ def run_main(prog: str, description: str, body: Callable[[Config], int],
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted; the last saved checkpoint is kept and can be resumed\n")
         return 130
-
-
-def run_argparse(prog: str, parser, body: Callable, argv: Optional[Sequence[str]] = None,
-                 errors: tuple = ()) -> int:
-    """Parse `argv` with an argparse parser and run `body(args) -> int`; user errors (and `errors`) print
-    `PROG: error: ...` and return 2; argparse's own usage errors return its exit code."""
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        return body(args)
-    except (*USER_ERRORS, *errors) as e:
-        sys.stderr.write(f"{prog}: error: {e}\n")
-        return 2

@@ -1,15 +1,16 @@
-"""Configuration: typed defaults -> YAML recipe -> command-line overrides.
+"""Configuration of the entry scripts: typed defaults -> YAML recipe -> command-line overrides.
 
-Every key is a field of `Config`. An unknown key (in YAML or on the command line) is an error that names it and
-the close matches. `python train.py --help` lists every key with its default.
+Every key is declared once in `KEYS` (name, type, default, allowed values, section, help). From that table come
+the argparse parser (`--help` explains every key with its allowed values, grouped by section), the checking of
+YAML recipes (an unknown key is refused with the close matches), and the effective config written next to the
+checkpoints. Only the entry scripts see a `Config`: they unpack it into the library's keyword arguments.
 """
-import dataclasses
+import argparse
 import difflib
 import math
-import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -17,284 +18,385 @@ from .errors import ConfigError
 from .outputs import atomic_write_text
 
 
-@dataclass
+# --- value types: each parses a command-line string or a YAML value ----------------------------------------------
+def _yaml_scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def to_int(value: Any) -> int:
+    parsed = _yaml_scalar(value)
+    if isinstance(parsed, bool) or not isinstance(parsed, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return parsed
+
+
+def to_float(value: Any) -> float:
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = float(value)  # YAML 1.1 reads "4e-5" as a string; float() reads it
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}")
+    if not math.isfinite(parsed):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(parsed)
+
+
+def to_bool(value: Any) -> bool:
+    parsed = _yaml_scalar(value)
+    if isinstance(parsed, str) and parsed.lower() in ("true", "false"):
+        parsed = parsed.lower() == "true"
+    if not isinstance(parsed, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return parsed
+
+
+def to_str(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return str(value)
+
+
+def to_tristate(value: Any) -> str:
+    """auto | true | false (YAML and command-line booleans are accepted for true / false)."""
+    parsed = _yaml_scalar(value)
+    if isinstance(parsed, bool):
+        return "true" if parsed else "false"
+    return str(parsed).lower()
+
+
+def to_image_check(value: Any) -> str:
+    text = to_str(value)
+    return "structure" if text == "signature" else text  # the older name of the same check
+
+
+def float_list(length: int) -> Callable[[Any], Optional[List[float]]]:
+    def parse(value: Any) -> Optional[List[float]]:
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"expected {length} comma-separated numbers, got {value!r}")
+        numbers = [to_float(v.strip() if isinstance(v, str) else v) for v in items if not (isinstance(v, str)
+                                                                                          and not v.strip())]
+        if len(numbers) != length:
+            raise ValueError(f"expected {length} numbers, got {len(numbers)} ({value!r})")
+        return numbers
+    parse.__name__ = f"{length} numbers"
+    return parse
+
+
+def optional(parse: Callable) -> Callable:
+    """The type, or None for an empty / "none" / null value (the default then comes from the model)."""
+    def wrapped(value: Any):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null", "auto")):
+            return None
+        return parse(value)
+    wrapped.__name__ = parse.__name__
+    return wrapped
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: Any
+    type: Callable
+    section: str
+    help: str
+    choices: Optional[Tuple[str, ...]] = None
+
+
+M, D, A, O, R, E = "model", "data", "augmentation", "optimisation", "run", "evaluation"
+KEYS: Tuple[Key, ...] = (
+    Key("model", "ghostnet_100", to_str, M, "network name (python -m src.tools.model_info lists them)"),
+    Key("num_classes", 1000, to_int, M, "outputs of the classifier; eval.py and export.py take it from the "
+                                        "checkpoint unless it is given on the command line"),
+    Key("drop_rate", 0.2, to_float, M, "dropout probability before the classifier, in [0, 1)"),
+    Key("pretrained_ckpt", "", to_str, M, "start from these weights (ours, or a model-zoo checkpoint converted on "
+                                          "the fly); a head of another class count is replaced"),
+    Key("freeze_epochs", 0, to_int, M, "train only the classifier for the first N epochs (fine-tuning)"),
+    Key("freeze_bn", False, to_bool, M, "BN normalises with, and keeps, its running statistics (small-batch "
+                                        "fine-tuning); gamma and beta still learn"),
+    Key("dataset", "imagenet", to_str, D, "imagenet: DATA/train and DATA/val class folders (or the zoo's "
+                                          "ilsvrc / validation_preprocess); folder: class folders; cifar10: the "
+                                          "binary batches; synthetic: the generated quickstart set",
+        ("imagenet", "folder", "cifar10", "synthetic")),
+    Key("data_path", "", to_str, D, "data root, a split folder, or cifar-10-batches-bin (synthetic: where to "
+                                    "generate it; default OUTPUT_DIR/data)"),
+    Key("image_size", None, optional(to_int), D, "training and evaluation crop (default: the model's input size)"),
+    Key("eval_resize", None, optional(to_int), D, "evaluation resizes the short side to this, then centre-crops "
+                                                  "image_size (default: image_size over the model's crop fraction)"),
+    Key("interpolation", None, optional(to_str), D, "resize interpolation (default: the model's)",
+        ("bilinear", "bicubic", "nearest", "area")),
+    Key("mean", None, float_list(3), D, "normalisation mean of 0..1 RGB values, e.g. 0.485,0.456,0.406 "
+                                        "(default: CIFAR-10's for cifar10, else the model's)"),
+    Key("std", None, float_list(3), D, "normalisation standard deviation, three values (default as for mean)"),
+    Key("image_check", "structure", to_image_check, D, "how image files are checked before they are read: "
+                                                       "structure (headers and end marker, about 20 us a file; "
+                                                       "the older name signature means the same), decode (decode "
+                                                       "every file with Pillow), none", ("none", "structure", "decode")),
+    Key("num_parallel_workers", 4, to_int, D, "data-pipeline workers (capped at the CPU count)"),
+    Key("batch_size", 128, to_int, D, "images per step and device"),
+    Key("eval_batch_size", 0, to_int, D, "evaluation batch (0: batch_size)"),
+    Key("synthetic_image_size", 64, to_int, D, "side of the generated quickstart images"),
+    Key("synthetic_train_per_class", 300, to_int, D, "generated training images per class"),
+    Key("synthetic_val_per_class", 50, to_int, D, "generated validation images per class"),
+    Key("min_scale", 0.08, to_float, A, "smallest area fraction of the random resized crop, in (0, 1]"),
+    Key("crop_ratio", None, float_list(2), A, "aspect-ratio range LOW,HIGH of that crop (default 0.75,1.3333)"),
+    Key("color_jitter", 0.0, to_float, A, "brightness / contrast / saturation jitter (0: off)"),
+    Key("hflip", 0.5, to_float, A, "horizontal flip probability"),
+    Key("auto_augment", "none", to_str, A, "automatic augmentation policy (training only)",
+        ("none", "randaugment", "autoaugment")),
+    Key("randaug_num_ops", 2, to_int, A, "RandAugment: operations per image"),
+    Key("randaug_magnitude", 9, to_int, A, "RandAugment: magnitude (0-30)"),
+    Key("random_erasing", 0.0, to_float, A, "probability of erasing a random rectangle (training only)"),
+    Key("mixup", 0.0, to_float, A, "mixup Beta alpha (0: off); labels become soft targets"),
+    Key("cutmix", 0.0, to_float, A, "cutmix Beta alpha (0: off); with mixup, one of the two per batch"),
+    Key("mix_prob", 1.0, to_float, A, "probability that a batch is mixed when mixup / cutmix is on"),
+    Key("epoch_size", 90, to_int, O, "epochs to train"),
+    Key("optimizer", "momentum", to_str, O, "optimizer", ("momentum", "sgd")),
+    Key("momentum", 0.9, to_float, O, "momentum, in [0, 1)"),
+    Key("nesterov", False, to_bool, O, "Nesterov momentum"),
+    Key("weight_decay", 1e-4, to_float, O, "weight decay (L2)"),
+    Key("filter_bias_and_bn", True, to_bool, O, "no weight decay on BN parameters and biases"),
+    Key("lr_decay_mode", "cosine", to_str, O, "decay after the warmup",
+        ("cosine", "linear", "poly", "steps", "constant")),
+    Key("lr_init", 0.0, to_float, O, "learning rate at the start of the warmup"),
+    Key("lr_max", 0.1, to_float, O, "peak learning rate (after the warmup), > 0"),
+    Key("lr_end", 0.0, to_float, O, "learning rate at the end"),
+    Key("lr_power", 2.0, to_float, O, "exponent of the poly decay"),
+    Key("warmup_epochs", 0.0, to_float, O, "linear warmup length in epochs (fractions allowed)"),
+    Key("lr_scaling", "none", to_str, O, "linear: multiply the lr values by global batch / lr_reference_batch",
+        ("none", "linear")),
+    Key("lr_reference_batch", 0, to_int, O, "the global batch the recipe's lr values are for (0: not stated)"),
+    Key("label_smooth_factor", 0.1, to_float, O, "label smoothing of the cross entropy, in [0, 1); 0: plain"),
+    Key("ema", False, to_bool, O, "keep an exponential moving average of the weights (validation and the best "
+                                  "checkpoint then use it)"),
+    Key("ema_decay", 0.9999, to_float, O, "EMA decay, in (0, 1)"),
+    Key("amp_level", "auto", to_str, O, "mixed precision (auto: O0 on CPU, O2 on GPU, O3 on Ascend)",
+        ("auto", "O0", "O2", "O3")),
+    Key("loss_scale", 1024.0, to_float, O, "fixed loss scale used when amp_level is not O0"),
+    Key("device_target", "auto", to_str, R, "device (auto: the one MindSpore was installed for)",
+        ("auto", "CPU", "GPU", "Ascend")),
+    Key("device_id", 0, to_int, R, "device index (a launcher's DEVICE_ID wins unless given on the command line)"),
+    Key("mode", "graph", to_str, R, "MindSpore execution mode (pynative for debugging)", ("graph", "pynative")),
+    Key("seed", 1, to_int, R, "seeds the weights, the data order and every augmentation stream"),
+    Key("output_dir", "output", to_str, R, "where the run writes ckpt/, config.yaml and train.log"),
+    Key("save_checkpoint_epochs", 1, to_int, R, "write a checkpoint every N epochs (and after the last)"),
+    Key("keep_checkpoint_max", 10, to_int, R, "periodic checkpoints kept in OUTPUT_DIR/ckpt"),
+    Key("eval_interval", 1, to_int, R, "validate every N epochs when a validation split exists (0: never)"),
+    Key("log_interval", 100, to_int, R, "a progress line every N steps (0: epoch lines only)"),
+    Key("dataset_sink_mode", "auto", to_tristate, R, "feed the device through a data queue (auto: on Ascend)",
+        ("auto", "true", "false")),
+    Key("distribute", "auto", to_tristate, R, "auto: distributed when a launcher (msrun, mpirun, a rank table) "
+                                              "started this process; true: insist on one; false: refuse one",
+        ("auto", "true", "false")),
+    Key("record_samples", False, to_bool, R, "each rank writes the sample indices it read, per epoch"),
+    Key("resume", "", to_str, R, "continue training from this checkpoint (weights, optimizer, step, epoch)"),
+    Key("checkpoint_path", "", to_str, E, "eval.py: the checkpoint to score"),
+    Key("result_json", "", to_str, E, "eval.py: also write the result to this JSON file"),
+)
+KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
+SECTION_TITLES = {M: "model", D: "data", A: "augmentation (training only)", O: "optimisation",
+                  R: "run: device, outputs, checkpoints, distribution", E: "evaluation"}
+POSITIVE = ("num_classes", "image_size", "eval_resize", "batch_size", "epoch_size", "num_parallel_workers",
+            "save_checkpoint_epochs", "keep_checkpoint_max", "synthetic_image_size", "synthetic_train_per_class",
+            "synthetic_val_per_class")
+NON_NEGATIVE = ("lr_init", "lr_end", "weight_decay", "warmup_epochs", "loss_scale", "lr_power", "freeze_epochs",
+                "eval_batch_size", "eval_interval", "log_interval", "color_jitter", "lr_reference_batch",
+                "randaug_num_ops", "randaug_magnitude", "mixup", "cutmix")
+PROBABILITIES = ("hflip", "random_erasing", "mix_prob")
+COMMAND_LINE, RECIPE, DEFAULT = "command line", "recipe", "default"
+
+
 class Config:
-    # model
-    model: str = "ghostnet_100"                 # a name from list_models()
-    num_classes: int = 1000
-    drop_rate: float = 0.2                      # dropout probability before the classifier
-    pretrained_ckpt: str = ""                   # start from these weights (a head of another class count is replaced)
-    freeze_epochs: int = 0                      # train only the classifier for the first N epochs (fine-tuning)
-    freeze_bn: bool = False                     # BN uses and keeps its running statistics (small-batch fine-tuning)
-    # data
-    dataset: str = "imagenet"                   # imagenet | folder (class folders) | cifar10 | synthetic
-    data_path: str = ""                         # root with train/ and val/, a split folder, or cifar-10-batches-bin
-    image_size: int = 224                       # train crop and eval crop
-    eval_resize: int = 256                      # eval: resize the short side to this, then centre-crop image_size
-    min_scale: float = 0.08                     # smallest area fraction of the random resized crop
-    crop_ratio: Optional[List[float]] = None    # aspect-ratio range of that crop; default 0.75,1.3333
-    color_jitter: float = 0.0                   # brightness / contrast / saturation jitter (0: off)
-    hflip: float = 0.5                          # horizontal flip probability
-    mean: Optional[List[float]] = None          # normalisation mean (0..1); default: the data set's
-    std: Optional[List[float]] = None
-    auto_augment: str = "none"                 # none | randaugment | autoaugment (train only)
-    randaug_num_ops: int = 2
-    randaug_magnitude: int = 9
-    random_erasing: float = 0.0                 # probability of erasing a random rectangle (train only)
-    mixup: float = 0.0                          # mixup alpha (0: off); labels become soft targets
-    cutmix: float = 0.0                         # cutmix alpha (0: off); with mixup, one of the two per batch
-    mix_prob: float = 1.0                       # probability that a batch is mixed when mixup / cutmix is on
-    image_check: str = "signature"              # none | signature | decode: check image files before training
-    num_parallel_workers: int = 4
-    batch_size: int = 128                       # per device
-    eval_batch_size: int = 0                    # 0: same as batch_size
-    synthetic_image_size: int = 64              # the synthetic quickstart data set
-    synthetic_train_per_class: int = 300
-    synthetic_val_per_class: int = 50
-    # optimisation
-    epoch_size: int = 90
-    optimizer: str = "momentum"                 # momentum | sgd
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-4
-    filter_bias_and_bn: bool = True             # no weight decay on BN parameters and biases
-    lr_decay_mode: str = "cosine"               # cosine | linear | poly | steps | constant
-    lr_init: float = 0.0                        # learning rate at the start of warmup
-    lr_max: float = 0.1
-    lr_end: float = 0.0
-    lr_power: float = 2.0                       # exponent of the poly decay
-    warmup_epochs: float = 0.0
-    label_smooth_factor: float = 0.1            # 0: plain cross entropy
-    ema: bool = False                           # keep an exponential moving average of the weights
-    ema_decay: float = 0.9999                   # validation and the best checkpoint then use the averaged weights
-    amp_level: str = "auto"                     # auto (O0 on CPU, O2 on GPU, O3 on Ascend) | O0 | O2 | O3
-    loss_scale: float = 1024.0                  # fixed loss scale used when amp_level is not O0
-    # run
-    device_target: str = "auto"                 # auto | CPU | GPU | Ascend
-    device_id: int = 0
-    mode: str = "graph"                         # graph | pynative
-    seed: int = 1
-    output_dir: str = "output"
-    save_checkpoint_epochs: int = 1
-    keep_checkpoint_max: int = 10
-    eval_interval: int = 1                      # validate every N epochs when a val split exists (0: never)
-    log_interval: int = 100                     # progress line every N steps (0: epoch lines only)
-    dataset_sink_mode: str = "auto"             # auto (on for Ascend) | true | false
-    distribute: str = "auto"                    # auto (under msrun, mpirun or a rank table) | true | false
-    lr_scaling: str = "none"                    # none | linear: lr values x global batch / lr_reference_batch
-    lr_reference_batch: int = 0                 # the global batch the recipe's lr values are for (0: not stated)
-    record_samples: bool = False                # each rank writes the sample indices it read per epoch
-    resume: str = ""                            # continue training from this checkpoint
-    # evaluation
-    checkpoint_path: str = ""                   # eval.py: the checkpoint to score
-    result_json: str = ""                       # eval.py: also write the result to this JSON file
+    """The effective configuration: an attribute per key, and where each value came from."""
+
+    def __init__(self, values: Dict[str, Any], sources: Dict[str, str]):
+        self.__dict__.update(values)
+        self._sources = dict(sources)
 
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {k.name: getattr(self, k.name) for k in KEYS}
 
+    def source(self, key: str) -> str:
+        """'default', 'recipe' or 'command line'."""
+        return self._sources.get(key, DEFAULT)
 
-CHOICES = {
-    "dataset": ("imagenet", "folder", "cifar10", "synthetic"),
-    "image_check": ("none", "signature", "decode"),
-    "auto_augment": ("none", "randaugment", "autoaugment"),
-    "optimizer": ("momentum", "sgd"),
-    "lr_decay_mode": ("cosine", "linear", "poly", "steps", "constant"),
-    "amp_level": ("auto", "O0", "O2", "O3"),
-    "device_target": ("auto", "CPU", "GPU", "Ascend"),
-    "mode": ("graph", "pynative"),
-    "dataset_sink_mode": ("auto", "true", "false"),
-    "distribute": ("auto", "true", "false"),
-    "lr_scaling": ("none", "linear"),
-}
-TRISTATE = ("dataset_sink_mode", "distribute")  # auto | true | false; a YAML or CLI boolean is accepted too
-POSITIVE = ("num_classes", "image_size", "batch_size", "epoch_size", "num_parallel_workers",
-            "save_checkpoint_epochs", "keep_checkpoint_max")
+    def from_command_line(self, key: str) -> bool:
+        return self.source(key) == COMMAND_LINE
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+    def replace(self, **values) -> "Config":
+        """A copy with `values` set (as if given on the command line), validated."""
+        unknown = [k for k in values if k not in KEY_BY_NAME]
+        if unknown:
+            raise _unknown_key(unknown[0], "replace()")
+        merged = {**self.to_dict(), **values}
+        return validate(Config(merged, {**self._sources, **{k: COMMAND_LINE for k in values}}))
 
 
 def _unknown_key(key: str, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(_FIELDS), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(KEY_BY_NAME), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; run with --help to list the keys"
     return ConfigError(f"unknown config key '{key}' in {where}{hint}")
 
 
-def _coerce(key: str, value: Any, where: str) -> Any:
-    """Check `value` against the field's type, converting strings from the command line."""
-    default = _FIELDS[key].default
-    annotation = _FIELDS[key].type
-    annotation = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
-    if isinstance(value, str) and where == "the command line" and not isinstance(default, str):
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            pass
-    bad = ConfigError(f"config key '{key}' in {where}: expected {annotation}, got {value!r}")
-    if value is None:
-        if "Optional" in annotation:
-            return None
-        raise bad
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if isinstance(default, float):
-        if isinstance(value, str):  # YAML 1.1 reads "4e-5" as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise bad
-    if isinstance(default, str):
-        if isinstance(value, (bool, str)) and key in TRISTATE:
-            value = str(value).lower()
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if "List[float]" in annotation:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
-        try:
-            return [float(v) for v in value]
-        except (TypeError, ValueError):
-            raise bad from None
-    return value
+def _parse_value(key: Key, value: Any, where: str) -> Any:
+    try:
+        parsed = key.type(value)
+    except ValueError as e:
+        raise ConfigError(f"config key '{key.name}' in {where}: {e}") from None
+    if key.choices and parsed is not None and parsed not in key.choices:
+        raise ConfigError(f"config key '{key.name}' is '{parsed}'; expected one of {', '.join(key.choices)}")
+    return parsed
 
 
 def validate(cfg: Config) -> Config:
-    for key, allowed in CHOICES.items():
-        if getattr(cfg, key) not in allowed:
-            raise ConfigError(f"config key '{key}' is '{getattr(cfg, key)}'; expected one of {', '.join(allowed)}")
-    for key in POSITIVE:
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"config key '{key}' must be at least 1, got {getattr(cfg, key)}")
+    """Checks across keys and of ranges; ConfigError naming the key, the value and what is allowed."""
+    for name in POSITIVE:
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"config key '{name}' must be at least 1, got {value}")
+    for name in NON_NEGATIVE:
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"config key '{name}' must not be negative, got {getattr(cfg, name)}")
+    for name in PROBABILITIES:
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise ConfigError(f"{name} is a probability in [0, 1], got {getattr(cfg, name)}")
     if not 0 <= cfg.drop_rate < 1:
         raise ConfigError(f"drop_rate must be in [0, 1), got {cfg.drop_rate}")
     if not 0 < cfg.min_scale <= 1:
         raise ConfigError(f"min_scale must be in (0, 1], got {cfg.min_scale}")
-    for key in ("random_erasing", "mix_prob"):
-        if not 0 <= getattr(cfg, key) <= 1:
-            raise ConfigError(f"{key} is a probability in [0, 1], got {getattr(cfg, key)}")
-    for key in ("mixup", "cutmix"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"{key} is a Beta-distribution alpha (0: off), got {getattr(cfg, key)}")
-    if not 0 < cfg.ema_decay < 1:
-        raise ConfigError(f"ema_decay must be in (0, 1), got {cfg.ema_decay}")
-    if not 0 <= cfg.label_smooth_factor < 1:
-        raise ConfigError(f"label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}")
-    if cfg.crop_ratio is not None and (len(cfg.crop_ratio) != 2 or not 0 < cfg.crop_ratio[0] <= cfg.crop_ratio[1]):
-        raise ConfigError(f"crop_ratio needs two values 0 < low <= high (e.g. 0.75,1.3333), got {cfg.crop_ratio}")
-    for key in ("mean", "std"):
-        if getattr(cfg, key) is not None and len(getattr(cfg, key)) != 3:
-            raise ConfigError(f"{key} needs three values (R, G, B), got {getattr(cfg, key)}")
-    if cfg.lr_reference_batch < 0:
-        raise ConfigError(f"lr_reference_batch is a global batch size (0: not stated), got {cfg.lr_reference_batch}")
-    if cfg.lr_scaling == "linear" and cfg.lr_reference_batch == 0:
-        raise ConfigError("lr_scaling linear needs lr_reference_batch: the global batch size the lr values were set "
-                          "for (e.g. 1024 for the GhostNet recipe's 8 cards x 128)")
-    for key, value in cfg.to_dict().items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"config key '{key}' is {value}; expected a finite number")
-    for key in ("lr_init", "lr_end", "weight_decay", "warmup_epochs", "loss_scale", "lr_power"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"config key '{key}' must not be negative, got {getattr(cfg, key)}")
     if cfg.lr_max <= 0:
         raise ConfigError(f"lr_max must be positive, got {cfg.lr_max}")
     if not 0 <= cfg.momentum < 1:
         raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
+    if not 0 < cfg.ema_decay < 1:
+        raise ConfigError(f"ema_decay must be in (0, 1), got {cfg.ema_decay}")
+    if not 0 <= cfg.label_smooth_factor < 1:
+        raise ConfigError(f"label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}")
+    if cfg.crop_ratio is not None and not 0 < cfg.crop_ratio[0] <= cfg.crop_ratio[1]:
+        raise ConfigError(f"crop_ratio needs two values 0 < low <= high (e.g. 0.75,1.3333), got {cfg.crop_ratio}")
+    if cfg.std is not None and min(cfg.std) <= 0:
+        raise ConfigError(f"std values must be positive, got {cfg.std}")
+    if cfg.lr_scaling == "linear" and cfg.lr_reference_batch == 0:
+        raise ConfigError("lr_scaling linear needs lr_reference_batch: the global batch size the lr values were set "
+                          "for (e.g. 1024 for the GhostNet recipe's 8 cards x 128)")
     if cfg.warmup_epochs > cfg.epoch_size:
         raise ConfigError(f"warmup_epochs ({cfg.warmup_epochs}) exceeds epoch_size ({cfg.epoch_size})")
     return cfg
 
 
 def load_yaml(path: str) -> Dict[str, Any]:
+    import os
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file '{path}' does not exist")
     with open(path) as f:
         try:
             data = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {e}") from None
+            raise ConfigError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
     return data
 
 
-def usage(prog: str, description: str) -> str:
-    lines = [f"usage: {prog} [--config FILE.yaml] [--KEY VALUE ...]", "", description, "", "keys (default):"]
-    for name, f in _FIELDS.items():
-        lines.append(f"  --{name:<28} {f.default if f.default is not None else 'null'}")
-    return "\n".join(lines)
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError (the entry scripts' one error path) and names unknown keys' close matches."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
 
 
-def parse_cli(argv: Sequence[str]) -> Tuple[Optional[str], Dict[str, str]]:
-    """Split `--config FILE` from `--key value` / `--key=value` overrides."""
-    config_path, overrides = None, {}
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--") or arg == "--":
-            raise ConfigError(f"unexpected argument '{arg}'; arguments are --KEY VALUE pairs")
-        key, eq, value = arg[2:].partition("=")
-        key = key.replace("-", "_")
-        if not eq:
-            following = args[i + 1] if i + 1 < len(args) else None
-            if following is None or (following.startswith("--") and len(following) > 2
-                                      and not _is_number(following)):
-                raise ConfigError(f"option '--{key}' needs a value (e.g. --{key} VALUE)"
-                                  + (f"; it is followed by the option '{following}'" if following else ""))
-            value = following
-            i += 1
-        i += 1
-        if key in ("config", "config_path"):
-            config_path = value
-        elif key not in _FIELDS:
-            raise _unknown_key(key, "the command line")
-        else:
-            overrides[key] = value
-    return config_path, overrides
+def build_parser(prog: str, description: str, extra: Sequence[Tuple[Sequence[str], dict]] = ()) -> _Parser:
+    """The parser of every key, grouped by section, plus `--config` / `-c` and the script's own `extra` options."""
+    parser = _Parser(prog=prog, description=description, allow_abbrev=False, argument_default=argparse.SUPPRESS,
+                     usage="%(prog)s [-c FILE.yaml] [--KEY VALUE ...]",
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="Values come from the defaults, then the YAML recipe given by --config, then the command "
+                            "line. Lists take comma-separated values; booleans true or false.")
+    parser.add_argument("-c", "--config", "--config_path", dest="config", metavar="FILE.yaml",
+                        help="YAML recipe (configs/*.yaml)")
+    for flags, kwargs in extra:
+        parser.add_argument(*flags, **kwargs)
+    groups = {}
+    for key in KEYS:
+        group = groups.get(key.section) or parser.add_argument_group(SECTION_TITLES[key.section])
+        groups[key.section] = group
+        allowed = f"; one of {' | '.join(key.choices)}" if key.choices else ""
+        default = "from the model" if key.default is None and key.section == D else key.default
+        group.add_argument(f"--{key.name}", dest=key.name, metavar=_METAVARS.get(key.type.__name__, "VALUE"),
+                           help=f"{key.help}{allowed} (default: {default})", type=_cli_type(key))
+    return parser
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+_METAVARS = {"to_int": "N", "to_float": "X", "to_bool": "BOOL", "to_str": "VALUE", "to_tristate": "VALUE",
+             "3 numbers": "A,B,C", "2 numbers": "LOW,HIGH"}
 
 
-def build_config(argv: Sequence[str]) -> Config:
-    """Defaults, then the YAML given by --config, then the other command-line overrides."""
-    config_path, overrides = parse_cli(argv)
-    values: Dict[str, Any] = {}
-    if config_path:
-        for key, value in load_yaml(config_path).items():
-            if key not in _FIELDS:
-                raise _unknown_key(key, f"'{config_path}'")
-            values[key] = _coerce(key, value, f"'{config_path}'")
-    for key, value in overrides.items():
-        values[key] = _coerce(key, value, "the command line")
-    cfg = validate(Config(**values))
-    cfg.cli_keys = frozenset(overrides)  # what the user set on the command line (not a config field)
-    return cfg
+def _cli_type(key: Key) -> Callable:
+    def parse(value: str):
+        try:
+            return _parse_value(key, value, "the command line")
+        except ConfigError as e:  # argparse shows an ArgumentTypeError's own message
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = key.name
+    return parse
+
+
+def parse_config(argv: Sequence[str], prog: str = "train.py", description: str = "",
+                 extra: Sequence[Tuple[Sequence[str], dict]] = ()) -> Tuple[Config, argparse.Namespace]:
+    """(the effective Config, the script's own `extra` options) from `argv`."""
+    parser = build_parser(prog, description, extra)
+    args, rest = parser.parse_known_args(list(argv))
+    for item in rest:
+        if item.startswith("--"):
+            raise _unknown_key(item[2:].partition("=")[0], "the command line")
+        raise ConfigError(f"unexpected argument '{item}'; options are --KEY VALUE pairs (see --help)")
+    given = {k: getattr(args, k) for k in KEY_BY_NAME if hasattr(args, k)}
+    values = {k.name: k.default for k in KEYS}
+    sources = {k.name: DEFAULT for k in KEYS}
+    recipe = getattr(args, "config", None)
+    if recipe:
+        for name, value in load_yaml(recipe).items():
+            if name not in KEY_BY_NAME:
+                raise _unknown_key(name, f"'{recipe}'")
+            values[name] = _parse_value(KEY_BY_NAME[name], value, f"'{recipe}'")
+            sources[name] = RECIPE
+    values.update(given)
+    sources.update({k: COMMAND_LINE for k in given})
+    own = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in KEY_BY_NAME})
+    return validate(Config(values, sources)), own
+
+
+def recipe_values(path: str, keys: Sequence[str]) -> Dict[str, Any]:
+    """The values a YAML recipe gives for `keys` (checked like parse_config checks them); absent keys are left out.
+    For scripts that take a recipe for a few values (export.py, eval_onnx.py)."""
+    values = {}
+    for name, value in load_yaml(path).items():
+        if name not in KEY_BY_NAME:
+            raise _unknown_key(name, f"'{path}'")
+        if name in keys:
+            values[name] = _parse_value(KEY_BY_NAME[name], value, f"'{path}'")
+    return values
 
 
 def save_config(cfg: Config, path: str) -> None:
     """Write the effective config as YAML (atomically)."""
+    import os
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def wants_help(argv: Sequence[str]) -> bool:
-    return any(a in ("-h", "--help") for a in argv)
-
-
-def print_help(prog: str, description: str) -> None:
-    sys.stdout.write(usage(prog, description) + "\n")
+def build_config(argv: Sequence[str]) -> Config:
+    """The Config of `argv` (the keys only), for tests and tools."""
+    return parse_config(argv)[0]

@@ -149,3 +149,16 @@ def weight_agreement(net, rank: int, group_size: int, reduce=all_reduce_sum) -> 
     running = [p.asnumpy() for p in params if p.name.endswith(("moving_mean", "moving_variance"))]
     return {"weights": rank_spread(weights, rank, group_size, reduce),
             "bn_statistics": rank_spread(running, rank, group_size, reduce)}
+
+
+def report_rank_agreement(net, rank: int, group_size: int, log) -> Dict[str, float]:
+    """Check, and log on every rank, that the ranks ended with the same weights (the gradient all-reduce keeps
+    them identical; BN running statistics come from each rank's own batches and are expected to differ)."""
+    spread = weight_agreement(net, rank, group_size)
+    log.info(f"rank agreement over {group_size} ranks: trainable weights max |w_rank - w_rank0| = "
+             f"{spread['weights']:.3g}; BN running statistics differ by up to {spread['bn_statistics']:.3g} "
+             f"(per-rank batches; the checkpoints hold rank 0's)")
+    if spread["weights"] > 0:
+        log.warning(f"the ranks' trainable weights differ by up to {spread['weights']:.3g}: gradients were not "
+                    f"all-reduced identically")
+    return spread

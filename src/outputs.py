@@ -70,6 +70,7 @@ def atomic_save_checkpoint(save_obj, path: str, append_dict: Optional[dict] = No
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)  # MindSpore logs its own CRITICAL line for a failed write; ours says more
     try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         saver(save_obj, tmp, append_dict=append_dict)
         if not os.path.isfile(tmp):
             raise OSError(f"MindSpore reported no error but wrote no '{tmp}'")

@@ -1,6 +1,6 @@
-"""Process set-up in one place: the CPU kernel choice, device target, execution mode, seeds, and (through
-distributed.py, the only reader of the launchers' variables) rank and group size.
-"""
+"""Process set-up in one place: device target, execution mode, seeds, and (through distributed.py, the only reader
+of the launchers' variables) rank and group size. The CPU kernel choice happens when the package is imported
+(src/__init__.py)."""
 import logging
 import os
 import random
@@ -12,15 +12,6 @@ import numpy as np
 from .errors import ConfigError
 
 LOG = logging.getLogger("ghostzoo")
-
-
-def configure_cpu_kernels() -> None:
-    """Cap oneDNN at AVX2 unless the user chose otherwise.
-
-    On AVX-512 CPUs oneDNN's default picks a reference kernel for grouped (depthwise) convolutions that ran
-    10-75x slower here; the variable must be set before the first operator runs.
-    """
-    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 
 @dataclass
@@ -52,35 +43,34 @@ def default_device_target() -> str:
     return ms.get_context("device_target")
 
 
-def setup_runtime(cfg) -> Runtime:
+def setup_runtime(device_target: str = "auto", device_id: int = 0, mode: str = "graph", seed: int = 1,
+                  distribute: str = "auto", device_id_given: bool = False) -> Runtime:
     """Choose the device and execution mode, join the launcher's group when there is one, and seed every
-    generator, from config values."""
+    generator. A launcher's DEVICE_ID wins over `device_id` unless the user gave it (`device_id_given`)."""
     from .distributed import init_data_parallel, read_launch_env, wants_distributed
     env = read_launch_env()
-    distributed = wants_distributed(cfg.distribute, env)
-    configure_cpu_kernels()
+    distributed = wants_distributed(distribute, env)
     import mindspore as ms
     import mindspore.dataset as ds
 
-    target = default_device_target() if cfg.device_target == "auto" else cfg.device_target
     available = default_device_target()
+    target = available if device_target == "auto" else device_target
     if target != available and target != "CPU":
         raise ConfigError(f"device_target '{target}' is not available: the installed MindSpore package runs on "
                           f"{available}; install the {target} build or pass --device_target {available}")
-    device_id = cfg.device_id
-    if env.device_id is not None and (distributed or "device_id" not in getattr(cfg, "cli_keys", ())):
+    if env.device_id is not None and (distributed or not device_id_given):
         device_id = env.device_id  # the launcher's DEVICE_ID / local rank (the model zoo's scripts export it)
     if ms.get_context("device_target") != target or target != "CPU":
         ms.set_device(target, device_id)
-    ms.set_context(mode=ms.GRAPH_MODE if cfg.mode == "graph" else ms.PYNATIVE_MODE)
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     rank, group_size = init_data_parallel(env) if distributed else (0, 1)
     # The augmentation streams get the rank added, so that ranks do not crop alike. ds.config.set_seed also
     # re-seeds NumPy and `random`, which weight initialisation draws from, so the common seed (identical initial
-    # weights on every rank) is set after it. The sampler shuffles with cfg.seed: one permutation for all ranks.
-    ds.config.set_seed(cfg.seed + rank)
-    ms.set_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
+    # weights on every rank) is set after it. The sampler shuffles with the seed: one permutation for all ranks.
+    ds.config.set_seed(seed + rank)
+    ms.set_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
     return Runtime(device_target=target, rank=rank, group_size=group_size,
                    launcher=env.launcher if distributed else "")
 

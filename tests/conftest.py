@@ -1,8 +1,8 @@
-"""Shared fixtures: CPU kernel choice, repository on the path, and data sets generated in their real formats."""
+"""Shared fixtures: the repository on the path, MindSpore's execution mode restored after every test, and data sets
+generated in their real formats. (Importing `src` caps oneDNN at AVX2, see src/__init__.py.)"""
 import os
 import sys
 
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("GLOG_v", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -12,6 +12,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.datagen import TINY, write_cifar10_bin, write_image_folder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_mindspore_mode():
+    """Tests switch between graph and PyNative mode; each starts from, and leaves, the mode it found."""
+    import mindspore as ms
+    mode = ms.get_context("mode")
+    yield
+    ms.set_context(mode=mode)
 
 
 @pytest.fixture(scope="session")

@@ -19,3 +19,23 @@ def run_script(script, *args, cwd=None, env=None, timeout=600):
 def write_json(path, data) -> str:
     path.write_text(json.dumps(data))
     return str(path)
+
+
+def make_loader(root, split="train", *, dataset="imagenet", image_size=32, eval_resize=0, batch_size=4,
+                num_classes=3, image_check="structure", num_parallel_workers=1, seed=0, mean=None, std=None,
+                num_shards=1, shard_id=0, epoch=0, record=None, **augmentation):
+    """The loader train.py / eval.py build for `split` of the data at `root`, from explicit values."""
+    from src.data import Augmentation, check_class_count, create_split_loader, open_split
+    from src.data.preprocessing import CIFAR10_MEAN, CIFAR10_STD, Preprocessing
+    from src.models.registry import IMAGENET_MEAN, IMAGENET_STD
+    training = split == "train"
+    source = open_split(root, split, dataset, image_check, training=training)
+    check_class_count(source, num_classes)
+    cifar = dataset == "cifar10"
+    preprocessing = Preprocessing(image_size, eval_resize or image_size, "bilinear",
+                                  tuple(mean or (CIFAR10_MEAN if cifar else IMAGENET_MEAN)),
+                                  tuple(std or (CIFAR10_STD if cifar else IMAGENET_STD)))
+    return create_split_loader(source, preprocessing, training=training, batch_size=batch_size,
+                               augmentation=Augmentation(**augmentation), num_classes=num_classes,
+                               num_shards=num_shards, shard_id=shard_id, seed=seed, epoch=epoch, record=record,
+                               num_parallel_workers=num_parallel_workers)

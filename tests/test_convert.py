@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import mindspore as ms
 
-from src.checkpoint import load_weights
+from src.engine.checkpoint import load_weights
 from src.models import create_model
 from src.models.utils import count_params
 from src.tools import convert_weights as cw
@@ -494,7 +494,7 @@ def test_modelzoo_checkpoint_of_another_variant_is_refused(tmp_path, capsys):
 def test_fine_tune_starts_from_a_model_zoo_checkpoint(tmp_path):
     """init_from_checkpoint (fine_tune.py's --pretrained_ckpt) converts the zoo's names on the fly and gives a
     5-class network every backbone weight of the 1000-class zoo checkpoint."""
-    from src.training import init_from_checkpoint
+    from src.engine.checkpoint import init_from_checkpoint
     path = str(tmp_path / "ghostnet_1x_pets.ckpt")
     zoo, names = _zoo_checkpoint("ghostnet_100", path)
     net = create_model("ghostnet_100", num_classes=5)

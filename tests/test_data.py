@@ -5,17 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from src.config import build_config
-from src.data import create_dataset, pipeline_errors, resolve_cifar10, resolve_image_folder, scan_image_folder
+from src.data import pipeline_errors, resolve_cifar10, resolve_image_folder, scan_image_folder
 from src.errors import DataError
 from tests.datagen import cifar_records, write_image_folder
-
-
-def _cfg(**kw):
-    args = []
-    for k, v in kw.items():
-        args += [f"--{k}", str(v)]
-    return build_config(args)
+from tests.helpers import make_loader
 
 
 def test_split_layouts(tmp_path, image_folder):
@@ -59,27 +52,26 @@ def test_empty_class_folders(tmp_path):
         scan_image_folder(str(tmp_path))
 
 
-def test_corrupt_file_named_by_signature_check(image_folder):
+def test_corrupt_file_named_by_structure_check(image_folder):
     bad = os.path.join(image_folder, "train", "class_1", "broken.jpg")
     with open(bad, "wb") as f:
         f.write(b"this is not an image")
-    with pytest.raises(DataError, match="corrupt image '.*broken.jpg'"):
+    with pytest.raises(DataError, match="bad image '.*broken.jpg': not a JPEG, PNG or BMP file.*check_images"):
         scan_image_folder(os.path.join(image_folder, "train"))
 
 
-def test_truncated_jpeg_found_by_decode_check_and_by_pipeline(image_folder):
+def test_truncated_jpeg_found_by_both_checks_and_by_pipeline(image_folder):
     good = os.path.join(image_folder, "val", "class_0", "img_0.jpg")
     data = open(good, "rb").read()
     bad = os.path.join(image_folder, "val", "class_2", "truncated.jpg")
     with open(bad, "wb") as f:
         f.write(data[:40])  # a valid JPEG signature, then nothing decodable
-    scan_image_folder(os.path.join(image_folder, "val"), "signature")  # passes the cheap check
+    with pytest.raises(DataError, match="truncated JPEG '.*truncated.jpg'"):
+        scan_image_folder(os.path.join(image_folder, "val"), "structure")
     with pytest.raises(DataError, match="truncated.jpg"):
         scan_image_folder(os.path.join(image_folder, "val"), "decode")
     # With checks off, the pipeline's failure is turned into the same kind of message.
-    cfg = _cfg(dataset="imagenet", num_classes=3, image_size=32, eval_resize=36, batch_size=4,
-               num_parallel_workers=1, image_check="none")
-    info = create_dataset(cfg, "val", image_folder)
+    info = make_loader(image_folder, "val", eval_resize=36, image_check="none")
     cwd = os.getcwd()
     os.chdir(image_folder)  # MindSpore dumps the bad image into the working directory
     try:
@@ -92,20 +84,17 @@ def test_truncated_jpeg_found_by_decode_check_and_by_pipeline(image_folder):
 
 
 def test_eval_keeps_the_last_partial_batch(image_folder):
-    cfg = _cfg(dataset="imagenet", num_classes=3, image_size=32, eval_resize=36, batch_size=4,
-               num_parallel_workers=1)
-    info = create_dataset(cfg, "val", image_folder)
+    info = make_loader(image_folder, "val", eval_resize=36)
     sizes = [img.shape[0] for img, _ in info.dataset.create_tuple_iterator(num_epochs=1)]
     assert sizes == [4, 4, 1] and info.num_samples == 9
-    train = create_dataset(cfg, "train", image_folder)
+    train = make_loader(image_folder, "train", eval_resize=36)
     shapes = [img.shape for img, _ in train.dataset.create_tuple_iterator(num_epochs=1)]
     assert shapes == [(4, 3, 32, 32)] * 3 and train.steps == 3
 
 
 def test_too_many_classes_for_the_model(image_folder):
-    cfg = _cfg(dataset="imagenet", num_classes=2, image_size=32, batch_size=4)
     with pytest.raises(DataError, match="3 classes but the model has num_classes=2"):
-        create_dataset(cfg, "train", image_folder)
+        make_loader(image_folder, "train", num_classes=2)
 
 
 def test_cifar10_binary_round_trip(tmp_path):
@@ -120,9 +109,8 @@ def test_cifar10_binary_round_trip(tmp_path):
     assert resolve_cifar10(str(tmp_path), "train") == (str(root), "train")
     assert resolve_cifar10(str(root), "val") == (str(root), "test")
     # mean 0 and std 1/255 make the normalised output equal to the raw pixels
-    cfg = _cfg(dataset="cifar10", num_classes=10, image_size=32, batch_size=8, mean="0,0,0",
-               std=f"{1/255},{1/255},{1/255}", num_parallel_workers=1)
-    info = create_dataset(cfg, "val", str(root))
+    info = make_loader(str(root), "val", dataset="cifar10", num_classes=10, batch_size=8, mean=(0, 0, 0),
+                       std=(1 / 255,) * 3)
     images, labels = next(info.dataset.create_tuple_iterator(num_epochs=1))
     np.testing.assert_array_equal(labels.asnumpy(), expected[-1][0])
     np.testing.assert_allclose(images.asnumpy(), expected[-1][1].transpose(0, 3, 1, 2), atol=1e-3)
@@ -153,40 +141,38 @@ def test_synthetic_generator_never_replaces_user_data(image_folder, tmp_path):
     assert len(os.listdir(os.path.join(root, "train"))) == 2 and len(first) == 3
 
 
-def _first_batch(cfg, root, split="train"):
-    info = create_dataset(cfg, split, root)
+def _first_batch(root, split="train", **kwargs):
+    info = make_loader(root, split, **kwargs)
     return next(info.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
 
 
 def test_mixup_and_cutmix_give_soft_targets(image_folder):
-    base = dict(dataset="imagenet", num_classes=5, image_size=32, batch_size=8, num_parallel_workers=1, seed=3)
-    _, plain = _first_batch(_cfg(**base), image_folder)
+    base = dict(num_classes=5, batch_size=8, seed=3)
+    _, plain = _first_batch(image_folder, **base)
     assert plain.shape == (8,) and plain.max() < 3
     for extra in (dict(mixup=1.0), dict(cutmix=1.0), dict(mixup=0.5, cutmix=1.0)):
-        images, soft = _first_batch(_cfg(**base, **extra), image_folder)
+        images, soft = _first_batch(image_folder, **base, **extra)
         assert soft.shape == (8, 5) and soft.dtype == np.float32
         np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-5)
         assert soft[:, 3:].max() == 0                     # only the 3 real classes get mass
         assert ((soft > 0) & (soft < 1)).any()            # some rows mix two images
-    _, half = _first_batch(_cfg(**base, cutmix=1.0, mix_prob=0.0), image_folder)
+    _, half = _first_batch(image_folder, **base, cutmix=1.0, mix_prob=0.0)
     assert set(np.unique(half)) <= {0.0, 1.0}             # mix_prob 0: one-hot targets, nothing mixed
 
 
 def test_auto_augment_and_random_erasing_change_the_images(image_folder):
-    base = dict(dataset="imagenet", num_classes=3, image_size=32, batch_size=4, num_parallel_workers=1, seed=3,
-                hflip=0, min_scale=1.0)
-    reference, _ = _first_batch(_cfg(**base), image_folder)
+    base = dict(seed=3, hflip=0, min_scale=1.0)
+    reference, _ = _first_batch(image_folder, **base)
     for extra in (dict(auto_augment="randaugment", randaug_magnitude=15), dict(auto_augment="autoaugment"),
                   dict(random_erasing=1.0)):
-        images, _ = _first_batch(_cfg(**base, **extra), image_folder)
+        images, _ = _first_batch(image_folder, **base, **extra)
         assert images.shape == reference.shape and np.isfinite(images).all()
         assert not np.allclose(images, reference), extra
-    erased, _ = _first_batch(_cfg(**base, random_erasing=1.0), image_folder)
+    erased, _ = _first_batch(image_folder, **base, random_erasing=1.0)
     assert ((erased == 0).all(axis=1).sum(axis=(1, 2)) > 0).all()  # every image has an erased (zero) patch
 
 
 def test_cifar_augmentations(cifar_root):
-    cfg = _cfg(dataset="cifar10", num_classes=10, image_size=32, batch_size=8, num_parallel_workers=1,
-               auto_augment="autoaugment", random_erasing=0.5, cutmix=1.0)
-    images, labels = _first_batch(cfg, cifar_root)
+    images, labels = _first_batch(cifar_root, dataset="cifar10", num_classes=10, batch_size=8,
+                                  auto_augment="autoaugment", random_erasing=0.5, cutmix=1.0)
     assert images.shape == (8, 3, 32, 32) and labels.shape == (8, 10)

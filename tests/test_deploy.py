@@ -168,7 +168,10 @@ def test_reference_runner_labels_and_postprocess_match_eval(exported, synthetic_
     net = create_model("ghostnet_050", num_classes=4)
     ms.load_param_into_net(net, ms.load_checkpoint(exported["ckpt"]))
     net.set_train(False)
-    image = infer_mindir.preprocess_fn(48, 48)(np.fromfile(list_images(val)[0], dtype=np.uint8))
+    from src.data.preprocessing import Preprocessing
+    from src.models.registry import IMAGENET_MEAN, IMAGENET_STD
+    preprocessing = Preprocessing(48, 48, "bilinear", IMAGENET_MEAN, IMAGENET_STD)
+    image = infer_mindir.preprocess_fn(preprocessing)(np.fromfile(list_images(val)[0], dtype=np.uint8))
     np.testing.assert_allclose(logits, net(ms.Tensor(image[None])).asnumpy()[0], rtol=1e-4, atol=1e-5)
 
     labels = str(tmp_path / "labels.json")

@@ -11,17 +11,16 @@ import pytest
 from PIL import Image
 
 from src.config import build_config
-from src.data import create_dataset
 from src.data.sharding import ShardSampler, read_sample_record, shard_indices
 from src.distributed import LaunchEnv, check_rank_table, rank_spread, read_launch_env, wants_distributed
+from src.engine.evaluation import TopKAccumulator
+from src.engine.optim import linear_lr_scale
 from src.errors import ConfigError
-from src.evaluation import TopKAccumulator
 from src.rank_table import (RankTableError, build_rank_table, merge_rank_tables, parse_rank_table, read_hccn_conf,
                             select_server)
 from src.tools import rank_table as rank_table_tool
 from src.tools.compare_checkpoints import compare
-from src.training import lr_scale_for
-from tests.helpers import DEVICE_IPS as IPS, write_json as _write
+from tests.helpers import DEVICE_IPS as IPS, make_loader, write_json as _write
 
 
 
@@ -232,12 +231,10 @@ def _read_indices(info):
 def test_pipeline_shards_address_the_scanned_files(tmp_path):
     total = _solid_folder(str(tmp_path / "val"))
     _solid_folder(str(tmp_path / "train"))
-    cfg = build_config(["--dataset", "imagenet", "--num_classes", "3", "--image_size", "16", "--eval_resize", "16",
-                        "--batch_size", "2", "--mean", "0,0,0", "--std", "1,1,1", "--num_parallel_workers", "1",
-                        "--hflip", "0"])
+    options = dict(image_size=16, batch_size=2, mean=(0, 0, 0), std=(1, 1, 1), hflip=0, num_shards=2, seed=1)
     seen = []
     for rank in range(2):
-        info = create_dataset(cfg, "val", str(tmp_path), 2, rank)
+        info = make_loader(str(tmp_path), "val", shard_id=rank, **options)
         assert (info.total, info.num_samples) == (total, len(range(rank, total, 2)))
         got = _read_indices(info)
         assert got == shard_indices(total, 2, rank, False).tolist()
@@ -246,10 +243,10 @@ def test_pipeline_shards_address_the_scanned_files(tmp_path):
     # training: what the sampler records is what the pipeline delivers
     for rank in range(2):
         record = str(tmp_path / f"samples_rank{rank}.txt")
-        info = create_dataset(cfg, "train", str(tmp_path), 2, rank, start_epoch=3, record=record)
+        info = make_loader(str(tmp_path), "train", shard_id=rank, epoch=3, record=record, **options)
         got = _read_indices(info)
         recorded = read_sample_record(record)
-        assert got == recorded[0][:len(got)] == shard_indices(total, 2, rank, True, cfg.seed, 3).tolist()[:len(got)]
+        assert got == recorded[0][:len(got)] == shard_indices(total, 2, rank, True, 1, 3).tolist()[:len(got)]
 
 
 # ---------------------------------------------------------------- reductions and lr
@@ -299,18 +296,12 @@ def test_rank_spread_sees_a_difference():
     assert _in_lockstep(lambda r, reduce: rank_spread(copies[r], r, 3, reduce), copies) == [0.25] * 3
 
 
-def test_global_batch_and_lr_scaling(caplog):
-    caplog.set_level(logging.INFO, logger="ghostzoo")
-    logging.getLogger("ghostzoo").propagate = True
-    try:
-        cfg = build_config(["--batch_size", "128", "--lr_max", "0.4", "--lr_reference_batch", "1024"])
-        assert lr_scale_for(cfg, 2) == 1.0
-        assert "global batch 256 (128 per rank x 2 ranks)" in caplog.text and "would use 0.1" in caplog.text
-        cfg = build_config(["--batch_size", "128", "--lr_max", "0.4", "--lr_reference_batch", "1024",
-                            "--lr_scaling", "linear"])
-        assert lr_scale_for(cfg, 2) == 0.25 and "lr_max 0.4 -> 0.1" in caplog.text
-    finally:
-        logging.getLogger("ghostzoo").propagate = False
+def test_global_batch_and_lr_scaling():
+    scale, line = linear_lr_scale(128, 2, 1024, "none", 0.4)
+    assert scale == 1.0
+    assert "global batch 256 (128 per rank x 2 ranks)" in line and "would use 0.1" in line
+    scale, line = linear_lr_scale(128, 2, 1024, "linear", 0.4)
+    assert scale == 0.25 and "lr_max 0.4 -> 0.1" in line
     with pytest.raises(ConfigError, match="lr_scaling linear needs lr_reference_batch"):
         build_config(["--lr_scaling", "linear"])
 

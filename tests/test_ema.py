@@ -3,8 +3,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn
 
-from src.ema import WeightEMA, ema_matches, save_ema
-from src.checkpoint import load_weights
+from src.engine.ema import WeightEMA, ema_matches, save_ema
+from src.engine.checkpoint import load_weights
 
 
 class Tiny(nn.Cell):

@@ -4,11 +4,10 @@ import pytest
 import mindspore as ms
 from mindspore import nn
 
-from src.config import build_config
-from src.loss import CrossEntropySmooth
-from src.lr_schedule import build_lr_schedule
+from src.engine.loss import CrossEntropySmooth
+from src.engine.optim import create_optimizer
+from src.engine.scheduler import build_lr_schedule
 from src.models import create_model
-from src.training import build_optimizer
 
 FAMILIES = ["ghostnet_600m", "mobilenet_v1_100", "genet_res50_theta_plus", "ghostnet_d_50"]
 
@@ -21,8 +20,7 @@ def test_short_training_lowers_the_loss(name):
     images = ms.Tensor(rng.standard_normal((8, 3, 32, 32)).astype(np.float32))
     labels = ms.Tensor(np.arange(8, dtype=np.int32) % 5)
     net = create_model(name, num_classes=5, image_size=32, drop_rate=0.0)
-    cfg = build_config(["--weight_decay", "1e-4"])
-    optimizer = build_optimizer(cfg, net, build_lr_schedule(0.02, 12, mode="constant"))
+    optimizer = create_optimizer(net, build_lr_schedule(0.01, 12, mode="constant"), weight_decay=1e-4)
     step = nn.TrainOneStepCell(nn.WithLossCell(net, CrossEntropySmooth(0.0, 5)), optimizer)
     step.set_train()
     losses = [float(step(images, labels).asnumpy()) for _ in range(12)]

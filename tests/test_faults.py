@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import train as train_script
-from src.checkpoint import read_checkpoint
+from src.engine.checkpoint import read_checkpoint
 from tests.datagen import ROOT, TINY
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,6 @@ import pytest
 import mindspore as ms
 from mindspore import nn
 
-import src.models.genet  # noqa: F401  (registers the GENet builders)
 from src.models.genet import GENetRes50
 from src.models.registry import create_model
 from src.models.utils import count_params

@@ -4,7 +4,6 @@ import pytest
 import mindspore as ms
 from mindspore import nn
 
-import src.models.ghostnet_d  # noqa: F401  (registers ghostnet_d_50 / ghostnet_d_101)
 from src.models.ghostnet_d import GGhostStage, GhostNetD
 from src.models.registry import create_model
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import mindspore as ms
 
-from src.loss import CrossEntropySmooth
-from src.lr_schedule import build_lr_schedule
+from src.engine.loss import CrossEntropySmooth
+from src.engine.scheduler import build_lr_schedule
 
 
 def _numpy_loss(logits, target):

@@ -124,3 +124,47 @@ def test_mobilenet_v1_heads_of_the_model_zoo():
                                        ("mobilenet_v1_100", 569e6), ("ghostnet_600m", 0.49e9)])
 def test_macs_match_published_figures(name, macs):
     assert count_macs(create_model(name), 224) == pytest.approx(macs, rel=0.01)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_default_cfg_names_real_parameters(name):
+    from src.models import get_default_cfg
+    cfg = get_default_cfg(name)
+    net = create_model(name, num_classes=7)
+    names = set(net.parameters_dict())
+    assert f"{cfg.classifier}.weight" in names and f"{cfg.stem}.weight" in names
+    assert net.get_classifier().weight.name == f"{cfg.classifier}.weight"
+    assert net.get_classifier().weight.shape[0] == 7
+    assert net.default_cfg.input_size == cfg.input_size and net.model_name == name
+    assert cfg.eval_resize >= cfg.input_size and len(cfg.mean) == len(cfg.std) == 3
+    assert count_params(create_model(name)) == PARAM_COUNTS[name]  # default class count: the reference weights'
+
+
+def test_fixed_resolution_models_get_the_image_size():
+    from src.models import get_default_cfg
+    fixed = [n for n in list_models() if get_default_cfg(n).fixed_resolution]
+    assert fixed == ["genet_res50_theta", "genet_res50_theta_plus"]
+    net = create_model("genet_res50_theta", num_classes=3, image_size=64)
+    assert net.image_size == 64 and net.default_cfg.input_size == 64
+    assert create_model("ghostnet_050", num_classes=3, image_size=64).default_cfg.input_size == 224
+
+
+def test_list_models_pattern_and_sources():
+    from src.models import find_source_model, weight_sources
+    assert list_models("mobilenet_v1_*") == ["mobilenet_v1_025", "mobilenet_v1_050", "mobilenet_v1_075",
+                                             "mobilenet_v1_100"]
+    assert find_source_model("timm", "mobilenetv1_100") == "mobilenet_v1_100"
+    assert find_source_model("modelzoo", "ghostnet_1x") == "ghostnet_100"
+    assert set(weight_sources("ghostnet_100")) == {"timm", "modelzoo"}
+    with pytest.raises(ValueError, match="no conversion of model 'ghostnet_nose_050' from --source timm"):
+        find_source_model("timm", "ghostnet_nose_050")
+
+
+def test_one_ghostnet_class_one_bottleneck_class():
+    """GhostNet600 is the GhostNet class with its own table; GENet and GhostNet-D use one ResNet bottleneck."""
+    from src.models.ghostnet import GhostNet
+    from src.models.resnet import Bottleneck
+    assert type(create_model("ghostnet_600m")) is GhostNet
+    for name in ("genet_res50_theta", "ghostnet_d_50"):
+        cells = {type(c).__name__ for _, c in create_model(name).cells_and_names()}
+        assert Bottleneck.__name__ in cells and not cells & {"GEBottleneck"}, name

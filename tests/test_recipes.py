@@ -5,9 +5,10 @@ import os
 import numpy as np
 import pytest
 
+import train as train_script
 from src.config import build_config
-from src.data import create_dataset
 from src.models import count_params, create_model
+from src.runtime import Runtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
@@ -20,27 +21,29 @@ def test_recipes_found():
 @pytest.mark.parametrize("path", RECIPES, ids=[os.path.basename(p) for p in RECIPES])
 def test_recipe_builds_model_and_pipelines(path, image_folder, cifar_root, tmp_path):
     # Small batches and few workers so the generated data fills a batch; everything else as the recipe says.
-    cfg = build_config(["--config", path, "--batch_size", "4", "--num_parallel_workers", "1",
-                        "--output_dir", str(tmp_path)])
-    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate, image_size=cfg.image_size)
-    assert count_params(net) > 0 and net.num_features > 0
+    overrides = ["--batch_size", "4", "--num_parallel_workers", "1", "--output_dir", str(tmp_path)]
+    cfg = build_config(["--config", path] + overrides)
     if cfg.dataset == "cifar10":
-        data_root = cifar_root
+        overrides += ["--data_path", cifar_root]
     elif cfg.dataset == "synthetic":
-        data_root = str(tmp_path / "data")
-        from src.data import prepare_data_path
-        cfg.synthetic_train_per_class, cfg.synthetic_val_per_class = 4, 2
-        data_root = prepare_data_path(cfg)
+        overrides += ["--synthetic_train_per_class", "4", "--synthetic_val_per_class", "2"]
     else:
-        data_root = image_folder
-    train = create_dataset(cfg, "train", data_root)
+        overrides += ["--data_path", image_folder]
+    cfg = build_config(["--config", path] + overrides)
+    runtime = Runtime("CPU")
+    # what train.py builds from the recipe: sources, preprocessing, network, loaders
+    train_source, val_source, preprocessing = train_script._open_data(cfg, runtime)
+    size = preprocessing.image_size
+    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate, image_size=size)
+    assert count_params(net) > 0 and net.num_features > 0
+    train = train_script._loader_factory(cfg, runtime, train_source, preprocessing, True)(0)
     images, labels = next(train.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
-    assert images.shape == (4, 3, cfg.image_size, cfg.image_size) and np.isfinite(images).all()
+    assert images.shape == (4, 3, size, size) and np.isfinite(images).all()
     if cfg.mixup > 0 or cfg.cutmix > 0:
         assert labels.shape == (4, cfg.num_classes)
         np.testing.assert_allclose(labels.sum(1), 1.0, rtol=1e-5)
     else:
         assert labels.shape == (4,)
-    val = create_dataset(cfg, "val", data_root)
+    val = train_script._loader_factory(cfg, runtime, val_source, preprocessing, False)()
     images, labels = next(val.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
-    assert images.shape[1:] == (3, cfg.image_size, cfg.image_size) and labels.ndim == 1
+    assert images.shape[1:] == (3, size, size) and labels.ndim == 1

@@ -9,7 +9,7 @@ import pytest
 
 import eval as eval_script
 import train as train_script
-from src.checkpoint import read_checkpoint
+from src.engine.checkpoint import read_checkpoint
 
 from tests.datagen import TINY
 
@@ -22,7 +22,7 @@ def test_training_writes_checkpoints_config_and_log(trained):
     log = open(os.path.join(trained, "train.log")).read()
     assert "epoch: 8 step: 16, loss is " in log
     assert "per step time: " in log and "img/s" in log
-    from src.checkpoint import load_weights
+    from src.engine.checkpoint import load_weights
     from src.models import create_model
     state = load_weights(create_model("ghostnet_050", num_classes=4), os.path.join(trained, "ckpt",
                                                                                     "ghostnet_050_best.ckpt"))
@@ -59,15 +59,17 @@ def test_resume_continues_epochs_optimizer_and_lr(trained, synthetic_root, tmp_p
 
 
 def test_resume_state_restores_weights_and_moments_exactly(trained):
-    from src.config import build_config
-    from src.lr_schedule import lr_schedule_from_config
+    """The functions train.py resumes with: read_training_state then restore_optimizer."""
+    from src.engine.checkpoint import read_training_state, restore_optimizer
+    from src.engine.optim import create_optimizer
+    from src.engine.scheduler import create_scheduler
     from src.models import create_model
-    from src.training import build_optimizer, resume_training_state
     path = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
-    cfg = build_config(TINY + ["--epoch_size", "9"])
-    net = create_model(cfg.model, num_classes=4)
-    opt = build_optimizer(cfg, net, lr_schedule_from_config(cfg, 16))
-    assert resume_training_state(path, net, opt, 16) == 8
+    net = create_model("ghostnet_050", num_classes=4)
+    opt = create_optimizer(net, create_scheduler(16, 9, lr_max=0.1), weight_decay=4e-5)
+    state = read_training_state(path, net)
+    restore_optimizer(state, opt, path)
+    assert int(state["epoch_num"].asnumpy()) == 8
     saved = read_checkpoint(path)
     for name, param in net.parameters_dict().items():
         np.testing.assert_array_equal(param.asnumpy(), saved[name].asnumpy(), err_msg=name)
@@ -87,8 +89,9 @@ def test_cifar10_train_and_eval(cifar_root, tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,message", [
     (["--data_path", "/no/such/data"], "data path '/no/such/data' does not exist"),
-    (["--model", "ghostnet_10"], "unknown model 'ghostnet_10'; known: .*ghostnet_050"),
+    (["--model", "ghostnet_10"], "unknown model 'ghostnet_10' \\(did you mean .*ghostnet_100.*; known: .*ghostnet_050"),
     (["--epoch_sise", "3"], "unknown config key 'epoch_sise'.*epoch_size"),
+    (["--data_path"], "argument --data_path: expected one argument"),
 ])
 def test_bad_input_to_train(extra, message, synthetic_root, tmp_path, capsys):
     args = TINY + ["--data_path", synthetic_root, "--output_dir", str(tmp_path), "--epoch_size", "1"] + extra
@@ -108,7 +111,7 @@ def test_train_on_corrupt_jpeg_names_the_file(synthetic_root, tmp_path, capsys):
     rc = train_script.main(TINY + ["--data_path", str(data), "--output_dir", str(tmp_path / "out"),
                                    "--epoch_size", "1"])
     assert rc == 2
-    assert f"corrupt image '{victim}'" in capsys.readouterr().err
+    assert f"truncated JPEG '{victim}'" in capsys.readouterr().err
 
 
 def test_eval_rejects_checkpoint_of_another_model(trained, synthetic_root, capsys):

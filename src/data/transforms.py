@@ -1,14 +1,17 @@
-"""The reference train / eval transforms for ImageNet-style folders and CIFAR-10 (model zoo pipelines)."""
+"""The train / eval transforms for ImageNet-style folders and CIFAR-10 (the model zoo's pipelines), built by
+`create_transforms` from explicit values: a model's default config or a checkpoint's record supplies the input
+size, eval resize, interpolation, mean and std; a recipe supplies the augmentation."""
 import math
 from typing import List, Sequence
 
 import numpy as np
 from mindspore.dataset import transforms, vision
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+
+
+INTERPOLATION = {"bilinear": vision.Inter.BILINEAR, "bicubic": vision.Inter.BICUBIC,
+                 "nearest": vision.Inter.NEAREST, "area": vision.Inter.AREA}
+KINDS = ("folder", "cifar10")
 
 
 def _normalize(mean: Sequence[float], std: Sequence[float]) -> List:
@@ -66,10 +69,11 @@ class RandomErasingBatch:
 
 def folder_train_transforms(image_size: int, mean, std, min_scale: float = 0.08, color_jitter: float = 0.0,
                             hflip: float = 0.5, augment: Sequence = (),
-                            ratio: Sequence[float] = (3 / 4, 4 / 3)) -> List:
+                            ratio: Sequence[float] = (3 / 4, 4 / 3), interpolation: str = "bilinear") -> List:
     """Decode + random resized crop, flip, optional colour jitter and auto-augment, normalise, CHW (random erasing
     follows per batch: RandomErasingBatch)."""
-    ops = [vision.RandomCropDecodeResize(image_size, scale=(min_scale, 1.0), ratio=tuple(ratio))]
+    ops = [vision.RandomCropDecodeResize(image_size, scale=(min_scale, 1.0), ratio=tuple(ratio),
+                                         interpolation=INTERPOLATION[interpolation])]
     if hflip > 0:
         ops.append(vision.RandomHorizontalFlip(prob=hflip))
     if color_jitter > 0:
@@ -78,9 +82,10 @@ def folder_train_transforms(image_size: int, mean, std, min_scale: float = 0.08,
     return ops + list(augment) + _normalize(mean, std)
 
 
-def folder_eval_transforms(image_size: int, resize_size: int, mean, std) -> List:
+def folder_eval_transforms(image_size: int, resize_size: int, mean, std, interpolation: str = "bilinear") -> List:
     """Decode, resize the short side to `resize_size`, centre crop `image_size`, normalise, CHW."""
-    return [vision.Decode(), vision.Resize(resize_size), vision.CenterCrop(image_size)] + _normalize(mean, std)
+    return ([vision.Decode(), vision.Resize(resize_size, INTERPOLATION[interpolation]),
+             vision.CenterCrop(image_size)] + _normalize(mean, std))
 
 
 def cifar_train_transforms(image_size: int, mean, std, hflip: float = 0.5, augment: Sequence = ()) -> List:
@@ -113,3 +118,25 @@ def batch_mix_ops(num_classes: int, mixup: float, cutmix: float, prob: float) ->
 def cifar_eval_transforms(image_size: int, mean, std) -> List:
     ops = [vision.Resize((image_size, image_size))] if image_size != 32 else []
     return ops + _normalize(mean, std)
+
+
+def create_transforms(kind: str, training: bool, *, image_size: int, mean: Sequence[float], std: Sequence[float],
+                      eval_resize: int = 0, interpolation: str = "bilinear", min_scale: float = 0.08,
+                      crop_ratio: Sequence[float] = (3 / 4, 4 / 3), hflip: float = 0.5, color_jitter: float = 0.0,
+                      auto_augment: str = "none", randaug_num_ops: int = 2, randaug_magnitude: int = 9) -> List:
+    """The per-image operations of a split: `kind` "folder" (encoded image files) or "cifar10" (32x32 arrays).
+
+    Evaluation of folders resizes the short side to `eval_resize` (0: image_size) and centre-crops image_size.
+    Augmentation values apply to training only."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown data kind '{kind}'; expected one of {', '.join(KINDS)}")
+    if interpolation not in INTERPOLATION:
+        raise ValueError(f"unknown interpolation '{interpolation}'; expected one of {', '.join(INTERPOLATION)}")
+    augment = auto_augment_ops(auto_augment, randaug_num_ops, randaug_magnitude, cifar=kind == "cifar10")
+    if kind == "cifar10":
+        return (cifar_train_transforms(image_size, mean, std, hflip, augment) if training
+                else cifar_eval_transforms(image_size, mean, std))
+    if training:
+        return folder_train_transforms(image_size, mean, std, min_scale, color_jitter, hflip, augment,
+                                       crop_ratio, interpolation)
+    return folder_eval_transforms(image_size, eval_resize or image_size, mean, std, interpolation)

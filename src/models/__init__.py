@@ -1,6 +1,10 @@
 """Networks of the zoo. Importing this package registers every model."""
-from .registry import check_model_name, create_model, list_models, register_model, is_model
-from . import genet, ghostnet, ghostnet600, ghostnet_d, mobilenet_v1  # noqa: F401  (each registers its networks)
+from .registry import (DefaultCfg, WeightSource, check_model_name, create_model, find_source_model,
+                       get_default_cfg, is_model, known_sources, list_models, register_model, weight_sources)
+from . import genet, ghostnet, ghostnet_d, mobilenet_v1  # noqa: F401  (each registers its networks)
+from .convert import convert_state_dict
 from .utils import count_macs, count_params, freeze_batch_norm
 
-__all__ = ["check_model_name", "create_model", "list_models", "register_model", "is_model", "count_params", "count_macs", "freeze_batch_norm"]
+__all__ = ["DefaultCfg", "WeightSource", "check_model_name", "convert_state_dict", "count_macs", "count_params",
+           "create_model", "find_source_model", "freeze_batch_norm", "get_default_cfg", "is_model", "known_sources",
+           "list_models", "register_model", "weight_sources"]

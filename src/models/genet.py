@@ -29,27 +29,31 @@ The depthwise gather ties theta and theta-plus to one input resolution: the kern
 that `image_size` (default 224) produces, and running those networks at another resolution raises a ValueError
 naming both resolutions (in PyNative and in graph mode, where it is raised while the graph is compiled).
 Theta-minus gathers with a global mean and runs at any resolution. The theta and theta-plus builders are registered
-with `fixed_resolution=True`, so `create_model(..., image_size=N)` builds them for N x N inputs.
+with a default config of `fixed_resolution=True`, so `create_model(..., image_size=N)` builds them for N x N
+inputs.
+
+The bottleneck is the shared ResNet one (resnet.py) with Gather-Excite as its attention hook, under the
+attribute name `ge`. Checkpoint filter: the model zoo's GENet_Res50 names.
 """
+import re
+from typing import Mapping, Optional
+
 from mindspore import nn
 
-from .layers import ClassifierMixin, GlobalAvgPool, ResNetMixin, batch_norm, conv2d, conv_bn, init_weights
-from .registry import register_model
+from .convert import apply_rules
+from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, init_weights
+from .registry import DefaultCfg, WeightSource, register_model
+from .resnet import EXPANSION, Bottleneck, ResNetMixin, out_size
 
 # ResNet-50 stages. Feature size at a 224 input: 56, 28, 14, 7.
-# blocks, mid_channels, out_channels, stride
+# blocks, planes (the 3x3 width; outputs planes * 4), stride
 GENET_RES50_STAGES = [
-    (3, 64, 256, 1),
-    (4, 128, 512, 2),
-    (6, 256, 1024, 2),
-    (3, 512, 2048, 2),
+    (3, 64, 1),
+    (4, 128, 2),
+    (6, 256, 2),
+    (3, 512, 2),
 ]
 MLP_REDUCTION = 16  # theta-plus MLP: C -> C / 16 -> C
-
-
-def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Spatial output size of a convolution or pooling window (PyTorch formula, floor)."""
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 class GatherExcite(nn.Cell):
@@ -69,7 +73,7 @@ class GatherExcite(nn.Cell):
             extent = feature_size
             if downsample:
                 self.down = conv_bn(channels, channels, 3, stride=2)
-                extent = _out_size(feature_size, 3, 2, 1)
+                extent = out_size(feature_size, 3, 2, 1)
             # Global-extent depthwise conv: the kernel covers the whole map and valid padding leaves 1x1, so the
             # conv2d helper (padding k // 2) does not apply here.
             self.gather = nn.SequentialCell([
@@ -93,35 +97,6 @@ class GatherExcite(nn.Cell):
         return x * self.gate(context)
 
 
-class GEBottleneck(nn.Cell):
-    """ResNet bottleneck (1x1, 3x3 with the stride, 1x1 expansion; conv + BN each) with Gather-Excite on the
-    output before the residual add, then ReLU. `downsample` (1x1 conv + BN) when the shape changes."""
-
-    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int, feature_size: int,
-                 extra: bool, mlp: bool, ge_downsample: bool):
-        super().__init__()
-        self.conv1 = conv2d(in_channels, mid_channels, 1)
-        self.bn1 = batch_norm(mid_channels)
-        self.conv2 = conv2d(mid_channels, mid_channels, 3, stride=stride)
-        self.bn2 = batch_norm(mid_channels)
-        self.conv3 = conv2d(mid_channels, out_channels, 1)
-        self.bn3 = batch_norm(out_channels)
-        self.relu = nn.ReLU()
-        self.ge = GatherExcite(out_channels, feature_size, extra, mlp, ge_downsample)
-        self.has_downsample = stride != 1 or in_channels != out_channels
-        if self.has_downsample:
-            self.downsample = conv_bn(in_channels, out_channels, 1, stride=stride)
-
-    def construct(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.ge(self.bn3(self.conv3(out)))
-        if self.has_downsample:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
-
-
 class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
     """GENet-Res50. `extra=False`: GE-theta-minus; `extra=True, mlp=False`: GE-theta; both True: GE-theta-plus.
 
@@ -135,26 +110,24 @@ class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
         super().__init__()
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
-        self.num_classes = num_classes
         self.extra = extra
         self.mlp = mlp
         self.image_size = image_size
         self.check_size = extra  # only the depthwise gather depends on the resolution
 
         channels = self.init_stem(in_channels)
-        size = _out_size(_out_size(image_size, 7, 2, 3), 3, 2, 1)
-
+        size = self.stem_output_size(image_size)
         self.feature_sizes = []
-        for index, (blocks, mid, out, stride) in enumerate(GENET_RES50_STAGES):
-            size = _out_size(size, 3, stride, 1)
+        for index, (blocks, planes, stride) in enumerate(GENET_RES50_STAGES):
+            size = out_size(size, 3, stride, 1)
             self.feature_sizes.append(size)
+            out = planes * EXPANSION
             layer = []
             for j in range(blocks):
-                layer.append(GEBottleneck(channels, mid, out, stride if j == 0 else 1, size, extra, mlp,
-                                          ge_downsample=index == 0))
+                ge = GatherExcite(out, size, extra, mlp, downsample=index == 0)
+                layer.append(Bottleneck(channels, planes, out, stride if j == 0 else 1, attn=ge, attn_name="ge"))
                 channels = out
             setattr(self, f"layer{index + 1}", nn.SequentialCell(layer))
-
         self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 
@@ -168,16 +141,62 @@ class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
         return self.forward_stages(x)
 
 
-@register_model
+# --- checkpoint filter: research/cv/GENet_Res50 (src/GENet.py + GEBlock.py) --------------------------------------
+# Stem `conv1` / `bn1`, `layer1..4`, `end_point` (Dense); each GEBlock has `conv1..3` and `down_layer` as
+# nn.Conv2dBnAct (`conv.weight`, `batchnorm.*`), the gather as `downop` (SequentialCell: [dense 3x3 s2 conv, BN,]
+# depthwise conv, BN; the first pair only at spatial >= 56) and the MLP as `mlpLayer` (0: conv, 1: ReLU, 2: conv).
+_ZOO_BLOCK = re.compile(r"^(layer[1-4]\.\d+)\.(.+)$")
+_ZOO_BLOCK_RULES = [
+    (re.compile(r"^conv([123])\.conv\.weight$"), r"conv\1.weight"),
+    (re.compile(r"^conv([123])\.batchnorm\.(\w+)$"), r"bn\1.\2"),
+    (re.compile(r"^down_layer\.conv\.weight$"), r"downsample.0.weight"),
+    (re.compile(r"^down_layer\.batchnorm\.(\w+)$"), r"downsample.1.\1"),
+    (re.compile(r"^mlpLayer\.([02])\.weight$"), r"ge.mlp.\1.weight"),
+]
+_ZOO_DOWNOP = re.compile(r"^downop\.([0-3])\.(\w+)$")
+
+
+def _zoo_rename(name: str, state: Mapping) -> Optional[str]:
+    if re.match(r"^(conv1\.weight|bn1\.\w+)$", name):
+        return name
+    m = re.match(r"^end_point\.(weight|bias)$", name)
+    if m:
+        return f"classifier.{m.group(1)}"
+    m = _ZOO_BLOCK.match(name)
+    if not m:
+        return None
+    block, rest = m.groups()
+    inner = apply_rules(_ZOO_BLOCK_RULES, rest)
+    if inner is not None:
+        return f"{block}.{inner}"
+    d = _ZOO_DOWNOP.match(rest)
+    if not d:
+        return None
+    index, leaf = int(d.group(1)), d.group(2)
+    # The zoo's downop holds a dense stride-2 conv + BN before the depthwise gather when it has four entries.
+    has_down = f"{block}.downop.2.weight" in state
+    if has_down and index < 2:
+        return f"{block}.ge.down.{index}.{leaf}"
+    return f"{block}.ge.gather.{index - 2 if has_down else index}.{leaf}"
+
+
+_ZOO = {"modelzoo": WeightSource(_zoo_rename)}
+
+
+def _cfg(fixed: bool) -> DefaultCfg:
+    return DefaultCfg(stem="conv1", fixed_resolution=fixed, weights=("MindSpore model zoo: GENet_Res50",))
+
+
+@register_model(default_cfg=_cfg(False), sources=_ZOO)
 def genet_res50_theta_minus(num_classes: int = 1000, **kwargs) -> GENetRes50:
     return GENetRes50(num_classes, extra=False, mlp=False, **kwargs)
 
 
-@register_model(fixed_resolution=True)
+@register_model(default_cfg=_cfg(True), sources=_ZOO)
 def genet_res50_theta(num_classes: int = 1000, **kwargs) -> GENetRes50:
     return GENetRes50(num_classes, extra=True, mlp=False, **kwargs)
 
 
-@register_model(fixed_resolution=True)
+@register_model(default_cfg=_cfg(True), sources=_ZOO)
 def genet_res50_theta_plus(num_classes: int = 1000, **kwargs) -> GENetRes50:
     return GENetRes50(num_classes, extra=True, mlp=True, **kwargs)

@@ -1,18 +1,34 @@
-"""GhostNet (Han et al., "GhostNet: More Features from Cheap Operations", CVPR 2020, arXiv 1911.11907).
+"""GhostNet (Han et al., "GhostNet: More Features from Cheap Operations", CVPR 2020, arXiv 1911.11907), and the
+model zoo's GhostNet600 built by the same class from its own block table.
 
-Structure and parameter names follow the official PyTorch code (and timm's `ghostnet_100`), so the official
-weights map one to one: `conv_stem`, `bn1`, `blocks.{stage}.{j}.*`, `blocks.9.0.conv` / `blocks.9.0.bn1`,
-`conv_head`, `classifier`. Widths are `make_divisible(c * width, 4)`.
+One `GhostNet` class takes a block table, an activation, a width and the channel rules:
+- GhostNet 0.5 / 1.0 / 1.3 and no-SE ("nose"): the official table of 16 bottlenecks in 9 stages; expansion widths
+  are absolute (`make_divisible(exp * width, 4)`), squeeze-excite `make_divisible(mid * 0.25, 4)` where the table
+  says so, ReLU, a 1280-wide conv head. Structure and parameter names follow the official PyTorch code (and
+  timm's `ghostnet_100`), so those weights map one to one: `conv_stem`, `bn1`, `blocks.{stage}.{j}.*`,
+  `blocks.9.0.conv` / `blocks.9.0.bn1`, `conv_head`, `classifier`.
+- GhostNet600 (`ghostnet600.py` of the model zoo's research/cv/ghostnet): width 1.75, h-swish in the stem, the
+  Ghost modules and the head, expansion widths relative to each block's input (`make_divisible(in * ratio, 8)`),
+  squeeze-excite with reduction 10 (`make_divisible(mid / 10, 8)`) on every block, a 1400-wide head, and the
+  blocks in one flat list (`blocks.0` .. `blocks.18`, the final conv `blocks.19`) as the model zoo names them.
+  No PyTorch weights exist for it.
+
+Checkpoint filters: timm / official names (BatchNorm renames only) for ghostnet_050 / 100 / 130, and the model zoo's
+flat `ConvUnit` names for ghostnet_100, ghostnet_nose_100 and ghostnet_600m.
 """
-from mindspore import nn, ops
+import re
+from typing import Mapping, Optional, Sequence, Tuple
 
-from .layers import (ClassifierMixin, ConvBnAct, GhostBottleneck, GlobalAvgPool, batch_norm, conv2d,
-                     init_weights, make_divisible)
-from .registry import register_model
+from mindspore import nn
+
+from .convert import apply_rules, stage_positions, torch_bn_rename
+from .layers import (ClassifierMixin, ConvBnAct, GhostBottleneck, batch_norm, conv2d, create_act, init_weights,
+                     make_divisible)
+from .registry import DefaultCfg, WeightSource, register_model
 
 # One inner list per stage (the official grouping: 16 bottlenecks in 9 stages).
-# k, exp, out, se_ratio, stride
-GHOSTNET_STAGES = [
+# k, exp (absolute, scaled by the width), out, se_ratio, stride
+GHOSTNET_CFGS = [
     [(3, 16, 16, 0, 1)],
     [(3, 48, 24, 0, 2)],
     [(3, 72, 24, 0, 1)],
@@ -23,81 +39,155 @@ GHOSTNET_STAGES = [
     [(5, 672, 160, 0.25, 2)],
     [(5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1), (5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1)],
 ]
-HEAD_CHANNELS = 1280  # the head's hidden width is not scaled by the width multiplier
+# One block per row, not grouped in stages (the model zoo's flat layout).
+# k, exp (ratio of the block's input width), out, se_ratio, stride
+GHOSTNET600_CFGS = [
+    (3, 1, 16, 0.1, 1),
+    (3, 3, 24, 0.1, 2), (3, 3, 24, 0.1, 1),
+    (5, 3, 40, 0.1, 2), (3, 3, 40, 0.1, 1), (3, 3, 40, 0.1, 1),
+    (3, 6, 80, 0.1, 2), (3, 2.5, 80, 0.1, 1), (3, 2.5, 80, 0.1, 1), (3, 2.5, 80, 0.1, 1),
+    (3, 6, 112, 0.1, 1), (3, 6, 112, 0.1, 1), (3, 6, 112, 0.1, 1),
+    (5, 6, 160, 0.1, 2), (3, 6, 160, 0.1, 1), (3, 6, 160, 0.1, 1), (3, 6, 160, 0.1, 1), (3, 6, 160, 0.1, 1),
+    (3, 6, 160, 0.1, 1),
+]
+FEATURE_CHANNELS = 960  # the last 1x1 conv before the head, scaled by the width
 
 
 class GhostNet(ClassifierMixin, nn.Cell):
-    """GhostNet with width multiplier `width`; `use_se=False` gives the no-SE ("nose") variant."""
+    """GhostNet from a block table.
 
-    def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.2,
-                 in_channels: int = 3, use_se: bool = True, stages=GHOSTNET_STAGES):
+    cfgs: a list of stages (lists of rows) for the grouped layout, or a flat list of rows; a row is
+    (kernel, exp, out, se_ratio, stride). width scales out, exp (when absolute) and the stem. relative_exp: exp is a
+    ratio of the block's input width (GhostNet600) instead of an absolute width. divisor rounds the expansion and SE
+    widths (`make_divisible`). use_se=False drops every squeeze-excite (the "nose" variant). act: the activation of
+    the stem, the Ghost modules and the head. head_channels: the conv head's width (not scaled).
+    """
+
+    def __init__(self, cfgs: Sequence, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.2,
+                 in_channels: int = 3, use_se: bool = True, relative_exp: bool = False, divisor: int = 4,
+                 act: str = "relu", head_channels: int = 1280):
         super().__init__()
-        self.num_classes = num_classes
         stem_channels = make_divisible(16 * width, 4)
         self.conv_stem = conv2d(in_channels, stem_channels, 3, stride=2)
         self.bn1 = batch_norm(stem_channels)
-        self.act1 = nn.ReLU()
+        self.act1 = create_act(act)
 
+        flat = not isinstance(cfgs[0], list)
         channels = stem_channels
-        stage_cells = []
-        for stage in stages:
+        stages = []
+        for stage in ([[row] for row in cfgs] if flat else cfgs):
             blocks = []
             for k, exp, out, se_ratio, stride in stage:
+                mid = make_divisible((channels if relative_exp else width) * exp, divisor)
                 out_channels = make_divisible(out * width, 4)
-                mid_channels = make_divisible(exp * width, 4)
-                se_channels = make_divisible(mid_channels * se_ratio, 4) if (use_se and se_ratio > 0) else 0
-                blocks.append(GhostBottleneck(channels, mid_channels, out_channels, k, stride, se_channels))
+                se_channels = make_divisible(mid * se_ratio, divisor) if use_se and se_ratio > 0 else 0
+                blocks.append(GhostBottleneck(channels, mid, out_channels, k, stride, se_channels, act=act))
                 channels = out_channels
-            stage_cells.append(nn.SequentialCell(blocks))
-        feature_channels = make_divisible(stages[-1][-1][1] * width, 4)
-        stage_cells.append(nn.SequentialCell([ConvBnAct(channels, feature_channels, 1)]))
-        self.blocks = nn.SequentialCell(stage_cells)
-
-        self.num_features = HEAD_CHANNELS
-        self.global_pool = GlobalAvgPool(keep_dims=True)
-        self.conv_head = nn.Conv2d(feature_channels, HEAD_CHANNELS, 1, has_bias=True)
-        self.act2 = nn.ReLU()
-        self.flatten = ops.Flatten()
-        self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = nn.Dense(HEAD_CHANNELS, num_classes)
+            stages.extend(blocks if flat else [nn.SequentialCell(blocks)])
+        feature_channels = make_divisible(FEATURE_CHANNELS * width, 4)
+        final = ConvBnAct(channels, feature_channels, 1, act=act)
+        stages.append(final if flat else nn.SequentialCell([final]))
+        self.blocks = nn.SequentialCell(stages)
+        self.init_classifier(feature_channels, num_classes, drop_rate, head_channels=head_channels, head_act=act)
         init_weights(self)
 
     def forward_features(self, x):
-        x = self.act1(self.bn1(self.conv_stem(x)))
-        return self.blocks(x)
-
-    def forward_head(self, x):
-        x = self.act2(self.conv_head(self.global_pool(x)))
-        x = self.dropout(self.flatten(x))
-        return self.classifier(x)
+        return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
 
 
+# --- checkpoint filters -----------------------------------------------------------------------------------------
+# Inside a model-zoo GhostBottleneck (research/cv/ghostnet/src/ghostnet.py and ghostnet600.py): every conv + BN is
+# a ConvUnit with children `conv` / `bn`; ours are SequentialCells (`0` / `1`) or named `conv_dw` / `bn_dw`.
+_ZOO_BLOCK_RULES = [
+    (re.compile(r"^(ghost[12]\.(?:primary_conv|cheap_operation))\.conv\.weight$"), r"\1.0.weight"),
+    (re.compile(r"^(ghost[12]\.(?:primary_conv|cheap_operation))\.bn\.(\w+)$"), r"\1.1.\2"),
+    (re.compile(r"^dw\.conv\.weight$"), r"conv_dw.weight"),
+    (re.compile(r"^dw\.bn\.(\w+)$"), r"bn_dw.\1"),
+    (re.compile(r"^se\.(conv_reduce|conv_expand)\.(weight|bias)$"), r"se.\1.\2"),
+    (re.compile(r"^shortcut\.0\.conv\.weight$"), r"shortcut.0.weight"),
+    (re.compile(r"^shortcut\.0\.bn\.(\w+)$"), r"shortcut.1.\1"),
+    (re.compile(r"^shortcut\.1\.conv\.weight$"), r"shortcut.2.weight"),
+    (re.compile(r"^shortcut\.1\.bn\.(\w+)$"), r"shortcut.3.\1"),
+]
+_SAME_NAME = re.compile(r"^(conv_stem\.weight|bn1\.\w+|conv_head\.(weight|bias)|classifier\.(weight|bias))$")
+_BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
 
-@register_model
+
+def _zoo_positions(flat: bool) -> Tuple[Tuple[str, ...], str]:
+    """(our block path for each of the zoo's flat bottleneck indices, our path of the final ConvBnAct)."""
+    if flat:
+        return tuple(str(i) for i in range(len(GHOSTNET600_CFGS))), str(len(GHOSTNET600_CFGS))
+    positions = tuple(f"{s}.{j}" for s, j in stage_positions(len(stage) for stage in GHOSTNET_CFGS))
+    return positions, f"{len(GHOSTNET_CFGS)}.0"
+
+
+def _zoo_renamer(flat: bool):
+    """The model zoo's flat `blocks.0..B-1` bottlenecks and `blocks.B` final ConvUnit (`conv` / `bn`) onto ours:
+    grouped in 9 stages (GhostNet 1x / nose) or flat as well (600M)."""
+    positions, final = _zoo_positions(flat)
+
+    def rename(name: str, state: Mapping) -> Optional[str]:
+        if _SAME_NAME.match(name):
+            return name
+        m = _BLOCK.match(name)
+        if not m:
+            return None
+        index, rest = int(m.group(1)), m.group(2)
+        if index < len(positions):
+            inner = apply_rules(_ZOO_BLOCK_RULES, rest)
+            return None if inner is None else f"blocks.{positions[index]}.{inner}"
+        if index == len(positions):
+            if rest == "conv.weight":
+                return f"blocks.{final}.conv.weight"
+            if rest.startswith("bn.") and "." not in rest[3:]:
+                return f"blocks.{final}.bn1.{rest[3:]}"
+        return None
+    return rename
+
+
+# --- registered networks ----------------------------------------------------------------------------------------
+def _cfg(*weights: str) -> DefaultCfg:
+    return DefaultCfg(weights=weights)
+
+
+_TIMM = WeightSource(torch_bn_rename)
+
+
+@register_model(default_cfg=_cfg("timm / official: ghostnet_050 (untrained in timm)"), sources={"timm": _TIMM})
 def ghostnet_050(num_classes: int = 1000, **kwargs) -> GhostNet:
-    return GhostNet(num_classes, width=0.5, **kwargs)
+    return GhostNet(GHOSTNET_CFGS, num_classes, width=0.5, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_cfg("timm: ghostnet_100.in1k (the official ghostnet_1x.pth)",
+                                 "MindSpore model zoo: ghostnet_1x"),
+                sources={"timm": _TIMM, "modelzoo": WeightSource(_zoo_renamer(flat=False), names=("ghostnet_1x",))})
 def ghostnet_100(num_classes: int = 1000, **kwargs) -> GhostNet:
-    return GhostNet(num_classes, width=1.0, **kwargs)
+    return GhostNet(GHOSTNET_CFGS, num_classes, width=1.0, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_cfg("timm / official: ghostnet_130 (untrained in timm)"), sources={"timm": _TIMM})
 def ghostnet_130(num_classes: int = 1000, **kwargs) -> GhostNet:
-    return GhostNet(num_classes, width=1.3, **kwargs)
+    return GhostNet(GHOSTNET_CFGS, num_classes, width=1.3, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_cfg())
 def ghostnet_nose_050(num_classes: int = 1000, **kwargs) -> GhostNet:
-    return GhostNet(num_classes, width=0.5, use_se=False, **kwargs)
+    return GhostNet(GHOSTNET_CFGS, num_classes, width=0.5, use_se=False, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_cfg("MindSpore model zoo: ghostnet_nose_1x"),
+                sources={"modelzoo": WeightSource(_zoo_renamer(flat=False), names=("ghostnet_nose_1x",))})
 def ghostnet_nose_100(num_classes: int = 1000, **kwargs) -> GhostNet:
-    return GhostNet(num_classes, width=1.0, use_se=False, **kwargs)
+    return GhostNet(GHOSTNET_CFGS, num_classes, width=1.0, use_se=False, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_cfg())
 def ghostnet_nose_130(num_classes: int = 1000, **kwargs) -> GhostNet:
-    return GhostNet(num_classes, width=1.3, use_se=False, **kwargs)
+    return GhostNet(GHOSTNET_CFGS, num_classes, width=1.3, use_se=False, **kwargs)
+
+
+@register_model(default_cfg=_cfg("MindSpore model zoo: ghostnet600M"),
+                sources={"modelzoo": WeightSource(_zoo_renamer(flat=True), names=("ghostnet600", "ghostnet600m"))})
+def ghostnet_600m(num_classes: int = 1000, **kwargs) -> GhostNet:
+    return GhostNet(GHOSTNET600_CFGS, num_classes, width=1.75, relative_exp=True, divisor=8, act="hard_swish",
+                    head_channels=1400, **kwargs)

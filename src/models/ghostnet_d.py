@@ -19,7 +19,7 @@ AutoML library with a config), so the design is ours. It follows the `Stage` of 
   1x1 conv + BN; added (broadcast over H, W) to the cheap features, then ReLU. Pooling each output and
   concatenating the pooled vectors is the same as pooling the concatenation and keeps no large tensor alive.
   Unlike the official RegNet stage, the first output x0 is not part of the mix input (it feeds `cheap` already).
-- Backbone: ResNet stem (7x7 s2 conv + BN + ReLU, 3x3 s2 max pool, padding 1), stages [3, 4, 6, 3] (50) and
+- Backbone: the shared ResNet stem and bottleneck (resnet.py; no attention hook here), stages [3, 4, 6, 3] (50) and
   [3, 4, 23, 3] (101), planes 64/128/256/512 (outputs x4), strides 1/2/2/2; un-ghosted stages are plain ResNet
   layers. Global average pool, dropout (`drop_rate`), `classifier` Dense 2048 -> num_classes.
 
@@ -54,14 +54,15 @@ ghosted, the configuration closest to 38.2M at cheap_ratio 0.5, is the choice: 3
 paper's and the official code's fixed cheap_ratio 0.5 and uses the G-Ghost stage in every stage; no candidate is
 exact.
 """
-from typing import Optional, Sequence
+from typing import Sequence
 
 from mindspore import nn, ops
 
-from .layers import ClassifierMixin, GlobalAvgPool, ResNetMixin, batch_norm, conv2d, conv_bn, init_weights
-from .registry import register_model
+from .layers import ClassifierMixin, GlobalAvgPool, conv_bn, init_weights
+from .registry import DefaultCfg, register_model
+from .resnet import EXPANSION, Bottleneck, ResNetMixin, make_layer
 
-# One row per ResNet stage: planes (the stage outputs planes * Bottleneck.expansion channels), stride
+# One row per ResNet stage: planes (the stage outputs planes * 4 channels), stride
 GHOSTNET_D_STAGES = [
     (64, 1),
     (128, 2),
@@ -72,53 +73,6 @@ RESNET50_BLOCKS = (3, 4, 6, 3)
 RESNET101_BLOCKS = (3, 4, 23, 3)
 # Stages (numbered 1-4, as layer1-layer4) built as G-Ghost stages; the derivation is in the module docstring.
 GHOST_STAGES = (1, 2, 3, 4)
-
-
-class Bottleneck(nn.Cell):
-    """ResNet bottleneck (v1.5, stride on the 3x3): 1x1 -> 3x3 -> 1x1 (x4) + shortcut, ReLU after the sum.
-
-    Children follow torchvision's names (`conv1`, `bn1`, ..., `conv3`, `bn3`, `downsample`); `downsample` is the
-    projection shortcut (see `make_downsample`) or None for identity.
-    """
-    expansion = 4
-
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, downsample: Optional[nn.Cell] = None):
-        super().__init__()
-        out_channels = planes * self.expansion
-        self.conv1 = conv2d(in_channels, planes, 1)
-        self.bn1 = batch_norm(planes)
-        self.conv2 = conv2d(planes, planes, 3, stride)
-        self.bn2 = batch_norm(planes)
-        self.conv3 = conv2d(planes, out_channels, 1)
-        self.bn3 = batch_norm(out_channels)
-        self.relu = nn.ReLU()
-        self.has_downsample = downsample is not None
-        if self.has_downsample:
-            self.downsample = downsample
-
-    def construct(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.has_downsample:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
-
-
-def make_downsample(in_channels: int, out_channels: int, stride: int = 1) -> Optional[nn.SequentialCell]:
-    """The projection shortcut (1x1 conv with stride + BN) when shape changes, else None (identity)."""
-    if stride == 1 and in_channels == out_channels:
-        return None
-    return conv_bn(in_channels, out_channels, 1, stride)
-
-
-def make_resnet_layer(in_channels: int, planes: int, blocks: int, stride: int = 1) -> nn.SequentialCell:
-    """A plain ResNet stage: `blocks` bottlenecks, the first with the stride and the projection shortcut."""
-    out_channels = planes * Bottleneck.expansion
-    layers = [Bottleneck(in_channels, planes, stride, make_downsample(in_channels, out_channels, stride))]
-    layers += [Bottleneck(out_channels, planes) for _ in range(blocks - 1)]
-    return nn.SequentialCell(layers)
 
 
 class GGhostStage(nn.Cell):
@@ -133,18 +87,18 @@ class GGhostStage(nn.Cell):
         super().__init__()
         if blocks < 3:
             raise ValueError(f"a G-Ghost stage needs at least 3 blocks (first, middle, last), got {blocks}")
-        channels = planes * Bottleneck.expansion
+        channels = planes * EXPANSION
         # The middle blocks are bottlenecks on raw channels with width raw / 4, so raw is a multiple of 4.
-        raw_channels = int(channels * (1 - cheap_ratio)) // Bottleneck.expansion * Bottleneck.expansion
+        raw_channels = int(channels * (1 - cheap_ratio)) // EXPANSION * EXPANSION
         cheap_channels = channels - raw_channels
         if not 0 < raw_channels < channels:
             raise ValueError(f"cheap_ratio {cheap_ratio} leaves no intrinsic or no ghost channels of {channels}")
         self.raw_channels = raw_channels
         self.cheap_channels = cheap_channels
 
-        self.base = Bottleneck(in_channels, planes, stride, make_downsample(in_channels, channels, stride))
+        self.base = Bottleneck(in_channels, planes, channels, stride)
         self.reduce = conv_bn(channels, raw_channels, 1)
-        self.layers = nn.CellList([Bottleneck(raw_channels, raw_channels // Bottleneck.expansion)
+        self.layers = nn.CellList([Bottleneck(raw_channels, raw_channels // EXPANSION, raw_channels)
                                    for _ in range(blocks - 2)])
         self.pool = GlobalAvgPool(keep_dims=True)
         self.merge = nn.SequentialCell([
@@ -153,7 +107,7 @@ class GGhostStage(nn.Cell):
         ])
         self.cheap = conv_bn(channels, cheap_channels, 1)
         self.cheap_relu = nn.ReLU()
-        self.end = Bottleneck(channels, planes)
+        self.end = Bottleneck(channels, planes, channels)
         self.concat = ops.Concat(axis=1)
 
     def construct(self, x):
@@ -180,29 +134,27 @@ class GhostNetD(ResNetMixin, ClassifierMixin, nn.Cell):
         unknown = sorted(set(ghost_stages) - set(range(1, len(GHOSTNET_D_STAGES) + 1)))
         if unknown:
             raise ValueError(f"ghost_stages {unknown} not in 1..{len(GHOSTNET_D_STAGES)}")
-        self.num_classes = num_classes
         channels = self.init_stem(in_channels)
         stages = []
         for index, ((planes, stride), blocks) in enumerate(zip(GHOSTNET_D_STAGES, layers), start=1):
             if index in ghost_stages:
                 stages.append(GGhostStage(channels, planes, blocks, stride, cheap_ratio))
             else:
-                stages.append(make_resnet_layer(channels, planes, blocks, stride))
-            channels = planes * Bottleneck.expansion
+                stages.append(make_layer(channels, planes, blocks, stride))
+            channels = planes * EXPANSION
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-
         self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 
-    def forward_features(self, x):
-        return self.forward_stages(x)
+
+_CFG = DefaultCfg(stem="conv1", weights=("none published (our reconstruction; see the module docstring)",))
 
 
-@register_model
+@register_model(default_cfg=_CFG)
 def ghostnet_d_50(num_classes: int = 1000, **kwargs) -> GhostNetD:
     return GhostNetD(RESNET50_BLOCKS, num_classes, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_CFG)
 def ghostnet_d_101(num_classes: int = 1000, **kwargs) -> GhostNetD:
     return GhostNetD(RESNET101_BLOCKS, num_classes, **kwargs)

@@ -212,27 +212,44 @@ def init_weights(net: nn.Cell) -> None:
 
 
 class ClassifierMixin:
-    """The uniform head of the zoo's networks: `init_classifier` builds global pool, dropout and `classifier`
-    (fed by `num_features` values); `forward_head`, `construct` and `reset_classifier` use them. A network
-    provides `forward_features` and may override `forward_head` (GhostNet has a conv head before the classifier).
+    """The one head of the zoo's networks and the uniform interface around it.
+
+    `init_classifier` builds the global pool, an optional 1x1 conv head with its activation (GhostNet's
+    `conv_head`: feature maps -> `head_channels`, with bias), dropout and the `classifier` Dense layer, as attributes
+    of the network itself so that the parameter names stay `conv_head.*` and `classifier.*`. A network provides
+    `forward_features`; `forward_head`, `construct`, `get_classifier` and `reset_classifier` come from here.
     """
 
-    def init_classifier(self, num_features: int, num_classes: int, drop_rate: float = 0.0) -> None:
-        self.num_features = num_features
+    def init_classifier(self, in_channels: int, num_classes: int, drop_rate: float = 0.0,
+                        head_channels: int = 0, head_act: str = "relu") -> None:
         self.num_classes = num_classes
-        self.global_pool = GlobalAvgPool(keep_dims=False)
+        self.has_conv_head = head_channels > 0
+        self.num_features = head_channels if self.has_conv_head else in_channels
+        if self.has_conv_head:
+            self.global_pool = GlobalAvgPool(keep_dims=True)
+            self.conv_head = nn.Conv2d(in_channels, head_channels, 1, has_bias=True)
+            self.act2 = create_act(head_act)
+            self.flatten = ops.Flatten()
+        else:
+            self.global_pool = GlobalAvgPool(keep_dims=False)
         self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
-        self.classifier = nn.Dense(num_features, num_classes)
+        self.classifier = nn.Dense(self.num_features, num_classes)
 
     def forward_head(self, x):
-        return self.classifier(self.dropout(self.global_pool(x)))
+        x = self.global_pool(x)
+        if self.has_conv_head:
+            x = self.flatten(self.act2(self.conv_head(x)))
+        return self.classifier(self.dropout(x))
 
     def construct(self, x):
         return self.forward_head(self.forward_features(x))
 
+    def get_classifier(self) -> nn.Dense:
+        return self.classifier
+
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classification layer with a freshly initialised one for `num_classes` outputs."""
-        if not isinstance(num_classes, int) or num_classes < 1:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         head = nn.Dense(self.num_features, num_classes)
         init_weights(head)
@@ -241,24 +258,3 @@ class ClassifierMixin:
         # A cell attached after construction keeps bare parameter names; give them the network's prefix.
         for pname, param in head.parameters_and_names():
             param.name = f"classifier.{pname}"
-
-
-class ResNetMixin:
-    """The ResNet stem (7x7 stride-2 conv + BN + ReLU, 3x3 stride-2 max pool with padding 1; torchvision's names
-    `conv1`, `bn1`) and the pass through `layer1` .. `layer4`, shared by the ResNet-based networks."""
-
-    STEM_CHANNELS = 64
-
-    def init_stem(self, in_channels: int) -> int:
-        self.conv1 = conv2d(in_channels, self.STEM_CHANNELS, 7, stride=2)
-        self.bn1 = batch_norm(self.STEM_CHANNELS)
-        self.relu = nn.ReLU()
-        # Max pooling with padding 1 as zero padding + valid pooling: the input follows a ReLU (>= 0), so zeros
-        # never win, and MaxPool2d(pad_mode="pad") exports to ONNX as the unsupported MaxPool3DWithArgmax.
-        self.pad = nn.Pad(((0, 0), (0, 0), (1, 1), (1, 1)))
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="valid")
-        return self.STEM_CHANNELS
-
-    def forward_stages(self, x):
-        x = self.maxpool(self.pad(self.relu(self.bn1(self.conv1(x)))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))

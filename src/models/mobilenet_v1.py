@@ -4,11 +4,18 @@ conv + BN + ReLU6 throughout: a 3x3 stride-2 stem, 13 depthwise-separable pairs 
 pointwise 1x1 + BN + ReLU6), global average pool, dropout, Dense. Parameter names follow timm's
 `mobilenetv1_100` (`conv_stem`, `bn1`, `blocks.{stage}.{j}.conv_dw / bn1 / conv_pw / bn2`, `classifier`) so its
 weights map one to one. 4,231,976 parameters at width 1.0 and 1000 classes. Works at 32x32 (CIFAR-10) and 224x224.
+
+Checkpoint filters: timm's `mobilenetv1_100` (BatchNorm renames; trained with mean = std = 0.5, bicubic, crop 0.95
+at 224) and the model zoo's `mobilenet_v1` (`network.{0..26}.{0: conv, 1: BN}`, `fc`, a 1001-class head).
 """
+import re
+from typing import Mapping, Optional
+
 from mindspore import nn
 
+from .convert import stage_positions, torch_bn_rename
 from .layers import ClassifierMixin, batch_norm, conv2d, init_weights, make_divisible
-from .registry import register_model
+from .registry import DefaultCfg, WeightSource, register_model
 
 # One inner list per stage (timm's grouping: 1, 2, 2, 6, 2 blocks). out, stride
 MOBILENET_V1_STAGES = [
@@ -59,21 +66,56 @@ class MobileNetV1(ClassifierMixin, nn.Cell):
         return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
 
 
-@register_model
+def _zoo_rename(name: str, state: Mapping) -> Optional[str]:
+    """official/cv/MobileNet/mobilenetv1/src/mobilenet_v1.py: `network.{0..26}`, each a SequentialCell of conv (0),
+    BN (1), ReLU6: 0 is the stem, then depthwise (odd) / pointwise (even) pairs; `fc` is the Dense head."""
+    m = re.match(r"^fc\.(weight|bias)$", name)
+    if m:
+        return f"classifier.{m.group(1)}"
+    m = re.match(r"^network\.(\d+)\.([01])\.(\w+)$", name)
+    if not m:
+        return None
+    unit, part, leaf = int(m.group(1)), m.group(2), m.group(3)
+    if (part == "0") != (leaf == "weight"):
+        return None
+    positions = stage_positions(len(stage) for stage in MOBILENET_V1_STAGES)
+    if unit == 0:
+        return "conv_stem.weight" if part == "0" else f"bn1.{leaf}"
+    block = (unit - 1) // 2
+    if block >= len(positions):
+        return None
+    s, j = positions[block]
+    depthwise = unit % 2 == 1
+    if part == "0":
+        return f"blocks.{s}.{j}.{'conv_dw' if depthwise else 'conv_pw'}.weight"
+    return f"blocks.{s}.{j}.{'bn1' if depthwise else 'bn2'}.{leaf}"
+
+
+_CFG = DefaultCfg(weights=("MindSpore model zoo: mobilenetv1 (1001 classes)",))
+_SOURCES = {
+    "timm": WeightSource(torch_bn_rename, names=("mobilenetv1_100",),
+                         preprocessing={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic",
+                                        "eval_resize": 236}),
+    "modelzoo": WeightSource(_zoo_rename, names=("mobilenet_v1", "mobilenetv1")),
+}
+
+
+@register_model(default_cfg=_CFG)
 def mobilenet_v1_025(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=0.25, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_CFG)
 def mobilenet_v1_050(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=0.5, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=_CFG)
 def mobilenet_v1_075(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=0.75, **kwargs)
 
 
-@register_model
+@register_model(default_cfg=DefaultCfg(weights=("timm: mobilenetv1_100.ra4_e3600_r224_in1k",
+                                              "MindSpore model zoo: mobilenetv1 (1001 classes)")), sources=_SOURCES)
 def mobilenet_v1_100(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=1.0, **kwargs)

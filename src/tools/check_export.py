@@ -11,19 +11,20 @@ import os
 import sys
 import tempfile
 
+import mindspore as ms
+import numpy as np
+
+from src.cli import run_main
+from src.deploy import calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir, run_onnx
+from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
+from src.models import check_model_name, create_model, get_default_cfg, list_models
+
 
 def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0):
     """(onnx relative difference, mindir relative difference, logit scale) for one model."""
-    import mindspore as ms
-    import numpy as np
-    from src.checkpoint import load_weights
-    from src.deploy import (calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir,
-                            run_onnx)
-    from src.checkpoint import read_checkpoint, split_training_state
-    from src.models import create_model
     rng = np.random.default_rng(seed)
     if checkpoint:
-        classes = head_classes(split_training_state(read_checkpoint(checkpoint))[0])
+        classes = head_classes(split_training_state(read_checkpoint(checkpoint))[0], get_default_cfg(name).classifier)
         net = create_model(name, num_classes=classes, image_size=image_size)
         load_weights(net, checkpoint)
     else:
@@ -47,20 +48,14 @@ def main(argv=None) -> int:
     parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
     parser.add_argument("--image_size", type=int, default=32)
     parser.add_argument("--checkpoint_path", default="", help="check these weights (one model) instead")
-    from src.cli import run_argparse
-    return run_argparse("check_export", parser, _run, argv)
+    return run_main("check_export", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:
-    from src.runtime import configure_cpu_kernels
-    configure_cpu_kernels()
-    import mindspore as ms
-    from src.models import list_models
     ms.set_context(mode=ms.GRAPH_MODE)
     names = args.models or list_models()
-    unknown = [n for n in names if n not in list_models()]
-    if unknown:
-        raise ValueError(f"unknown model '{unknown[0]}'; known: {', '.join(list_models())}")
+    for name in names:
+        check_model_name(name)
     print("| model | ONNX (onnxruntime) | MINDIR (GraphCell) | max abs logit |")
     print("| --- | ---: | ---: | ---: |")
     for name in names:

@@ -14,12 +14,14 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from src.cli import run_main
+from src.engine.checkpoint import read_checkpoint, split_training_state
+
 RUNNING = ("moving_mean", "moving_variance")
 BOOKKEEPING = ("epoch_num", "step_num", "global_step", "top_1_accuracy")
 
 
 def read_weights(path: str) -> Dict[str, np.ndarray]:
-    from src.checkpoint import read_checkpoint, split_training_state
     params, _ = split_training_state(read_checkpoint(path))
     return {k: v.asnumpy().astype(np.float64) for k, v in params.items() if k not in BOOKKEEPING}
 
@@ -58,7 +60,6 @@ def compare(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray], start: Optional[
 
 
 def main(argv=None) -> int:
-    from src.cli import run_argparse
     parser = argparse.ArgumentParser(prog="python -m src.tools.compare_checkpoints", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a")
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         for key, value in result.items():
             print(f"{key}: {value:.3g}")
         return 0
-    return run_argparse("compare_checkpoints", parser, body, argv)
+    return run_main("compare_checkpoints", parser.parse_args, body, argv)
 
 
 if __name__ == "__main__":

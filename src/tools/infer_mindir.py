@@ -14,44 +14,33 @@ import sys
 import time
 
 import numpy as np
+from mindspore.dataset import transforms
+
+from src.cli import run_main
+from src.data.folders import check_image_file
+from src.data.preprocessing import Preprocessing, resolve_preprocessing
+from src.data.transforms import folder_eval_transforms
+from src.deploy import RESULT_SUFFIX, list_images, make_predictor, result_keys
+from src.errors import DataError
+from src.models import DefaultCfg, get_default_cfg
 
 
-def preprocess_fn(image_size: int, resize_size: int):
+def preprocess_fn(preprocessing: Preprocessing):
     """Eager MindSpore transforms identical to eval.py's: file bytes -> float32 CHW."""
-    from mindspore.dataset import transforms
-    from src.data.transforms import IMAGENET_MEAN, IMAGENET_STD, folder_eval_transforms
-    return transforms.Compose(folder_eval_transforms(image_size, resize_size, IMAGENET_MEAN, IMAGENET_STD))
+    return transforms.Compose(folder_eval_transforms(preprocessing.image_size, preprocessing.eval_resize,
+                                                     preprocessing.mean, preprocessing.std,
+                                                     preprocessing.interpolation))
 
 
-def make_predictor(model_path: str):
-    if not os.path.isfile(model_path):
-        raise FileNotFoundError(f"model file '{model_path}' does not exist")
-    if model_path.endswith(".onnx"):
-        from src.onnx_eval import onnx_session, predict_batches
-        session = onnx_session(model_path)
-        return lambda batch: predict_batches(session, batch)
-    if model_path.endswith(".mindir"):
-        import mindspore as ms
-        from mindspore import nn
-        try:
-            cell = nn.GraphCell(ms.load(model_path))
-        except Exception as e:  # MindSpore raises several types for unreadable files
-            raise ValueError(f"cannot load MINDIR '{model_path}': {str(e).splitlines()[0][:200]}") from None
-        return lambda batch: cell(ms.Tensor(batch)).asnumpy()
-    raise ValueError(f"'{model_path}': expected a .mindir or .onnx file")
-
-
-def run(model_path: str, dataset_path: str, output_dir: str = ".", image_size: int = 224,
-        resize_size: int = 256) -> int:
-    from src.deploy import RESULT_SUFFIX, list_images, result_keys
-    from src.errors import DataError
+def run(model_path: str, dataset_path: str, preprocessing: Preprocessing, output_dir: str = ".") -> int:
     keys = result_keys(dataset_path, list_images(dataset_path))
     predict = make_predictor(model_path)
-    preprocess = preprocess_fn(image_size, resize_size)
+    preprocess = preprocess_fn(preprocessing)
     result_dir = os.path.join(output_dir, "result_Files")
     os.makedirs(result_dir, exist_ok=True)
     latencies = []
     for key, path in keys.items():
+        check_image_file(path)  # a truncated JPEG would crash MindSpore's decoder without a message
         try:
             image = preprocess(np.fromfile(path, dtype=np.uint8))
         except RuntimeError as e:
@@ -69,21 +58,29 @@ def run(model_path: str, dataset_path: str, output_dir: str = ".", image_size: i
     return len(latencies)
 
 
+def _floats(text: str):
+    return [float(v) for v in text.split(",")]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.tools.infer_mindir", description=__doc__.splitlines()[0])
     parser.add_argument("--model_path", "--mindir_path", dest="model_path", required=True)
     parser.add_argument("--dataset_path", required=True)
     parser.add_argument("--output_dir", default=".")
-    parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--resize_size", type=int, default=256)
-    from src.cli import run_argparse
-    return run_argparse("infer_mindir", parser, _run, argv)
+    parser.add_argument("--model", default="", help="the network's name: its default config gives the "
+                                                    "preprocessing (default: 224, resize 256, ImageNet mean/std)")
+    parser.add_argument("--image_size", type=int, default=None)
+    parser.add_argument("--resize_size", "--eval_resize", dest="eval_resize", type=int, default=None)
+    parser.add_argument("--mean", type=_floats, default=None, help="three values, e.g. 0.485,0.456,0.406")
+    parser.add_argument("--std", type=_floats, default=None)
+    return run_main("infer_mindir", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:
-    from src.runtime import configure_cpu_kernels
-    configure_cpu_kernels()
-    run(args.model_path, args.dataset_path, args.output_dir, args.image_size, args.resize_size)
+    default_cfg = get_default_cfg(args.model) if args.model else DefaultCfg()
+    preprocessing = resolve_preprocessing(default_cfg, image_size=args.image_size, eval_resize=args.eval_resize,
+                                          mean=args.mean, std=args.std)
+    run(args.model_path, args.dataset_path, preprocessing, args.output_dir)
     return 0
 
 

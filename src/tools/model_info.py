@@ -7,27 +7,28 @@ MACs are the multiply-accumulates of the convolutions and dense layers for one i
 import argparse
 import sys
 
+from src.cli import run_main
+from src.models import check_model_name, count_macs, count_params, create_model, list_models
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.model_info", description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
-    parser.add_argument("--num_classes", type=int, default=1000)
-    parser.add_argument("--image_size", type=int, default=224)
-    args = parser.parse_args(argv)
-    from src.runtime import configure_cpu_kernels
-    configure_cpu_kernels()
-    from src.models import count_macs, count_params, create_model, list_models
+
+def _run(args) -> int:
     names = args.models or list_models()
-    unknown = [n for n in names if n not in list_models()]
-    if unknown:
-        sys.stderr.write(f"error: unknown model '{unknown[0]}'; known: {', '.join(list_models())}\n")
-        return 2
+    for name in names:
+        check_model_name(name)
     print(f"| model | parameters ({args.num_classes} classes) | MACs at {args.image_size}x{args.image_size} |")
     print("| --- | ---: | ---: |")
     for name in names:
         net = create_model(name, num_classes=args.num_classes, image_size=args.image_size)
         print(f"| {name} | {count_params(net):,} | {count_macs(net, args.image_size) / 1e6:,.1f}M |", flush=True)
     return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.tools.model_info", description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
+    parser.add_argument("--num_classes", type=int, default=1000)
+    parser.add_argument("--image_size", type=int, default=224)
+    return run_main("model_info", parser.parse_args, _run, argv)
 
 
 if __name__ == "__main__":

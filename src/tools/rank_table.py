@@ -15,6 +15,7 @@ import json
 import sys
 from typing import List
 
+from src.cli import run_main
 from src.rank_table import (RankTableError, build_rank_table, merge_rank_tables, parse_rank_table, read_hccn_conf,
                             select_server, validate_dump)
 
@@ -108,8 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from src.cli import run_argparse
-    return run_argparse("rank_table", build_parser(), lambda args: args.run(args), argv)
+    return run_main("rank_table", build_parser().parse_args, lambda args: args.run(args), argv)
 
 
 if __name__ == "__main__":

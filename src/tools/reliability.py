@@ -27,6 +27,8 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from src.cli import run_main
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEP_LINE = re.compile(r"epoch: (\d+) step: \[?(\d+)(?:/\d+\])?[,:]")
 STORM_ARGS = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--image_size", "32",
@@ -47,12 +49,12 @@ def _train(args: List[str], **kwargs) -> subprocess.Popen:
 
 
 def _checkpoints(ckpt_dir: str, model: str) -> List[Tuple[int, str]]:
-    from src.training import periodic_checkpoints
+    from src.engine.checkpoint import periodic_checkpoints
     return periodic_checkpoints(ckpt_dir, model)
 
 
 def _global_step(path: str) -> int:
-    from src.checkpoint import read_checkpoint
+    from src.engine.checkpoint import read_checkpoint
     return int(read_checkpoint(path)["global_step"].asnumpy().reshape(-1)[0])
 
 
@@ -66,7 +68,7 @@ def _last_logged_step(log_text: str, steps_per_epoch: int) -> int:
 
 def _max_difference(a_path: str, b_path: str) -> float:
     import numpy as np
-    from src.checkpoint import read_checkpoint
+    from src.engine.checkpoint import read_checkpoint
     a, b = read_checkpoint(a_path), read_checkpoint(b_path)
     if set(a) != set(b):
         return float("inf")
@@ -425,7 +427,6 @@ def bad_inputs(workdir: str, log: Callable[[str], None], only: int = 0) -> Dict:
 
 
 def main(argv=None) -> int:
-    from src.cli import run_argparse
     parser = argparse.ArgumentParser(prog="python -m src.tools.reliability", description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["kills", "inputs", "both"], default="both")
     parser.add_argument("--kills", type=int, default=30)
@@ -434,12 +435,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="runs/reliability")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="", help="also write the figures to this file")
-    return run_argparse("reliability", parser, _run, argv)
+    return run_main("reliability", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:
-    from src.runtime import configure_cpu_kernels
-    configure_cpu_kernels()
     if args.kills < 0 or args.epochs < 1:
         raise ValueError("--kills must be >= 0 and --epochs >= 1")
     workdir = os.path.abspath(args.workdir)

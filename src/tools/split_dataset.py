@@ -16,10 +16,12 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from src.cli import run_main
+from src.data.folders import scan_image_folder
+
 
 def plan_split(src: str, train_ratio: float, seed: int) -> Dict[str, Tuple[List[str], List[str]]]:
     """{class: (train files, test files)}, file names relative to the class folder."""
-    from src.data.folders import scan_image_folder
     if not 0 < train_ratio < 1:
         raise ValueError(f"--train_ratio must be between 0 and 1, got {train_ratio}")
     samples, classes = scan_image_folder(src, check="none")
@@ -63,8 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--link", action="store_true", help="symbolic links instead of copies")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dst/train and dst/test")
-    from src.cli import run_argparse
-    return run_argparse("split_dataset", parser, _run, argv, errors=(FileExistsError,))
+    return run_main("split_dataset", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:

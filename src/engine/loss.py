@@ -32,3 +32,8 @@ class CrossEntropySmooth(nn.Cell):
         if self.smoothing > 0:
             target = target * (1.0 - self.smoothing) + self.smoothing / logits.shape[-1]
         return -(target * logp).sum(-1).mean()
+
+
+def create_loss(label_smoothing: float = 0.0, num_classes: int = 1000) -> nn.Cell:
+    """The classification loss: cross entropy with `label_smoothing`."""
+    return CrossEntropySmooth(label_smoothing, num_classes)

@@ -45,8 +45,10 @@ def build_lr_schedule(lr_max: float, total_steps: int, warmup_steps: int = 0, lr
     return lrs.astype(np.float32)
 
 
-def lr_schedule_from_config(cfg, steps_per_epoch: int, lr_scale: float = 1.0) -> np.ndarray:
-    """The schedule a config describes, for `steps_per_epoch` optimizer steps per epoch."""
-    return build_lr_schedule(cfg.lr_max * lr_scale, cfg.epoch_size * steps_per_epoch,
-                             int(cfg.warmup_epochs * steps_per_epoch), cfg.lr_init * lr_scale,
-                             cfg.lr_end * lr_scale, cfg.lr_decay_mode, cfg.lr_power)
+def create_scheduler(steps_per_epoch: int, epochs: int, *, lr_max: float, lr_init: float = 0.0, lr_end: float = 0.0,
+                     warmup_epochs: float = 0.0, decay_mode: str = "cosine", power: float = 2.0,
+                     lr_scale: float = 1.0) -> np.ndarray:
+    """The per-step learning rates of `epochs` epochs of `steps_per_epoch` steps; `lr_scale` multiplies lr_init,
+    lr_max and lr_end (linear scaling with the global batch)."""
+    return build_lr_schedule(lr_max * lr_scale, epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch),
+                             lr_init * lr_scale, lr_end * lr_scale, decay_mode, power)

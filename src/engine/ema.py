@@ -9,9 +9,8 @@ from typing import Optional
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
-from mindspore.train.callback import Callback
 
-from .outputs import atomic_save_checkpoint
+from ..outputs import atomic_save_checkpoint
 
 _ema_update = ops.MultitypeFuncGraph("ema_update")
 
@@ -62,25 +61,17 @@ def save_ema(ema: WeightEMA, path: str) -> None:
     atomic_save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], path)
 
 
-class EMAUpdate(Callback):
-    """Update the average after every step; save it every `save_epochs` epochs and after the last."""
-
-    def __init__(self, ema: WeightEMA, path: Optional[str], save_epochs: int, total_epochs: int):
-        super().__init__()
-        self.ema = ema
-        self.path = path
-        self.save_epochs = save_epochs
-        self.total_epochs = total_epochs
-
-    def on_train_step_end(self, run_context):
-        self.ema()
-
-    def on_train_epoch_end(self, run_context):
-        epoch = run_context.original_args().cur_epoch_num
-        if self.path and (epoch % self.save_epochs == 0 or epoch == self.total_epochs):
-            save_ema(self.ema, self.path)
-
-
 def ema_matches(ema: WeightEMA, net: nn.Cell) -> bool:
     """Whether the averages equal the network's current values (used by tests and sanity checks)."""
     return all(np.array_equal(p.asnumpy(), a.asnumpy()) for p, a in zip(ema.params, ema.averages))
+
+
+def resume_ema(ema: WeightEMA, resume_path: str, model: str) -> str:
+    """Continue the average saved beside the resumed checkpoint (`<model>_ema.ckpt`); return the log line."""
+    import os
+    from .checkpoint import read_checkpoint
+    path = os.path.join(os.path.dirname(os.path.abspath(resume_path)), f"{model}_ema.ckpt")
+    if os.path.isfile(path):
+        ema.load_state(read_checkpoint(path))
+        return f"resume: EMA weights from {path}"
+    return f"resume: no {path}; the EMA restarts from the resumed weights"

@@ -1,0 +1,173 @@
+"""The callbacks of a training run: the model zoo's log lines with throughput and progress, validation that keeps
+the best checkpoint, periodic checkpoints with stable names, and the weight EMA's update and save."""
+import math
+import os
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from mindspore import nn
+from mindspore.train.callback import Callback
+
+from ..outputs import atomic_save_checkpoint
+from ..runtime import LOG
+from .checkpoint import periodic_checkpoints
+from .ema import WeightEMA, save_ema
+from .evaluation import evaluate
+
+
+class TrainMonitor(Callback):
+    """The model zoo's log lines plus throughput and progress:
+
+    `epoch: 1 step: 1251, loss is 5.001419`, `epoch time: ... ms, per step time: ... ms, ... img/s`, and every
+    `log_interval` steps `epoch: 1 step: [100/1251], loss: ..., lr: ..., ... img/s, eta ...`.
+    """
+
+    def __init__(self, steps_per_epoch: int, batch_size: int, lr: np.ndarray, log_interval: int,
+                 total_epochs: int):
+        super().__init__()
+        self.steps = steps_per_epoch
+        self.batch_size = batch_size
+        self.lr = lr
+        self.log_interval = log_interval
+        self.total_epochs = total_epochs
+        self.epoch_start = self.interval_start = time.time()
+        self.last_loss = float("nan")
+
+    @staticmethod
+    def _loss(outputs) -> float:
+        if isinstance(outputs, (tuple, list)):
+            outputs = outputs[0]
+        return float(np.mean(outputs.asnumpy()))
+
+    @staticmethod
+    def _global_step(cb) -> int:
+        """The optimizer's step counter (it survives a resume; the callback's step count does not)."""
+        return int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
+
+    def on_train_epoch_begin(self, run_context):
+        self.epoch_start = self.interval_start = time.time()
+
+    def on_train_step_end(self, run_context):
+        cb = run_context.original_args()
+        step_in_epoch = (cb.cur_step_num - 1) % self.steps + 1
+        loss = self._loss(cb.net_outputs)
+        self.last_loss = loss
+        if not math.isfinite(loss):
+            run_context.request_stop()
+            raise FloatingPointError(f"loss is {loss} at epoch {cb.cur_epoch_num} step {step_in_epoch}; lower "
+                                     f"lr_max or check the data")
+        if self.log_interval and step_in_epoch % self.log_interval == 0 and step_in_epoch < self.steps:
+            now = time.time()
+            rate = self.log_interval * self.batch_size / max(now - self.interval_start, 1e-9)
+            remaining = (self.steps - step_in_epoch) * self.batch_size / rate
+            lr = self.lr[min(self._global_step(cb) - 1, len(self.lr) - 1)]
+            LOG.info(f"epoch: {cb.cur_epoch_num} step: [{step_in_epoch}/{self.steps}], loss: {loss:.6f}, "
+                     f"lr: {lr:.6f}, {rate:.1f} img/s, epoch eta {remaining:.0f} s")
+            self.interval_start = now
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        elapsed = (time.time() - self.epoch_start) * 1000
+        per_step = elapsed / self.steps
+        LOG.info(f"epoch: {cb.cur_epoch_num} step: {self.steps}, loss is {self.last_loss}")
+        LOG.info(f"epoch time: {elapsed:.3f} ms, per step time: {per_step:.3f} ms, "
+                 f"{self.steps * self.batch_size / elapsed * 1000:.1f} img/s")
+
+
+class ValidateAndKeepBest(Callback):
+    """Validate every `interval` epochs (and after the last); keep the best weights as `<model>_best.ckpt`.
+
+    `best`: the (top-1, epoch) a resumed run read back from its best checkpoint; it is kept unless beaten."""
+
+    def __init__(self, net: nn.Cell, dataset, interval: int, total_epochs: int, best_path: str,
+                 save: bool = True, ema=None, sum_across_ranks=None, best: Optional[Tuple[float, int]] = None):
+        super().__init__()
+        self.net = net
+        self.sum_across_ranks = sum_across_ranks
+        self.ema = ema
+        self.dataset = dataset
+        self.interval = interval
+        self.total_epochs = total_epochs
+        self.best_path = best_path
+        self.save = save
+        self.best, self.best_epoch = best if best is not None else (-1.0, 0)
+        self.history: List[Dict] = []
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if epoch % self.interval and epoch != self.total_epochs:
+            return
+        start = time.time()
+        if self.ema is not None:
+            self.ema.swap()  # validate (and keep as best) the averaged weights
+        try:
+            result = evaluate(self.net, self.dataset, self.sum_across_ranks)
+            self.history.append({"epoch": epoch, **result})
+            top1 = result["top_1_accuracy"]
+            if top1 > self.best:
+                self.best, self.best_epoch = top1, epoch
+                if self.save:
+                    atomic_save_checkpoint(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
+        finally:
+            if self.ema is not None:
+                self.ema.swap()
+        which = "EMA " if self.ema is not None else ""
+        LOG.info(f"epoch: {epoch} {which}validation: top_1_accuracy {top1:.4f}, top_5_accuracy "
+                 f"{result['top_5_accuracy']:.4f} over {result['num_samples']} images "
+                 f"({time.time() - start:.1f} s); best {self.best:.4f} at epoch {self.best_epoch}")
+
+
+class CheckpointSaver(Callback):
+    """Write `<prefix>-<epoch>_<steps per epoch>.ckpt` every `every` epochs and after the last, atomically.
+
+    A checkpoint holds the train network (weights, BN statistics, optimizer moments, step counter) plus `epoch_num`
+    and `step_num` (the global step, which a resumed process continues). The folder keeps the `keep_max` newest
+    periodic checkpoints of the prefix, counting those an earlier process of the run wrote; the names never change
+    across resumes (MindSpore's own saver appends _1, _2, ... to the prefix when files exist).
+    """
+
+    def __init__(self, directory: str, prefix: str, steps_per_epoch: int, every: int, keep_max: int,
+                 total_epochs: int):
+        super().__init__()
+        self.directory = directory
+        self.prefix = prefix
+        self.steps = steps_per_epoch
+        self.every = every
+        self.keep_max = keep_max
+        self.total_epochs = total_epochs
+        self.latest = ""
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        epoch = cb.cur_epoch_num
+        if epoch % self.every and epoch != self.total_epochs:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{self.steps}.ckpt")
+        step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
+        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step})
+        self.latest = path
+        for _, old in periodic_checkpoints(self.directory, self.prefix)[:-self.keep_max]:
+            if old != path:
+                os.chmod(old, 0o600)
+                os.remove(old)
+
+
+class EMAUpdate(Callback):
+    """Update the average after every step; save it every `save_epochs` epochs and after the last."""
+
+    def __init__(self, ema: WeightEMA, path: Optional[str], save_epochs: int, total_epochs: int):
+        super().__init__()
+        self.ema = ema
+        self.path = path
+        self.save_epochs = save_epochs
+        self.total_epochs = total_epochs
+
+    def on_train_step_end(self, run_context):
+        self.ema()
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if self.path and (epoch % self.save_epochs == 0 or epoch == self.total_epochs):
+            save_ema(self.ema, self.path)

@@ -1,0 +1,181 @@
+"""Checkpoints in and out of a run: reading and loading with clear errors on any mismatch, starting from
+pretrained weights (ours or the model zoo's, converted on the fly), resuming a run (weights, optimizer moments,
+step, EMA, best so far), and finding a run's periodic checkpoints."""
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+import mindspore as ms
+from mindspore import nn
+
+from ..errors import CheckpointError
+from ..models import convert_state_dict
+from ..models.convert import TRAINING_STATE_PREFIXES, format_names
+from ..runtime import LOG
+
+
+def read_checkpoint(path: str) -> Dict[str, ms.Parameter]:
+    """All entries of a MindSpore checkpoint file."""
+    if not path:
+        raise CheckpointError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
+    check_checkpoint_file(path)
+    try:
+        return ms.load_checkpoint(path)
+    except Exception as e:  # MindSpore raises ValueError / RuntimeError for unreadable files
+        raise CheckpointError(f"cannot read checkpoint '{path}': not a MindSpore checkpoint or damaged "
+                              f"({str(e).splitlines()[0][:200]})") from None
+
+
+def check_checkpoint_file(path: str, what: str = "checkpoint") -> None:
+    """Raise a clear error unless `path` is an existing checkpoint file (a folder gets its own message)."""
+    if os.path.isdir(path):
+        inside = sorted(n for n in os.listdir(path) if n.endswith(".ckpt"))
+        hint = f", e.g. '{os.path.join(path, inside[-1])}'" if inside else ""
+        raise CheckpointError(f"{what} '{path}' is a folder, not a checkpoint file; pass a .ckpt file{hint}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} '{path}' does not exist")
+
+
+def split_training_state(params: Dict[str, ms.Parameter]) -> Tuple[Dict, Dict]:
+    """(network entries, optimizer and bookkeeping entries)."""
+    net, state = {}, {}
+    for name, value in params.items():
+        (state if name.startswith(TRAINING_STATE_PREFIXES) else net)[name] = value
+    return net, state
+
+
+def check_compatible(net: ms.nn.Cell, params: Dict[str, ms.Parameter], path: str, exclude: Tuple[str, ...] = ()):
+    """Raise CheckpointError naming every missing, unexpected or mis-shaped parameter."""
+    expected = {k: v for k, v in net.parameters_dict().items() if not k.startswith(exclude)}
+    given = {k: v for k, v in params.items() if not k.startswith(exclude)}
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    mismatched = [f"{k} (checkpoint {tuple(given[k].shape)}, network {tuple(expected[k].shape)})"
+                  for k in expected if k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or mismatched):
+        return
+    problems = []
+    if len(missing) > len(expected) // 2:
+        problems.append(f"it does not look like a checkpoint of this network ({len(missing)} of "
+                        f"{len(expected)} parameters missing, e.g. {format_names(missing, 3)})")
+    else:
+        if missing:
+            problems.append(f"missing: {format_names(missing)}")
+        if unexpected:
+            problems.append(f"unexpected: {format_names(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatch: {format_names(mismatched)}")
+        weight = classifier_prefix(net) + "weight" if hasattr(net, "get_classifier") else "classifier.weight"
+        head = [k for k in expected if k == weight and k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
+        if head:
+            problems.append(f"the checkpoint's head has {given[head[0]].shape[0]} classes: pass --num_classes "
+                            f"{given[head[0]].shape[0]}")
+    raise CheckpointError(f"checkpoint '{path}' does not fit the network: " + "; ".join(problems))
+
+
+def load_weights(net: ms.nn.Cell, path: str, exclude: Tuple[str, ...] = ()) -> Dict[str, ms.Parameter]:
+    """Load the network weights of `path` into `net` after checking that every parameter fits.
+
+    Returns the checkpoint's training-state entries (optimizer moments, global_step, epoch_num, ...).
+    """
+    net_params, state = split_training_state(read_checkpoint(path))
+    check_compatible(net, net_params, path, exclude)
+    if exclude:
+        net_params = {k: v for k, v in net_params.items() if not k.startswith(exclude)}
+    ms.load_param_into_net(net, net_params, strict_load=True)
+    return state
+
+
+def read_training_state(path: str, net: nn.Cell) -> Dict:
+    """Load the weights of a training checkpoint into `net`; return its optimizer and bookkeeping entries."""
+    state = load_weights(net, path)
+    if "epoch_num" not in state or "global_step" not in state:
+        raise CheckpointError(f"'{path}' holds no training state (epoch_num, global_step); resume needs a "
+                              f"checkpoint written by train.py, use --pretrained_ckpt to start from weights only")
+    return state
+
+
+def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
+    """Set the optimizer's moments and step counter from a training checkpoint's entries.
+
+    The lr array is rebuilt from the config, so a longer run (a larger epoch_size) continues on its own schedule
+    at the saved step. Entries are set one by one: load_param_into_net on an optimizer also matched `moments.X`
+    to the network weight `X` and overwrote it.
+    """
+    targets = [p for p in optimizer.get_parameters() if p.name.startswith("moments.")] + [optimizer.global_step]
+    missing = [p.name for p in targets if p.name not in state]
+    if missing:
+        raise CheckpointError(f"'{path}' lacks optimizer state {missing[:3]}: was it written with another "
+                              f"optimizer or another set of trainable parameters (freeze_epochs)?")
+    for param in targets:
+        value = state[param.name]
+        if tuple(value.shape) != tuple(param.shape):
+            raise CheckpointError(f"'{path}': optimizer state {param.name} has shape {tuple(value.shape)}, "
+                                  f"expected {tuple(param.shape)}")
+        param.set_data(ms.Tensor(value.asnumpy(), param.dtype))
+
+
+def _from_model_zoo(model: str, params: Dict, path: str) -> Dict:
+    """The model zoo's parameter names of `model` converted to ours, or a CheckpointError."""
+    try:
+        converted = convert_state_dict("modelzoo", model, {k: v.asnumpy() for k, v in params.items()})
+    except ValueError as e:
+        raise CheckpointError(f"'{path}' is neither a checkpoint of {model} nor a model-zoo one it converts from: "
+                              f"{str(e)[:300]}") from None
+    LOG.info(f"'{path}' has the model zoo's parameter names: converted to ours")
+    return {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in converted.items()}
+
+
+def init_from_checkpoint(net: nn.Cell, path: str, model: str = "") -> None:
+    """Start from the weights of `path` (ours, converted, or the model zoo's names, converted on the fly).
+
+    When its classifier has another class count (fine-tuning), every other weight is loaded and
+    `reset_classifier` gives the network a fresh head; any other mismatch is an error."""
+    params, _ = split_training_state(read_checkpoint(path))
+    ours = set(net.parameters_dict())
+    if model and len(ours & set(params)) < len(ours) // 2:
+        params = _from_model_zoo(model, params, path)
+    prefix = classifier_prefix(net)
+    head = params.get(f"{prefix}weight")
+    if head is not None and tuple(head.shape) != tuple(net.get_classifier().weight.shape):
+        check_compatible(net, params, path, exclude=(prefix,))
+        ms.load_param_into_net(net, {k: v for k, v in params.items() if not k.startswith(prefix)},
+                               strict_load=True)
+        net.reset_classifier(net.num_classes)
+        LOG.info(f"initialised from {path}; its {head.shape[0]}-class head replaced by a new {net.num_classes}-"
+                 f"class classifier")
+        return
+    check_compatible(net, params, path)
+    ms.load_param_into_net(net, params, strict_load=True)
+    LOG.info(f"initialised from {path}")
+
+
+def classifier_prefix(net: nn.Cell) -> str:
+    """The parameter-name prefix of the network's classification layer (e.g. "classifier.")."""
+    return net.get_classifier().weight.name.rpartition(".")[0] + "."
+
+
+def read_best(path: str) -> Optional[Tuple[float, int]]:
+    """(top-1, epoch) recorded in a best checkpoint, or None when there is none (or it records neither)."""
+    if not os.path.isfile(path):
+        return None
+    state = read_checkpoint(path)
+    if "top_1_accuracy" not in state:
+        return None
+    epoch = int(state["epoch_num"].asnumpy()) if "epoch_num" in state else 0
+    return float(state["top_1_accuracy"].asnumpy()), epoch
+
+
+CHECKPOINT_NAME = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<steps>\d+)\.ckpt$")
+
+
+def periodic_checkpoints(directory: str, prefix: str) -> List[Tuple[int, str]]:
+    """(epoch, path) of every `<prefix>-<epoch>_<steps>.ckpt` in `directory`, oldest epoch first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = CHECKPOINT_NAME.match(name)
+        if match and match.group("prefix") == prefix:
+            found.append((int(match.group("epoch")), os.path.join(directory, name)))
+    return sorted(found)

@@ -1,0 +1,97 @@
+"""The training loop: phases, one data pipeline per epoch, `ms.Model` steps and the callbacks.
+
+Phases: with `freeze_epochs`, the classifier alone trains first, then every parameter; each phase has its own
+optimizer over the trainable parameters, continuing the one lr schedule at its first step. Each epoch reads a
+fresh pipeline whose augmentations are seeded by (seed, rank, epoch) (`augmentation_seed`), so a resumed run draws
+what the uninterrupted one did. With dataset sinking (Ascend) one pipeline feeds a phase instead, since every new
+pipeline connects (and compiles) the network anew: the data order still resumes exactly, the augmentation
+streams restart from (seed, rank, resumed epoch).
+"""
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import mindspore as ms
+import mindspore.dataset as ds
+from mindspore import nn
+
+from ..data import Loader, pipeline_errors
+from .checkpoint import restore_optimizer
+
+
+@dataclass(frozen=True)
+class Phase:
+    first_epoch: int      # 0-based, inclusive
+    end_epoch: int        # exclusive
+    frozen: bool          # only the classifier trains
+
+
+def plan_phases(start_epoch: int, epochs: int, freeze_epochs: int = 0) -> List[Phase]:
+    """The phases left to train from `start_epoch` (a resumed run starts inside a phase)."""
+    freeze_end = min(freeze_epochs, epochs)
+    phases = [Phase(start_epoch, freeze_end, True), Phase(max(start_epoch, freeze_end), epochs, False)]
+    return [p for p in phases if p.first_epoch < p.end_epoch]
+
+
+def set_backbone_trainable(net: nn.Cell, trainable: bool) -> None:
+    """Freeze (or unfreeze) every weight but the classifier's (BN moving statistics never train)."""
+    head = {id(p) for p in net.get_classifier().get_parameters()}
+    for param in net.get_parameters():
+        if id(param) not in head and not param.name.endswith(("moving_mean", "moving_variance")):
+            param.requires_grad = trainable
+
+
+def use_sink_mode(setting: str, device_target: str, ema: bool) -> bool:
+    """`dataset_sink_mode` auto | true | false: auto sinks on Ascend unless the EMA updates after every step."""
+    if setting == "auto":
+        return device_target == "Ascend" and not ema
+    return setting == "true"
+
+
+class Trainer:
+    """Trains `net` with `loss_fn` through `ms.Model`.
+
+    make_optimizer: builds the optimizer over the currently trainable parameters (called once per phase).
+    amp_level / loss_scale_manager: as `resolve_amp` returns them. callbacks: MindSpore callbacks.
+    """
+
+    def __init__(self, net: nn.Cell, loss_fn: nn.Cell, make_optimizer: Callable[[], nn.Optimizer], *,
+                 amp_level: str = "O0", loss_scale_manager=None, sink: bool = False,
+                 callbacks: Sequence = ()):
+        self.net = net
+        self.loss_fn = loss_fn
+        self.make_optimizer = make_optimizer
+        self.amp_level = amp_level
+        self.loss_scale_manager = loss_scale_manager
+        self.sink = sink
+        self.callbacks = list(callbacks)
+
+    def fit(self, make_loader: Callable[[int], Loader], phases: Sequence[Phase], steps_per_epoch: int, *,
+            augmentation_seed: Callable[[int], int], resume_state: Optional[Dict] = None,
+            resume_path: str = "", first_loader: Optional[Loader] = None) -> None:
+        """Train the `phases`; make_loader(epoch) builds the pipeline that starts at `epoch` (0-based).
+
+        resume_state: a training checkpoint's optimizer entries, restored into the first phase's optimizer.
+        first_loader: the pipeline of the first epoch, when the caller built it already (to log its size).
+        """
+        start = phases[0].first_epoch if phases else 0
+        for phase in phases:
+            set_backbone_trainable(self.net, not phase.frozen)
+            optimizer = self.make_optimizer()
+            if resume_state is not None and phase.first_epoch == start:
+                restore_optimizer(resume_state, optimizer, resume_path)
+            else:
+                optimizer.global_step.set_data(ms.Tensor([phase.first_epoch * steps_per_epoch], ms.int32))
+            model = ms.Model(self.net, self.loss_fn, optimizer, amp_level=self.amp_level,
+                             loss_scale_manager=self.loss_scale_manager,
+                             keep_batchnorm_fp32=True if self.amp_level != "O0" else None)
+            segments = ([(phase.first_epoch, phase.end_epoch)] if self.sink else
+                        [(e, e + 1) for e in range(phase.first_epoch, phase.end_epoch)])
+            for first, end in segments:
+                # MindSpore refuses to feed one dataset object to a second Model: only the very first is reused
+                loader = first_loader if (first_loader is not None and first == start) else make_loader(first)
+                first_loader = None
+                ds.config.set_seed(augmentation_seed(first))
+                with pipeline_errors():
+                    model.train(end, loader.dataset, callbacks=self.callbacks, dataset_sink_mode=self.sink,
+                                initial_epoch=first)
+        set_backbone_trainable(self.net, True)
