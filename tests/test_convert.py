@@ -1,5 +1,6 @@
-"""Weight conversion (src/tools/convert_weights.py): timm / official PyTorch layouts checked against a real PyTorch
-forward pass, model-zoo checkpoints checked value by value, and the strictness and safety of the tool."""
+"""Weight conversion (src/tools/convert_weights.py): timm's own networks (GhostNet 0.5 / 1.0 / 1.3, MobileNetV1 1.0;
+the GhostNet ones are the official code's) converted and checked against timm's PyTorch forward pass, model-zoo
+checkpoints checked value by value, and the strictness and safety of the tool."""
 import os
 import sys
 import re
@@ -13,14 +14,15 @@ from src.models import create_model
 from src.models.utils import count_params
 from src.tools import convert_weights as cw
 
-try:  # PyTorch and safetensors are optional: without them only the model-zoo and argument tests run
+try:  # PyTorch, timm and safetensors are optional: without them only the model-zoo and argument tests run
     import torch
     from safetensors.torch import save_file
-    from tests import torch_reference as tr
+    from tests import torch_helpers as tr
+    tr.import_timm()
     torch.set_num_threads(2)
 except ImportError:
     torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch / timm is not installed")
 NUM_CLASSES = 11
 SIZE = 64  # 64x64 inputs: every stride is exercised and the last feature map is 2x2
 TOL = 1e-4
@@ -56,11 +58,11 @@ def _our_logits(name, num_classes, ckpt, images):
 # ----------------------------------------------------------------------------------------------------------------
 
 TORCH_NETS = {
-    # --model as passed (timm's name for MobileNetV1), our name, builder, trainable parameters at 1000 classes
-    "ghostnet_050": ("ghostnet_050", lambda n: tr.GhostNet(n, width=0.5), 2_587_292),
-    "ghostnet_100": ("ghostnet_100", lambda n: tr.GhostNet(n, width=1.0), 5_182_508),
-    "ghostnet_130": ("ghostnet_130", lambda n: tr.GhostNet(n, width=1.3), 7_358_820),
-    "mobilenetv1_100": ("mobilenet_v1_100", lambda n: tr.MobileNetV1(n), 4_231_976),
+    # --model as passed (timm's name for MobileNetV1), our name, timm's network, trainable parameters at 1000 classes
+    "ghostnet_050": ("ghostnet_050", lambda n: tr.timm_model("ghostnet_050", n), 2_587_292),
+    "ghostnet_100": ("ghostnet_100", lambda n: tr.timm_model("ghostnet_100", n), 5_182_508),
+    "ghostnet_130": ("ghostnet_130", lambda n: tr.timm_model("ghostnet_130", n), 7_358_820),
+    "mobilenetv1_100": ("mobilenet_v1_100", lambda n: tr.timm_model("mobilenetv1_100", n), 4_231_976),
 }
 
 
@@ -129,6 +131,32 @@ def test_timm_layout_reproduces_pytorch_logits(model, tmp_path, capsys):
 def _write(state, path):
     save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, path)
     return path
+
+
+@needs_torch
+def test_the_timm_comparison_catches_a_wrong_bn_eps_and_a_sigmoid_gate(tmp_path, capsys):
+    """The tolerance above means something: timm's network with a BN eps of 1e-3 (ours: 1e-5) or a sigmoid SE
+    gate (ours: relu6(x + 3) / 6) gives logits far from ours on the same weights."""
+    net = _torch_net("ghostnet_050")
+    save_file(net.state_dict(), str(tmp_path / "w.safetensors"))
+    rc, _, err = _convert(capsys, "--source", "timm", "--model", "ghostnet_050", "--input",
+                          str(tmp_path / "w.safetensors"), "--output", str(tmp_path / "w.ckpt"))
+    assert rc == 0, err
+    images = _images(1)
+    _, ours = _our_logits("ghostnet_050", NUM_CLASSES, str(tmp_path / "w.ckpt"), images)
+    assert np.abs(ours - tr.logits(net, images)).max() <= TOL
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eps = 1e-3
+    assert np.abs(ours - tr.logits(net, images)).max() > 100 * TOL
+    net = _torch_net("ghostnet_050")
+    gates = 0
+    for module in net.modules():
+        if hasattr(module, "conv_reduce") and hasattr(module, "gate"):
+            module.gate = torch.nn.Sigmoid()
+            gates += 1
+    assert gates > 0
+    assert np.abs(ours - tr.logits(net, images)).max() > 100 * TOL
 
 
 @needs_torch

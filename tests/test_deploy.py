@@ -38,7 +38,11 @@ def _calibrated(name, rng):
     return net
 
 
-@pytest.mark.parametrize("name", list_models())
+FAST_PARITY = ("ghostnet_050", "mobilenet_v1_025")  # the fast subset's share of the parity check
+
+
+@pytest.mark.parametrize("name", [n if n in FAST_PARITY else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in list_models()])
 def test_onnx_and_mindir_match_the_network(name, tmp_path):
     ms.set_context(mode=ms.GRAPH_MODE)  # the reference is the compiled graph, as exported
     rng = np.random.default_rng(0)
@@ -87,6 +91,7 @@ def test_the_comparison_catches_a_wrong_bn_eps_and_a_sigmoid_gate(tmp_path):
     assert relative_difference(reference, sigmoid_gate(x).asnumpy()) > 1e-2
 
 
+@pytest.mark.slow
 def test_export_cli_reads_classes_from_the_checkpoint_and_refuses_air(trained, tmp_path, capsys):
     ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
     base = ["--model", "ghostnet_050", "--checkpoint_path", ckpt, "--image_size", "48"]
@@ -121,6 +126,7 @@ def exported(trained, tmp_path_factory):
     return {"ckpt": ckpt, "dir": out, "recipe": str(recipe)}
 
 
+@pytest.mark.slow
 def test_onnx_accuracy_equals_eval(exported, synthetic_root, tmp_path):
     eval_json = str(tmp_path / "eval.json")
     assert eval_script.main(TINY + ["--data_path", synthetic_root, "--checkpoint_path", exported["ckpt"],
@@ -138,6 +144,7 @@ def test_onnx_accuracy_equals_eval(exported, synthetic_root, tmp_path):
         assert got["top_5_accuracy"] == expected["top_5_accuracy"]
 
 
+@pytest.mark.slow
 def test_eval_onnx_errors(exported, synthetic_root, tmp_path, capsys):
     args = ["--data_path", synthetic_root, "--config", exported["recipe"]]
     assert eval_onnx_script.main(["--onnx_path", str(tmp_path / "none.onnx")] + args) == 2
@@ -151,6 +158,7 @@ def test_eval_onnx_errors(exported, synthetic_root, tmp_path, capsys):
     assert "takes 48x48 inputs" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_reference_runner_labels_and_postprocess_match_eval(exported, synthetic_root, tmp_path, capsys):
     val = os.path.join(synthetic_root, "val")
     eval_json = str(tmp_path / "eval.json")
@@ -214,6 +222,7 @@ def _script(name, *args, cwd):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_run_infer_310_script(exported, synthetic_root, tmp_path):
     val = os.path.join(synthetic_root, "val")
     mindir = str(exported["dir"] / "model.mindir")
@@ -229,6 +238,7 @@ def test_run_infer_310_script(exported, synthetic_root, tmp_path):
     assert (tmp_path / "acc.log").read_text().startswith("Total data: 52, top1 accuracy: ")
 
 
+@pytest.mark.slow
 def test_run_eval_onnx_script(exported, synthetic_root, tmp_path):
     proc = _script("run_eval_onnx.sh", "x.onnx", cwd=tmp_path)
     assert proc.returncode == 1 and "Usage" in proc.stderr
@@ -242,6 +252,7 @@ def test_run_eval_onnx_script(exported, synthetic_root, tmp_path):
     assert "result: {'top_1_accuracy'" in (tmp_path / "eval_onnx" / "log").read_text()
 
 
+@pytest.mark.slow
 def test_check_export_tool_prints_the_parity_table(capsys):
     from src.tools import check_export
     assert check_export.main(["mobilenet_v1_025"]) == 0

@@ -9,6 +9,8 @@ from src.engine.optim import create_optimizer
 from src.engine.scheduler import build_lr_schedule
 from src.models import create_model
 
+pytestmark = pytest.mark.slow
+
 FAMILIES = ["ghostnet_600m", "mobilenet_v1_100", "genet_res50_theta_plus", "ghostnet_d_50"]
 
 

@@ -11,6 +11,8 @@ from src.engine.checkpoint import read_checkpoint
 from src.tools import split_dataset
 from tests.datagen import ROOT, write_image_folder
 
+pytestmark = pytest.mark.slow
+
 RECIPE = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--dataset", "imagenet", "--log_interval", "0"]
 
 

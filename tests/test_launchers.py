@@ -133,6 +133,7 @@ def _fake_python(tmp):
     return {"PYTHON": str(path), "FAKE_DIR": str(tmp)}
 
 
+@pytest.mark.distributed
 def test_rank_table_launcher_runs_every_rank(setup):
     tmp, data, table = setup
     proc = run("run_distribute_train.sh", table, data, cwd=tmp, env=_fake_python(tmp))
@@ -142,6 +143,7 @@ def test_rank_table_launcher_runs_every_rank(setup):
         assert f"rank {rank} device {rank} of 4 with {table} in {tmp}/train_parallel{rank}:" in log
 
 
+@pytest.mark.distributed
 def test_rank_table_launcher_stops_the_job_when_a_rank_fails(setup):
     tmp, data, table = setup
     env = dict(_fake_python(tmp), FAIL_RANK="2", FAKE_SLEEP="300", KILL_GRACE="2")
@@ -155,6 +157,7 @@ def test_rank_table_launcher_stops_the_job_when_a_rank_fails(setup):
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
 
 
+@pytest.mark.distributed
 def test_an_interrupted_rank_table_launch_stops_every_rank(setup):
     tmp, data, table = setup
     env = dict(os.environ, **_fake_python(tmp), FAKE_SLEEP="300", KILL_GRACE="2")
@@ -226,6 +229,8 @@ def one_process(small_data, tmp_path_factory):
     return single
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_cpu_workers_match_one_process(small_data, one_process, tmp_path):
     single = one_process
     env = dict(QUICKSTART, MASTER_PORT=str(_free_port()), CLUSTER_TIME_OUT="120")
@@ -265,6 +270,8 @@ def test_two_cpu_workers_match_one_process(small_data, one_process, tmp_path):
     assert all(n == "19" for _, _, n in re.findall(pattern, logs[0]))
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_eval_under_msrun_scores_every_image_once(small_data, one_process, tmp_path):
     import eval as eval_script
     checkpoint = str(one_process / "ckpt" / "mobilenet_v1_025-2_4.ckpt")
@@ -286,6 +293,8 @@ def test_eval_under_msrun_scores_every_image_once(small_data, one_process, tmp_p
     assert "scoring 10 of 19 images" in logs[0] and "scoring 9 of 19 images" in logs[1]
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_a_config_error_under_msrun_ends_the_job_and_is_shown(small_data, tmp_path):
     env = dict(QUICKSTART, MASTER_PORT=str(_free_port()), CLUSTER_TIME_OUT="120")
     start = time.time()
@@ -295,6 +304,8 @@ def test_a_config_error_under_msrun_ends_the_job_and_is_shown(small_data, tmp_pa
     assert "the workers' errors:" in proc.stderr and "unknown model 'ghostnet_10' (did you mean" in proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_a_killed_worker_brings_the_job_down(small_data, tmp_path):
     # NODE_TIMEOUT: msrun's scheduler gives a silent worker up after 10 s instead of MindSpore's 30
     env = dict(os.environ, **QUICKSTART, MASTER_PORT=str(_free_port()), CLUSTER_TIME_OUT="120",

@@ -7,6 +7,7 @@ from tests.datagen import ROOT
 from tests.helpers import run_script as run
 
 
+
 @pytest.mark.parametrize("script", ["run_standalone_train.sh", "run_train_cpu.sh", "run_eval.sh"])
 def test_usage_without_arguments(script):
     proc = run(script)
@@ -24,6 +25,7 @@ def test_argument_errors(tmp_path):
     assert proc.returncode == 1 and "PRETRAINED_CKPT_PATH" in proc.stderr
 
 
+@pytest.mark.slow
 def test_cpu_train_then_eval_through_scripts(synthetic_root, tmp_path):
     env = {"CONFIG": os.path.join(ROOT, "configs", "quickstart.yaml")}
     extra = ["--", "--dataset", "imagenet", "--num_classes", "4", "--log_interval", "0"]
@@ -39,6 +41,7 @@ def test_cpu_train_then_eval_through_scripts(synthetic_root, tmp_path):
     assert "result: {'top_1_accuracy'" in (tmp_path / "eval" / "log").read_text()
 
 
+@pytest.mark.slow
 def test_failing_training_fails_the_script(tmp_path):
     (tmp_path / "data" / "train").mkdir(parents=True)
     proc = run("run_train_cpu.sh", "imagenet2012", str(tmp_path / "data"), cwd=tmp_path)

@@ -13,6 +13,8 @@ from src.engine.checkpoint import read_checkpoint
 
 from tests.datagen import TINY
 
+pytestmark = pytest.mark.slow
+
 
 def test_training_writes_checkpoints_config_and_log(trained):
     ckpts = sorted(os.path.basename(p) for p in glob.glob(os.path.join(trained, "ckpt", "*.ckpt")))
