@@ -1,49 +1,85 @@
-"""Evaluate a checkpoint: `python eval.py --config configs/X.yaml --data_path DIR --checkpoint_path CKPT`.
+"""Evaluate a checkpoint: `python eval.py --checkpoint_path CKPT [--data_path DIR] [--config configs/X.yaml]`.
 
-Prints the model zoo's line `result: {'top_1_accuracy': ..., 'top_5_accuracy': ...} ckpt=...` over every image of the
-validation split (under a launcher, each rank scores its share and the result covers all).
+The checkpoint names its model, class count, class names, preprocessing and the data it was trained on (checkpoints
+without that record, such as the model zoo's, are recognised by their parameter names); a command-line value
+overrides what it records. Prints the model zoo's line `result: {'top_1_accuracy': ..., 'top_5_accuracy': ...}
+ckpt=...` over every image of the validation split (under a launcher, each rank scores its share and the result
+covers all).
 """
+import os
 import sys
 from typing import Dict
 
 from src.cli import run_main
 from src.config import parse_config
-from src.data import create_split_loader, open_split, pipeline_errors, resolve_data_path
-from src.data.preprocessing import resolve_preprocessing
-from src.deploy import head_classes
-from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
+from src.data import create_split_loader, open_split, pipeline_errors, resolve_data_path, resolve_dataset
+from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
+from src.engine.checkpoint import load_opened, open_checkpoint
 from src.engine.evaluation import evaluate, format_result, write_result_json
-from src.errors import DataError
+from src.errors import ConfigError, DataError
 from src.models import check_model_name, create_model, get_default_cfg
 from src.runtime import LOG, setup_logging, setup_runtime
 
 PROG = "eval.py"
-DESCRIPTION = "Score a checkpoint (top-1 / top-5) over every image of the validation split."
+DESCRIPTION = ("Score a checkpoint (top-1 / top-5) over every image of the validation split; the model, classes "
+               "and preprocessing come from the checkpoint.")
+
+
+def data_for(cfg, record):
+    """(data-set kind, data path): the command line's or the recipe's path, else the data the checkpoint records
+    (an error when that is gone)."""
+    data_path = cfg.data_path
+    if not data_path:
+        if record is None or not record.data_path:
+            raise ConfigError("no data path given and the checkpoint records none: pass --data_path DIR")
+        if not os.path.exists(record.data_path):
+            raise FileNotFoundError(f"the data the checkpoint was trained on, '{record.data_path}', no longer "
+                                    f"exists: pass --data_path DIR")
+        data_path = record.data_path
+        LOG.info(f"data: {data_path} (recorded in the checkpoint)")
+        if cfg.source("dataset") == "default" and record.dataset:
+            # a generated set is read as the class folders it is: evaluation never regenerates data
+            return ("imagenet" if record.dataset == "synthetic" else record.dataset), data_path
+    if not os.path.exists(data_path):
+        raise FileNotFoundError(f"data path '{data_path}' does not exist")
+    dataset = cfg.dataset
+    if dataset == "synthetic" and not cfg.from_command_line("dataset"):
+        dataset = "auto"  # the recipe's generated data set: read what is at the path
+    return resolve_dataset(dataset, data_path, cfg.from_command_line("dataset")), data_path
 
 
 def evaluate_checkpoint(cfg) -> Dict[str, float]:
-    """Load `cfg.checkpoint_path` into `cfg.model`, score the validation split, print the result line."""
-    check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
+    """Load `cfg.checkpoint_path`, score the validation split, print the result line."""
+    if not cfg.checkpoint_path:
+        raise ConfigError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
+    if cfg.from_command_line("model"):
+        check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
     setup_logging()
-    default_cfg = get_default_cfg(cfg.model)
-    params, _ = split_training_state(read_checkpoint(cfg.checkpoint_path))
-    num_classes = cfg.num_classes
-    if not cfg.from_command_line("num_classes") and f"{default_cfg.classifier}.weight" in params:
-        num_classes = head_classes(params, default_cfg.classifier)  # e.g. a fine-tuned 5-class model
-    preprocessing = resolve_preprocessing(default_cfg, dataset=cfg.dataset, image_size=cfg.image_size,
-                                          eval_resize=cfg.eval_resize, interpolation=cfg.interpolation,
-                                          mean=cfg.mean, std=cfg.std)
-    net = create_model(cfg.model, num_classes=num_classes, drop_rate=cfg.drop_rate,
+    opened = open_checkpoint(cfg.checkpoint_path, cfg.model if cfg.from_command_line("model") else None,
+                             cfg.num_classes if cfg.from_command_line("num_classes") else None)
+    LOG.info(f"checkpoint {cfg.checkpoint_path}: {opened.model}, {opened.num_classes} classes ({opened.how})")
+    if cfg.source("model") == "recipe" and cfg.model != opened.model:
+        LOG.info(f"note: the recipe's model {cfg.model} is not used; the checkpoint holds a {opened.model}")
+    record = opened.record
+    dataset, data_path = data_for(cfg, record)
+    keys = PREPROCESSING_KEYS
+    preprocessing = resolve_preprocessing(get_default_cfg(opened.model), cfg.set_by("command line", keys),
+                                          record.preprocessing.to_dict() if record else None,
+                                          cfg.set_by("recipe", keys), dataset=dataset)
+    net = create_model(opened.model, num_classes=opened.num_classes, drop_rate=cfg.drop_rate,
                        image_size=preprocessing.image_size)
-    load_weights(net, cfg.checkpoint_path)
-    root = resolve_data_path(cfg.dataset, cfg.data_path, cfg.output_dir, num_classes, cfg.seed,
+    load_opened(net, opened)
+    root = resolve_data_path(dataset, data_path, cfg.output_dir, opened.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
-    source = open_split(root, "val", cfg.dataset, cfg.image_check)
+    source = open_split(root, "val", dataset, cfg.image_check)
     if source is None:
         raise DataError(f"no validation split in '{root}': expected val/ (or validation_preprocess/) or class "
                         f"folders given directly")
+    if record is not None and record.classes and source.classes != record.classes and dataset != "cifar10":
+        LOG.info(f"note: the validation classes {source.classes[:5]}... differ from the checkpoint's "
+                 f"{record.classes[:5]}...; labels follow the validation folders' order")
     loader = create_split_loader(source, preprocessing, training=False,
                                  batch_size=cfg.eval_batch_size or cfg.batch_size, num_shards=runtime.group_size,
                                  shard_id=runtime.rank, num_parallel_workers=cfg.num_parallel_workers)
@@ -56,7 +92,7 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
         raise RuntimeError(f"scored {result['num_samples']} images but the split has {loader.total}")
     LOG.info(format_result(result, cfg.checkpoint_path))
     if cfg.result_json and runtime.is_main:
-        write_result_json(result, cfg.result_json, checkpoint=cfg.checkpoint_path, model=cfg.model,
+        write_result_json(result, cfg.result_json, checkpoint=cfg.checkpoint_path, model=opened.model,
                           data_path=source.root)
     return result
 

@@ -1,12 +1,15 @@
 """Top-1 / top-5 of an ONNX file over an image folder, with exactly the preprocessing of eval.py.
 
-    python eval_onnx.py --onnx_path FILE.onnx --data_path DIR [--config configs/X.yaml] [--batch_size 32]
+    python eval_onnx.py --onnx_path FILE.onnx [--data_path DIR] [--config configs/X.yaml] [--batch_size 32]
                         [--device_target CPU|GPU]
 
-Prints the same `result: {...} ckpt=FILE.onnx` line as eval.py. A file exported with a fixed batch size is fed
-batches of that size, the last one padded (the padding's outputs are dropped).
+The preprocessing comes from the model record export.py writes into the file (a recipe fills in what a file
+without one lacks); without --data_path the data the record names is scored. Prints the same
+`result: {...} ckpt=FILE.onnx` line as eval.py. A file exported with a fixed batch size is fed batches of that
+size, the last one padded (the padding's outputs are dropped).
 """
 import argparse
+import os
 import sys
 from typing import Dict
 
@@ -14,9 +17,9 @@ import numpy as np
 
 from src.cli import run_main
 from src.config import recipe_values
-from src.data import create_split_loader, open_split, pipeline_errors
-from src.data.preprocessing import resolve_preprocessing
-from src.deploy import onnx_session, predict_batches
+from src.data import create_split_loader, open_split, pipeline_errors, resolve_dataset
+from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
+from src.deploy import onnx_session, predict_batches, read_file_record
 from src.engine.evaluation import TopKAccumulator, format_result, write_result_json
 from src.errors import ConfigError, DataError
 from src.models import DefaultCfg, get_default_cfg
@@ -29,7 +32,9 @@ RECIPE_KEYS = ("model", "dataset", "image_size", "eval_resize", "interpolation",
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Score an ONNX file on an image folder.")
     parser.add_argument("--onnx_path", required=True)
-    parser.add_argument("--data_path", required=True, help="root with val/ (or a split folder), or CIFAR-10 bin")
+    parser.add_argument("--data_path", "--dataset_path", dest="data_path", default="",
+                        help="root with val/ (or a split folder), or CIFAR-10 bin (default: the data the file's "
+                             "record names)")
     parser.add_argument("--config", default="", help="recipe giving the data set kind and eval preprocessing")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU"],
@@ -43,17 +48,25 @@ def evaluate_onnx(onnx_path: str, data_path: str, config: str = "", batch_size: 
     setup_logging()
     session = onnx_session(onnx_path, device_target)
     shape = session.get_inputs()[0].shape
+    record = read_file_record(onnx_path)
     recipe = recipe_values(config, RECIPE_KEYS) if config else {}
-    dataset = recipe.get("dataset", "imagenet")
-    default_cfg = get_default_cfg(recipe["model"]) if "model" in recipe else DefaultCfg()
-    preprocessing = resolve_preprocessing(default_cfg, dataset=dataset, image_size=recipe.get("image_size"),
-                                          eval_resize=recipe.get("eval_resize"),
-                                          interpolation=recipe.get("interpolation"), mean=recipe.get("mean"),
-                                          std=recipe.get("std"))
+    if not data_path:
+        if record is None or not record.data_path:
+            raise ConfigError(f"no data path given and '{onnx_path}' records none: pass --data_path DIR")
+        if not os.path.exists(record.data_path):
+            raise FileNotFoundError(f"the data '{onnx_path}' records, '{record.data_path}', no longer exists: pass "
+                                    f"--data_path DIR")
+        data_path = record.data_path
+    dataset = resolve_dataset(recipe.get("dataset", "auto"), data_path)
+    model = record.model if record else recipe.get("model")
+    default_cfg = get_default_cfg(model) if model else DefaultCfg()
+    preprocessing = resolve_preprocessing(default_cfg, record.preprocessing.to_dict() if record else None,
+                                          {k: v for k, v in recipe.items() if k in PREPROCESSING_KEYS},
+                                          dataset=dataset)
     if isinstance(shape[2], int) and shape[2] != preprocessing.image_size:
         raise ConfigError(f"'{onnx_path}' takes {shape[2]}x{shape[3]} inputs but the eval preprocessing crops "
-                          f"{preprocessing.image_size}x{preprocessing.image_size}; pass the recipe used for export "
-                          f"with --config")
+                          f"{preprocessing.image_size}x{preprocessing.image_size}; the file records no "
+                          f"preprocessing: pass the recipe used for export with --config")
     source = open_split(data_path, "val", dataset)
     if source is None:
         raise DataError(f"no validation split in '{data_path}'")

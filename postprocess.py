@@ -2,8 +2,8 @@
 
     python postprocess.py --result_path result_Files --label_path imagenet_label.json
 
-Prints `Total data: N, top1 accuracy: a, top5 accuracy: b.` Every labelled image needs a result file and every
-result file a label.
+Prints `Total data: N, top1 accuracy: a, top5 accuracy: b.` (or, with --style mobilenetv1, the MobileNetV1 model
+zoo's `'top1 acc': a` and `'top5 acc': b`). Every labelled image needs a result file and every result file a label.
 """
 import argparse
 import json
@@ -49,13 +49,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="postprocess.py", description=__doc__.splitlines()[0])
     parser.add_argument("--result_path", default="result_Files")
     parser.add_argument("--label_path", "--label_file", dest="label_path", required=True)
+    parser.add_argument("--style", default="ghostnet", choices=["ghostnet", "mobilenetv1"],
+                        help="the model zoo family's acc.log lines: ghostnet `Total data: N, top1 accuracy: a, top5 "
+                             "accuracy: b.`; mobilenetv1 `'top1 acc': a` and `'top5 acc': b`")
     return run_main("postprocess.py", parser.parse_args, _run, argv)
 
 
 def _run(args) -> int:
     result = score(args.result_path, args.label_path)
-    print(f"Total data: {result['num_samples']}, top1 accuracy: {result['top_1_accuracy']}, "
-          f"top5 accuracy: {result['top_5_accuracy']}.")
+    if args.style == "mobilenetv1":
+        print(f"'top1 acc': {result['top_1_accuracy']}")
+        print(f"'top5 acc': {result['top_5_accuracy']}")
+    else:
+        print(f"Total data: {result['num_samples']}, top1 accuracy: {result['top_1_accuracy']}, "
+              f"top5 accuracy: {result['top_5_accuracy']}.")
     return 0
 
 

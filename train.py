@@ -12,8 +12,8 @@ from typing import Dict, Optional
 from src.cli import run_main
 from src.config import parse_config, save_config
 from src.data import (Augmentation, augmentation_seed, check_class_count, create_split_loader, open_split,
-                      resolve_data_path)
-from src.data.preprocessing import resolve_preprocessing
+                      resolve_data_path, resolve_dataset)
+from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
 from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
@@ -22,6 +22,7 @@ from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
 from src.engine.loss import create_loss
 from src.engine.optim import create_optimizer, linear_lr_scale, resolve_amp
+from src.engine.record import ModelRecord
 from src.engine.scheduler import create_scheduler
 from src.engine.trainer import Trainer, plan_phases, use_sink_mode
 from src.errors import ConfigError
@@ -36,9 +37,7 @@ DESCRIPTION = "Train a network of the zoo; every config key can be overridden on
 def check_inputs(cfg) -> None:
     """The checks that need no device and write nothing: a bad input fails before any folder or log exists."""
     check_model_name(cfg.model)
-    if cfg.dataset != "synthetic" or cfg.data_path:
-        if not cfg.data_path:
-            raise ConfigError("no data path given: pass --data_path DIR")
+    if resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset")) != "synthetic":
         if not os.path.exists(cfg.data_path):
             raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
     for key in ("resume", "pretrained_ckpt"):
@@ -47,16 +46,21 @@ def check_inputs(cfg) -> None:
     check_output_dir(cfg.output_dir)
 
 
-def train(cfg) -> Dict:
+def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict:
     """Train as `cfg` says; return a summary (final and best validation results, checkpoint paths).
 
-    Rank 0 holds a lock on the output folder for the whole run (the other ranks share it)."""
+    Rank 0 holds a lock on the output folder for the whole run (the other ranks share it). `source` names the
+    script in the checkpoints' record; `epoch_time_label` starts the epoch-time log line (the model zoo's fine-tuning
+    wrote "Train epoch time")."""
     check_inputs(cfg)  # before joining a group: under msrun the scheduler process fails on it too
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
+    if cfg.device_num and cfg.device_num != runtime.group_size:
+        raise ConfigError(f"device_num is {cfg.device_num} but the launcher started {runtime.group_size} "
+                          f"process(es); start {cfg.device_num} or leave device_num out")
     lock = RunLock(cfg.output_dir).acquire() if runtime.is_main else None
     try:
-        return _train(cfg, runtime, lock)
+        return _train(cfg, runtime, lock, source, epoch_time_label)
     finally:
         if lock is not None:
             lock.release()
@@ -83,25 +87,33 @@ def _start_logging(cfg, runtime, lock) -> str:
 
 
 def _open_data(cfg, runtime):
-    """(training source, validation source or None, preprocessing)."""
-    root = resolve_data_path(cfg.dataset, cfg.data_path, cfg.output_dir, cfg.num_classes, cfg.seed,
+    """(cfg with the data-set kind and, when not given, the class count taken from the data; root; training
+    source; validation source or None; preprocessing)."""
+    kind = resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset"))
+    if kind != cfg.dataset:
+        cfg = cfg.replace(source="data", dataset=kind)
+    root = resolve_data_path(kind, cfg.data_path, cfg.output_dir, cfg.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class,
                              runtime.is_main)
-    train_source = open_split(root, "train", cfg.dataset, cfg.image_check, training=True)
+    train_source = open_split(root, "train", kind, cfg.image_check, training=True)
     if train_source is None:
         raise ConfigError(f"no training split in '{root}': expected a train/ folder or class folders")
+    if cfg.source("num_classes") == "default" and train_source.num_classes != cfg.num_classes:
+        cfg = cfg.replace(source="data", num_classes=train_source.num_classes)
+        LOG.info(f"num_classes {cfg.num_classes}: the classes of {train_source.root}")
     check_class_count(train_source, cfg.num_classes)
-    val_source = open_split(root, "val", cfg.dataset, cfg.image_check) if cfg.eval_interval > 0 else None
+    val_source = open_split(root, "val", kind, cfg.image_check) if cfg.eval_interval > 0 else None
     if val_source is not None:
         check_class_count(val_source, cfg.num_classes)
-    preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), dataset=cfg.dataset,
-                                          image_size=cfg.image_size, eval_resize=cfg.eval_resize,
-                                          interpolation=cfg.interpolation, mean=cfg.mean, std=cfg.std)
-    return train_source, val_source, preprocessing
+    keys = PREPROCESSING_KEYS
+    preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), cfg.set_by("command line", keys),
+                                          cfg.set_by("recipe", keys), dataset=kind)
+    return cfg, root, train_source, val_source, preprocessing
 
 
-def _loader_factory(cfg, runtime, source, preprocessing, training: bool, record: Optional[str] = None):
-    """make(epoch) -> Loader for this rank's shard of `source`."""
+def _loader_factory(cfg, runtime, source, preprocessing, training: bool, samples_file: Optional[str] = None):
+    """make(epoch) -> Loader for this rank's shard of `source` (`samples_file`: where the sampler records the
+    indices it hands out)."""
     augmentation = Augmentation(cfg.min_scale, tuple(cfg.crop_ratio or (3 / 4, 4 / 3)), cfg.hflip, cfg.color_jitter,
                                 cfg.auto_augment, cfg.randaug_num_ops, cfg.randaug_magnitude, cfg.random_erasing,
                                 cfg.mixup, cfg.cutmix, cfg.mix_prob)
@@ -111,7 +123,7 @@ def _loader_factory(cfg, runtime, source, preprocessing, training: bool, record:
         return create_split_loader(source, preprocessing, training=training, batch_size=batch_size,
                                    augmentation=augmentation, num_classes=cfg.num_classes,
                                    num_shards=runtime.group_size, shard_id=runtime.rank, seed=cfg.seed, epoch=epoch,
-                                   record=record, num_parallel_workers=cfg.num_parallel_workers)
+                                   record=samples_file, num_parallel_workers=cfg.num_parallel_workers)
     return make
 
 
@@ -127,21 +139,24 @@ def _build_network(cfg, preprocessing):
     return net, state
 
 
-def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: bool):
-    """(monitor, checkpoint saver or None, EMA or None, validator or None) and the callback list."""
-    monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size)
+def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: bool, record, epoch_time_label):
+    """(monitor, checkpoint saver or None, EMA or None, validator or None) and the callback list; every checkpoint
+    written carries the model `record`."""
+    monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size,
+                           epoch_time_label)
     callbacks = [monitor]
     saver = ema = validator = None
-    if runtime.is_main:
+    extra = record.append_dict()
+    if runtime.is_main and cfg.save_checkpoint:
         saver = CheckpointSaver(ckpt_dir, cfg.model, steps, cfg.save_checkpoint_epochs, cfg.keep_checkpoint_max,
-                                cfg.epoch_size)
+                                cfg.epoch_size, extra)
         callbacks.append(saver)
     if cfg.ema:
         ema = WeightEMA(net, cfg.ema_decay)
         if resuming:
             LOG.info(resume_ema(ema, cfg.resume, cfg.model))
         callbacks.append(EMAUpdate(ema, os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if runtime.is_main else None,
-                                   cfg.save_checkpoint_epochs, cfg.epoch_size))
+                                   cfg.save_checkpoint_epochs, cfg.epoch_size, extra))
     if val_loader is not None:
         best_path = os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt")
         best = read_best(best_path) if resuming else None
@@ -150,24 +165,26 @@ def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: boo
                      f"replaced only by a better one")
         validator = ValidateAndKeepBest(net, val_loader.dataset, cfg.eval_interval, cfg.epoch_size, best_path,
                                         runtime.is_main, ema,
-                                        runtime.sum_across_ranks if runtime.distributed else None, best)
+                                        runtime.sum_across_ranks if runtime.distributed else None, best, extra)
         callbacks.append(validator)
     return (monitor, saver, ema, validator), callbacks
 
 
-def _train(cfg, runtime, lock) -> Dict:
-
+def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     ckpt_dir = _start_logging(cfg, runtime, lock)
-    train_source, val_source, preprocessing = _open_data(cfg, runtime)
+    cfg, root, train_source, val_source, preprocessing = _open_data(cfg, runtime)
+    record = ModelRecord(cfg.model, cfg.num_classes, preprocessing, train_source.classes, cfg.dataset,
+                         os.path.abspath(root), source, cfg.to_dict())
     net, state = _build_network(cfg, preprocessing)
     start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
     if start_epoch >= cfg.epoch_size:
         raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
                           f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
-    record = os.path.join(cfg.output_dir, f"samples_rank{runtime.rank}.txt") if cfg.record_samples else None
-    if record and os.path.exists(record):
-        os.remove(record)
-    make_train_loader = _loader_factory(cfg, runtime, train_source, preprocessing, True, record)
+    samples_file = (os.path.join(cfg.output_dir, f"samples_rank{runtime.rank}.txt") if cfg.record_samples
+                    else None)
+    if samples_file and os.path.exists(samples_file):
+        os.remove(samples_file)
+    make_train_loader = _loader_factory(cfg, runtime, train_source, preprocessing, True, samples_file)
     train_loader = make_train_loader(start_epoch)
     val_loader = _loader_factory(cfg, runtime, val_source, preprocessing, False)() if val_source else None
     steps = train_loader.steps
@@ -199,8 +216,9 @@ def _train(cfg, runtime, lock) -> Dict:
         LOG.info(f"warning: {ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
                  f"them as it writes its own")
     (monitor, saver, ema, validator), callbacks = _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir,
-                                                             resuming=state is not None)
-    trainer = Trainer(net, create_loss(cfg.label_smooth_factor, cfg.num_classes),
+                                                             state is not None, record, epoch_time_label)
+    smoothing = cfg.label_smooth_factor if cfg.use_label_smooth else 0.0
+    trainer = Trainer(net, create_loss(smoothing, cfg.num_classes),
                       lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,
                                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
                                                filter_bias_and_bn=cfg.filter_bias_and_bn, loss_scale=opt_scale),

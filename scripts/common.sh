@@ -44,18 +44,25 @@ config_for_dataset() {
   esac
 }
 
-# The GENet recipe for the model zoo's [MLP] [EXTRA] flags ($CONFIG when set).
-config_for_genet() {
+# The GENet-Res50 variant of the model zoo's [MLP] [EXTRA] flags.
+genet_model() {
   local mlp extra
   mlp=$(echo "$1" | tr '[:upper:]' '[:lower:]')
   extra=$(echo "$2" | tr '[:upper:]' '[:lower:]')
   case "$mlp/$extra" in
-    false/false) existing_file "${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_minus_imagenet.yaml}" CONFIG ;;
-    false/true) existing_file "${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_imagenet.yaml}" CONFIG ;;
-    true/true) existing_file "${CONFIG:-$REPO_ROOT/configs/genet_res50_theta_plus_imagenet.yaml}" CONFIG ;;
+    false/false) echo genet_res50_theta_minus ;;
+    false/true) echo genet_res50_theta ;;
+    true/true) echo genet_res50_theta_plus ;;
     true/false) die "MLP True needs EXTRA True (GE-theta-plus); GE-theta-minus (EXTRA False) has no MLP" ;;
     *) die "MLP and EXTRA are '$1' and '$2'; expected True or False" ;;
   esac
+}
+
+# The GENet recipe for the model zoo's [MLP] [EXTRA] flags ($CONFIG when set).
+config_for_genet() {
+  local model
+  model=$(genet_model "$1" "$2")
+  existing_file "${CONFIG:-$REPO_ROOT/configs/${model}_imagenet.yaml}" CONFIG
 }
 
 is_bool() {

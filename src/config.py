@@ -8,7 +8,6 @@ checkpoints. Only the entry scripts see a `Config`: they unpack it into the libr
 import argparse
 import difflib
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -74,6 +73,15 @@ def to_tristate(value: Any) -> str:
     return str(parsed).lower()
 
 
+DATASET_NAMES = {"imagenet2012": "imagenet", "imagenet-1k": "imagenet", "cifar-10": "cifar10"}
+
+
+def to_dataset(value: Any) -> str:
+    """A data-set kind; the model zoo's scripts' names (imagenet2012) are accepted."""
+    text = to_str(value).lower()
+    return DATASET_NAMES.get(text, text)
+
+
 def to_image_check(value: Any) -> str:
     text = to_str(value)
     return "structure" if text == "signature" else text  # the older name of the same check
@@ -113,25 +121,32 @@ class Key:
     section: str
     help: str
     choices: Optional[Tuple[str, ...]] = None
+    aliases: Tuple[str, ...] = ()      # the model zoo's and MindCV's names for the key
 
 
 M, D, A, O, R, E = "model", "data", "augmentation", "optimisation", "run", "evaluation"
 KEYS: Tuple[Key, ...] = (
     Key("model", "ghostnet_100", to_str, M, "network name (python -m src.tools.model_info lists them)"),
-    Key("num_classes", 1000, to_int, M, "outputs of the classifier; eval.py and export.py take it from the "
-                                        "checkpoint unless it is given on the command line"),
+    Key("num_classes", 1000, to_int, M, "outputs of the classifier; train.py takes it from the data when not "
+                                        "given, eval.py and export.py from the checkpoint unless it is given on the "
+                                        "command line", aliases=("class_num", "n_class")),
     Key("drop_rate", 0.2, to_float, M, "dropout probability before the classifier, in [0, 1)"),
     Key("pretrained_ckpt", "", to_str, M, "start from these weights (ours, or a model-zoo checkpoint converted on "
-                                          "the fly); a head of another class count is replaced"),
+                                          "the fly); a head of another class count is replaced",
+        aliases=("pre_trained",)),
     Key("freeze_epochs", 0, to_int, M, "train only the classifier for the first N epochs (fine-tuning)"),
     Key("freeze_bn", False, to_bool, M, "BN normalises with, and keeps, its running statistics (small-batch "
                                         "fine-tuning); gamma and beta still learn"),
-    Key("dataset", "imagenet", to_str, D, "imagenet: DATA/train and DATA/val class folders (or the zoo's "
-                                          "ilsvrc / validation_preprocess); folder: class folders; cifar10: the "
-                                          "binary batches; synthetic: the generated quickstart set",
-        ("imagenet", "folder", "cifar10", "synthetic")),
+    Key("dataset", "auto", to_dataset, D, "auto: follow the data path (CIFAR-10 binary batches, else class "
+                                          "folders); imagenet (or imagenet2012): DATA/train and DATA/val class "
+                                          "folders (or the zoo's ilsvrc / validation_preprocess); folder: class "
+                                          "folders; cifar10: the binary batches; synthetic: the generated quickstart "
+                                          "set (made only when no data path is given or this is asked for on the "
+                                          "command line)", ("auto", "imagenet", "folder", "cifar10", "synthetic"),
+        aliases=("dateset",)),
     Key("data_path", "", to_str, D, "data root, a split folder, or cifar-10-batches-bin (synthetic: where to "
-                                    "generate it; default OUTPUT_DIR/data)"),
+                                    "generate it; default OUTPUT_DIR/data); eval.py defaults to the data recorded "
+                                    "in the checkpoint", aliases=("dataset_path", "data_dir")),
     Key("image_size", None, optional(to_int), D, "training and evaluation crop (default: the model's input size)"),
     Key("eval_resize", None, optional(to_int), D, "evaluation resizes the short side to this, then centre-crops "
                                                   "image_size (default: image_size over the model's crop fraction)"),
@@ -143,7 +158,8 @@ KEYS: Tuple[Key, ...] = (
     Key("image_check", "structure", to_image_check, D, "how image files are checked before they are read: "
                                                        "structure (headers and end marker, about 20 us a file; "
                                                        "the older name signature means the same), decode (decode "
-                                                       "every file with Pillow), none", ("none", "structure", "decode")),
+                                                       "every file with Pillow), none",
+        ("none", "structure", "decode")),
     Key("num_parallel_workers", 4, to_int, D, "data-pipeline workers (capped at the CPU count)"),
     Key("batch_size", 128, to_int, D, "images per step and device"),
     Key("eval_batch_size", 0, to_int, D, "evaluation batch (0: batch_size)"),
@@ -169,16 +185,19 @@ KEYS: Tuple[Key, ...] = (
     Key("weight_decay", 1e-4, to_float, O, "weight decay (L2)"),
     Key("filter_bias_and_bn", True, to_bool, O, "no weight decay on BN parameters and biases"),
     Key("lr_decay_mode", "cosine", to_str, O, "decay after the warmup",
-        ("cosine", "linear", "poly", "steps", "constant")),
+        ("cosine", "linear", "poly", "steps", "constant"), aliases=("decay_mode",)),
     Key("lr_init", 0.0, to_float, O, "learning rate at the start of the warmup"),
-    Key("lr_max", 0.1, to_float, O, "peak learning rate (after the warmup), > 0"),
+    Key("lr_max", 0.1, to_float, O, "peak learning rate (after the warmup), > 0", aliases=("lr",)),
     Key("lr_end", 0.0, to_float, O, "learning rate at the end"),
     Key("lr_power", 2.0, to_float, O, "exponent of the poly decay"),
     Key("warmup_epochs", 0.0, to_float, O, "linear warmup length in epochs (fractions allowed)"),
     Key("lr_scaling", "none", to_str, O, "linear: multiply the lr values by global batch / lr_reference_batch",
         ("none", "linear")),
     Key("lr_reference_batch", 0, to_int, O, "the global batch the recipe's lr values are for (0: not stated)"),
-    Key("label_smooth_factor", 0.1, to_float, O, "label smoothing of the cross entropy, in [0, 1); 0: plain"),
+    Key("label_smooth_factor", 0.1, to_float, O, "label smoothing of the cross entropy, in [0, 1); 0: plain",
+        aliases=("label_smooth",)),
+    Key("use_label_smooth", True, to_bool, O, "false: plain cross entropy whatever label_smooth_factor says (the "
+                                              "model zoo's switch)"),
     Key("ema", False, to_bool, O, "keep an exponential moving average of the weights (validation and the best "
                                   "checkpoint then use it)"),
     Key("ema_decay", 0.9999, to_float, O, "EMA decay, in (0, 1)"),
@@ -190,7 +209,9 @@ KEYS: Tuple[Key, ...] = (
     Key("device_id", 0, to_int, R, "device index (a launcher's DEVICE_ID wins unless given on the command line)"),
     Key("mode", "graph", to_str, R, "MindSpore execution mode (pynative for debugging)", ("graph", "pynative")),
     Key("seed", 1, to_int, R, "seeds the weights, the data order and every augmentation stream"),
-    Key("output_dir", "output", to_str, R, "where the run writes ckpt/, config.yaml and train.log"),
+    Key("output_dir", "output", to_str, R, "where the run writes ckpt/, config.yaml and train.log",
+        aliases=("save_checkpoint_path",)),
+    Key("save_checkpoint", True, to_bool, R, "false: write no periodic checkpoints (the best one still)"),
     Key("save_checkpoint_epochs", 1, to_int, R, "write a checkpoint every N epochs (and after the last)"),
     Key("keep_checkpoint_max", 10, to_int, R, "periodic checkpoints kept in OUTPUT_DIR/ckpt"),
     Key("eval_interval", 1, to_int, R, "validate every N epochs when a validation split exists (0: never)"),
@@ -199,13 +220,18 @@ KEYS: Tuple[Key, ...] = (
         ("auto", "true", "false")),
     Key("distribute", "auto", to_tristate, R, "auto: distributed when a launcher (msrun, mpirun, a rank table) "
                                               "started this process; true: insist on one; false: refuse one",
-        ("auto", "true", "false")),
+        ("auto", "true", "false"), aliases=("run_distribute",)),
+    Key("device_num", 0, to_int, R, "the number of devices the launcher is expected to start (0: not stated); a "
+                                    "different group size is an error"),
     Key("record_samples", False, to_bool, R, "each rank writes the sample indices it read, per epoch"),
     Key("resume", "", to_str, R, "continue training from this checkpoint (weights, optimizer, step, epoch)"),
-    Key("checkpoint_path", "", to_str, E, "eval.py: the checkpoint to score"),
+    Key("checkpoint_path", "", to_str, E, "eval.py: the checkpoint to score (its model, classes and "
+                                          "preprocessing come from it)", aliases=("ckpt_file", "ckpt_path",
+                                                                                  "checkpoint")),
     Key("result_json", "", to_str, E, "eval.py: also write the result to this JSON file"),
 )
 KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
+ALIASES: Dict[str, str] = {alias: k.name for k in KEYS for alias in k.aliases}  # alias -> canonical key
 SECTION_TITLES = {M: "model", D: "data", A: "augmentation (training only)", O: "optimisation",
                   R: "run: device, outputs, checkpoints, distribution", E: "evaluation"}
 POSITIVE = ("num_classes", "image_size", "eval_resize", "batch_size", "epoch_size", "num_parallel_workers",
@@ -235,17 +261,22 @@ class Config:
     def from_command_line(self, key: str) -> bool:
         return self.source(key) == COMMAND_LINE
 
-    def replace(self, **values) -> "Config":
-        """A copy with `values` set (as if given on the command line), validated."""
+    def set_by(self, source: str, keys: Sequence[str]) -> Dict[str, Any]:
+        """{key: value} of those `keys` whose value came from `source` ("command line", "recipe" or "default")."""
+        return {k: getattr(self, k) for k in keys if self.source(k) == source}
+
+    def replace(self, source: str = COMMAND_LINE, **values) -> "Config":
+        """A copy with `values` set (by default as if given on the command line; `source` says otherwise, e.g.
+        "data" for what a script derived from the data), validated."""
         unknown = [k for k in values if k not in KEY_BY_NAME]
         if unknown:
             raise _unknown_key(unknown[0], "replace()")
         merged = {**self.to_dict(), **values}
-        return validate(Config(merged, {**self._sources, **{k: COMMAND_LINE for k in values}}))
+        return validate(Config(merged, {**self._sources, **{k: source for k in values}}))
 
 
 def _unknown_key(key: str, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(KEY_BY_NAME), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(key, list(KEY_BY_NAME) + list(ALIASES), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; run with --help to list the keys"
     return ConfigError(f"unknown config key '{key}' in {where}{hint}")
 
@@ -334,9 +365,29 @@ def build_parser(prog: str, description: str, extra: Sequence[Tuple[Sequence[str
         groups[key.section] = group
         allowed = f"; one of {' | '.join(key.choices)}" if key.choices else ""
         default = "from the model" if key.default is None and key.section == D else key.default
+        also = f"; also --{', --'.join(key.aliases)}" if key.aliases else ""
         group.add_argument(f"--{key.name}", dest=key.name, metavar=_METAVARS.get(key.type.__name__, "VALUE"),
-                           help=f"{key.help}{allowed} (default: {default})", type=_cli_type(key))
+                           help=f"{key.help}{allowed} (default: {default}{also})", type=_cli_type(key))
+        for alias in key.aliases:
+            group.add_argument(f"--{alias}", dest=f"{_ALIAS_DEST}{alias}", type=_cli_type(key), help=argparse.SUPPRESS)
     return parser
+
+
+_ALIAS_DEST = "alias:"
+
+
+def merge_aliases(given: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """`given` (key or alias -> value) with every alias replaced by its key; an alias and its key (or two
+    aliases of one key) with different values is a ConfigError naming both."""
+    merged: Dict[str, Any] = {}
+    named: Dict[str, str] = {}
+    for name, value in given.items():
+        key = ALIASES.get(name, name)
+        if key in merged and merged[key] != value:
+            raise ConfigError(f"{where} gives both {named[key]} = {merged[key]!r} and {name} = {value!r}, which are "
+                              f"the same key ({key}) with different values; give one")
+        merged[key], named[key] = value, name
+    return merged
 
 
 _METAVARS = {"to_int": "N", "to_float": "X", "to_bool": "BOOL", "to_str": "VALUE", "to_tristate": "VALUE",
@@ -363,31 +414,36 @@ def parse_config(argv: Sequence[str], prog: str = "train.py", description: str =
             raise _unknown_key(item[2:].partition("=")[0], "the command line")
         raise ConfigError(f"unexpected argument '{item}'; options are --KEY VALUE pairs (see --help)")
     given = {k: getattr(args, k) for k in KEY_BY_NAME if hasattr(args, k)}
+    given.update({d[len(_ALIAS_DEST):]: v for d, v in vars(args).items() if d.startswith(_ALIAS_DEST)})
+    given = merge_aliases(given, "the command line")
     values = {k.name: k.default for k in KEYS}
     sources = {k.name: DEFAULT for k in KEYS}
     recipe = getattr(args, "config", None)
     if recipe:
-        for name, value in load_yaml(recipe).items():
-            if name not in KEY_BY_NAME:
-                raise _unknown_key(name, f"'{recipe}'")
-            values[name] = _parse_value(KEY_BY_NAME[name], value, f"'{recipe}'")
+        for name, value in _recipe_items(recipe).items():
+            values[name] = value
             sources[name] = RECIPE
     values.update(given)
     sources.update({k: COMMAND_LINE for k in given})
-    own = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in KEY_BY_NAME})
+    own = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in KEY_BY_NAME
+                                and not k.startswith(_ALIAS_DEST)})
     return validate(Config(values, sources)), own
 
 
 def recipe_values(path: str, keys: Sequence[str]) -> Dict[str, Any]:
     """The values a YAML recipe gives for `keys` (checked like parse_config checks them); absent keys are left out.
     For scripts that take a recipe for a few values (export.py, eval_onnx.py)."""
+    return {name: value for name, value in _recipe_items(path).items() if name in keys}
+
+
+def _recipe_items(path: str) -> Dict[str, Any]:
+    """The checked values of a YAML recipe, aliases replaced by their keys."""
     values = {}
     for name, value in load_yaml(path).items():
-        if name not in KEY_BY_NAME:
+        if name not in KEY_BY_NAME and name not in ALIASES:
             raise _unknown_key(name, f"'{path}'")
-        if name in keys:
-            values[name] = _parse_value(KEY_BY_NAME[name], value, f"'{path}'")
-    return values
+        values[name] = _parse_value(KEY_BY_NAME[ALIASES.get(name, name)], value, f"'{path}'")
+    return merge_aliases(values, f"'{path}'")
 
 
 def save_config(cfg: Config, path: str) -> None:

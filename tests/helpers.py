@@ -39,3 +39,9 @@ def make_loader(root, split="train", *, dataset="imagenet", image_size=32, eval_
                                augmentation=Augmentation(**augmentation), num_classes=num_classes,
                                num_shards=num_shards, shard_id=shard_id, seed=seed, epoch=epoch, record=record,
                                num_parallel_workers=num_parallel_workers)
+
+
+def tensor_entries(path) -> dict:
+    """The tensor entries of a checkpoint as NumPy arrays (the string entry of the model record left out)."""
+    import mindspore as ms
+    return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(path)).items() if not isinstance(v, str)}

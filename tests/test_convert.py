@@ -13,6 +13,7 @@ from src.engine.checkpoint import load_weights
 from src.models import create_model
 from src.models.utils import count_params
 from src.tools import convert_weights as cw
+from tests.helpers import tensor_entries
 
 try:  # PyTorch, timm and safetensors are optional: without them only the model-zoo and argument tests run
     import torch
@@ -103,7 +104,7 @@ def test_timm_layout_reproduces_pytorch_logits(model, tmp_path, capsys):
                                    "--input", str(tmp_path / f"w.{suffix}"), "--output", out)
         assert rc == 0, err
         assert f"{NUM_CLASSES} classes" in stdout
-        outputs[suffix] = {k: v.asnumpy() for k, v in ms.load_checkpoint(out).items()}
+        outputs[suffix] = tensor_entries(out)
     assert outputs["safetensors"].keys() == outputs["pth"].keys()
     for k, v in outputs["safetensors"].items():
         np.testing.assert_array_equal(v, outputs["pth"][k])
@@ -495,13 +496,16 @@ def test_modelzoo_checkpoint_converts_value_by_value(model, tmp_path, capsys):
     assert rc == 0, err
     assert f"({head} classes)" in stdout
 
-    converted = {k: v.asnumpy() for k, v in ms.load_checkpoint(out).items()}
+    converted = tensor_entries(out)
     assert set(converted) == set(names)
     for ours_name, zoo_name in names.items():
         np.testing.assert_array_equal(converted[ours_name], zoo[zoo_name], err_msg=ours_name)
 
     net = create_model(model, num_classes=head)
-    assert load_weights(net, out) == {}
+    assert set(load_weights(net, out)) == {"ghostzoo_record"}  # no training state, only the model record
+    from src.engine.checkpoint import open_checkpoint
+    record = open_checkpoint(out).record
+    assert (record.model, record.num_classes, record.source) == (model, head, "convert_weights (modelzoo) of zoo.ckpt")
     for ours_name, param in net.parameters_dict().items():
         np.testing.assert_array_equal(param.asnumpy(), zoo[names[ours_name]], err_msg=ours_name)
     if model == "mobilenet_v1_100":

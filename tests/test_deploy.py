@@ -96,7 +96,7 @@ def test_export_cli_reads_classes_from_the_checkpoint_and_refuses_air(trained, t
     ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
     base = ["--model", "ghostnet_050", "--checkpoint_path", ckpt, "--image_size", "48"]
     assert export_script.main(base + ["--file_format", "onnx", "--file_name", str(tmp_path / "m")]) == 0
-    assert "(4 classes, input 1x3x48x48)" in capsys.readouterr().out
+    assert "(4 classes, input 1x3x48x48; recorded in the checkpoint)" in capsys.readouterr().out
     import onnxruntime as ort
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == [1, 3, 48, 48] and session.get_outputs()[0].shape[-1] == 4
@@ -106,7 +106,12 @@ def test_export_cli_reads_classes_from_the_checkpoint_and_refuses_air(trained, t
     err = capsys.readouterr().err
     assert "AIR export needs MindSpore's Ascend backend" in err and "MINDIR, ONNX" in err
     assert export_script.main(["--model", "mobilenet_v1_025", "--checkpoint_path", ckpt]) == 2
-    assert "does not fit the network" in capsys.readouterr().err
+    assert "--model mobilenet_v1_025 contradicts the checkpoint" in capsys.readouterr().err
+    # the file carries the model record: preprocessing and classes
+    from src.deploy import read_file_record
+    record = read_file_record(str(tmp_path / "m.onnx"))
+    assert (record.model, record.num_classes, record.preprocessing.image_size) == ("ghostnet_050", 4, 48)
+    assert record.classes == ["00_disk", "01_hstripes", "02_square", "03_vstripes"]
     assert export_script.main(["--model", "ghostnet_050", "--checkpoint_path", str(tmp_path / "no.ckpt")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -153,9 +158,14 @@ def test_eval_onnx_errors(exported, synthetic_root, tmp_path, capsys):
     bad.write_bytes(b"not a model")
     assert eval_onnx_script.main(["--onnx_path", str(bad)] + args) == 2
     assert "cannot load ONNX file" in capsys.readouterr().err
-    assert eval_onnx_script.main(["--onnx_path", str(exported["dir"] / "fixed.onnx"), "--data_path",
-                                  synthetic_root]) == 2  # default recipe crops 224, the file takes 48
-    assert "takes 48x48 inputs" in capsys.readouterr().err
+    # a file without a model record (and no recipe) gets the defaults: crop 224, but the file takes 48
+    plain = export_model(create_model("ghostnet_050", num_classes=4), str(tmp_path / "plain"), "ONNX", 1, 48)
+    assert eval_onnx_script.main(["--onnx_path", plain, "--data_path", synthetic_root]) == 2
+    err = capsys.readouterr().err
+    assert "takes 48x48 inputs" in err and "the file records no preprocessing" in err
+    # export.py's files carry their record: no recipe needed, and without --data_path the recorded data is scored
+    assert eval_onnx_script.main(["--onnx_path", str(exported["dir"] / "fixed.onnx")]) == 0
+    assert "result: {'top_1_accuracy': " in capsys.readouterr().out
 
 
 @pytest.mark.slow

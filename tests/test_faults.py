@@ -2,7 +2,6 @@
 
 Each test here failed on the code before issue 10 (see the comment at each)."""
 import errno
-import glob
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ import pytest
 import train as train_script
 from src.engine.checkpoint import read_checkpoint
 from tests.datagen import ROOT, TINY
+from tests.helpers import tensor_entries
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def _wait_for(predicate, timeout=300.0, proc=None):
 
 
 def _entries(path):
-    return {k: v.asnumpy() for k, v in read_checkpoint(str(path)).items()}
+    return tensor_entries(path)
 
 
 def test_resume_after_a_kill_mid_epoch_is_bitwise_exact(synthetic_root, tmp_path):

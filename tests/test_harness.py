@@ -154,3 +154,31 @@ def test_list_errors_like_python(utils_test, tmp_path):
             list_images(root)
         proc = subprocess.run([utils_test, "--list", root], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1 and text in proc.stderr and proc.stdout == ""
+
+
+VENDORED_API = os.path.join(HARNESS, "third_party", "mindspore-cxx-api")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_main_compiles_against_the_real_mindspore_cxx_api():
+    """main.cc against MindSpore's real C++ inference API headers (ascend310_infer/third_party/mindspore-cxx-api,
+    copied unchanged from MindSpore's repositories): class names and signatures must match what an Ascend machine's
+    MindSpore package provides. No library is linked (the PyPI wheel has none)."""
+    assert os.path.isfile(os.path.join(VENDORED_API, "include", "api", "model.h"))
+    cmd = ["g++", "-std=c++17", "-fsyntax-only", "-I", VENDORED_API, "-I", os.path.join(HARNESS, "inc"),
+           os.path.join(HARNESS, "src", "main.cc")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_the_syntax_check_catches_a_wrong_api_call(tmp_path):
+    """The check above can fail: main.cc with a method the API does not have is refused."""
+    source = open(os.path.join(HARNESS, "src", "main.cc")).read()
+    broken = source.replace("model.Build(", "model.BuildModel(", 1)
+    assert broken != source
+    path = tmp_path / "main.cc"
+    path.write_text(broken)
+    cmd = ["g++", "-std=c++17", "-fsyntax-only", "-I", VENDORED_API, "-I", os.path.join(HARNESS, "inc"), str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode != 0 and "BuildModel" in proc.stderr

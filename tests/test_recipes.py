@@ -32,7 +32,7 @@ def test_recipe_builds_model_and_pipelines(path, image_folder, cifar_root, tmp_p
     cfg = build_config(["--config", path] + overrides)
     runtime = Runtime("CPU")
     # what train.py builds from the recipe: sources, preprocessing, network, loaders
-    train_source, val_source, preprocessing = train_script._open_data(cfg, runtime)
+    cfg, _, train_source, val_source, preprocessing = train_script._open_data(cfg, runtime)
     size = preprocessing.image_size
     net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate, image_size=size)
     assert count_params(net) > 0 and net.num_features > 0

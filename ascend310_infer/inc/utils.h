@@ -23,6 +23,11 @@ struct Options {
   std::string device_type = "Ascend310";
   int image_size = 224;
   int resize_size = 256;
+  // Normalisation of 0..1 RGB values (the model record's; ImageNet's by default); Normalize runs on 0..255 images,
+  // so main scales them by 255.
+  std::vector<float> mean = {0.485f, 0.456f, 0.406f};
+  std::vector<float> std = {0.229f, 0.224f, 0.225f};
+  std::string input_format = "image";  // image: encoded image files; tensor: .bin files of float32 CHW tensors
 };
 
 /** The device types accepted by --device_type, in the order Usage lists them. */
@@ -37,7 +42,8 @@ bool HelpRequested(int argc, char** argv);
 /**
  * Parses `--name=value` or `--name value` flags into `*out` (left untouched on failure). Unknown flags, positional
  * arguments, a missing value, a missing --mindir_path / --dataset_path, a non-integer or negative number, a zero
- * image or resize size and an unknown device type give false with `*error` naming the flag and what was expected.
+ * image or resize size, an unknown device type, a --mean / --std that is not three numbers (std > 0) and an
+ * --input_format other than image / tensor give false with `*error` naming the flag and what was expected.
  */
 bool ParseArgs(int argc, char** argv, Options* out, std::string* error);
 
@@ -53,6 +59,13 @@ const std::vector<std::string>& ImageExtensions();
  * An empty result and `*error` when root is not a directory, a folder cannot be read, or no image is found.
  */
 std::vector<std::string> ListImages(const std::string& root, std::string* error);
+
+/** The extensions of the preprocessed input files of --input_format=tensor (".bin"). */
+const std::vector<std::string>& TensorExtensions();
+
+/** As ListImages, for the files with one of `extensions` (ListImages: ImageExtensions()). */
+std::vector<std::string> ListFiles(const std::string& root, const std::vector<std::string>& extensions,
+                                   std::string* error);
 
 /**
  * The harness's name for image `path` under `root` (src/deploy.py result_key): os.path.relpath(path, root) with

@@ -1,12 +1,15 @@
 /**
  * MindIR inference harness (Ascend 310 by default; Ascend 910, GPU and CPU through --device_type).
  *
- * For every image under --dataset_path (ListImages: recursive, sorted by relative path, as src/deploy.py):
- * read the file, Decode, Resize(short side --resize_size), CenterCrop(--image_size), Normalize(ImageNet mean and
- * std * 255), HWC2CHW on the CPU with mindspore::dataset::Execute, Model::Predict, and write the first output as
- * raw float32 to <output_dir>/result_Files/<key>_0.bin (ResultKey, as src/deploy.py result_key). The mean Predict
- * latency goes to <output_dir>/time_Result/test_perform_static.txt. Any failure is reported with the image or
- * file it concerns and gives exit status 1; 0 means every image was written.
+ * For every image under --dataset_path (ListImages: recursive, sorted by relative path, as src/deploy/naming.py):
+ * read the file, Decode, Resize(short side --resize_size), CenterCrop(--image_size), Normalize(--mean and --std,
+ * scaled by 255), HWC2CHW on the CPU with mindspore::dataset::Execute, Model::Predict, and write the first output
+ * as raw float32 to <output_dir>/result_Files/<key>_0.bin (ResultKey, as result_key in Python). The preprocessing
+ * values come from the model record of the exported file: scripts/run_infer_310.sh reads it and passes them.
+ * With --input_format=tensor every input is a .bin file holding one preprocessed float32 CHW tensor (CIFAR-10's
+ * binary batches, converted by python -m src.tools.cifar_to_tensors), fed as it is. The mean Predict latency goes
+ * to <output_dir>/time_Result/test_perform_static.txt. Any failure is reported with the image or file it concerns
+ * and gives exit status 1; 0 means every input was written.
  *
  * Uses the MindSpore C++ inference API (include/api/model.h, context.h, serialization.h, types.h and
  * include/dataset/execute.h, vision.h) as the model zoo's ascend310_infer/src/main.cc did: MindSpore 1.3 and later
@@ -37,10 +40,14 @@ namespace ds = mindspore::dataset;
 
 namespace {
 
-// src/data/transforms.py: IMAGENET_MEAN / IMAGENET_STD scaled to 0..255 (Normalize runs on uint8 HWC images).
-const std::vector<float> kMean = {0.485f * 255.0f, 0.456f * 255.0f, 0.406f * 255.0f};
-const std::vector<float> kStd = {0.229f * 255.0f, 0.224f * 255.0f, 0.225f * 255.0f};
 constexpr size_t kProgressEvery = 1000;
+
+// The 0..1 mean or std of the options scaled to 0..255 (Normalize runs on uint8 HWC images).
+std::vector<float> Scaled255(const std::vector<float>& values) {
+  std::vector<float> out;
+  for (float v : values) out.push_back(v * 255.0f);
+  return out;
+}
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
   std::ostringstream out;
@@ -98,7 +105,8 @@ std::shared_ptr<ms::DeviceInfoContext> MakeDeviceInfo(const harness::Options& op
   return info;
 }
 
-// Reads the whole file into a uint8 tensor (the encoded image Decode expects); checks open, size and read.
+// Reads the whole file into a uint8 tensor (the encoded image Decode expects, or the raw bytes of a preprocessed
+// float32 tensor); checks open, size and read.
 bool ReadFileToTensor(const std::string& path, ms::MSTensor* tensor, std::string* error) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in.is_open()) {
@@ -138,10 +146,24 @@ bool InferOne(const harness::Options& opts, const std::string& image_path, const
   if (!ReadFileToTensor(image_path, &encoded, error)) return false;
 
   ms::MSTensor image;
-  ms::Status status = (*preprocess)(encoded, &image);
-  if (status != ms::kSuccess) {
-    *error = "preprocessing image '" + image_path + "' failed: " + StatusText(status);
-    return false;
+  ms::Status status;
+  if (opts.input_format == "tensor") {
+    // Already preprocessed: float32 CHW of the model input's size.
+    if (encoded.DataSize() != input_info.DataSize() && !HasDynamicDim(input_info.Shape())) {
+      *error = "input '" + image_path + "' holds " + std::to_string(encoded.DataSize()) + " bytes but the model "
+               "input '" + input_info.Name() + "' has shape " + ShapeText(input_info.Shape()) + " (" +
+               std::to_string(input_info.DataSize()) + " bytes of float32)";
+      return false;
+    }
+    std::vector<int64_t> chw = input_info.Shape();
+    if (!chw.empty()) chw.erase(chw.begin());
+    image = ms::MSTensor("image", ms::DataType::kNumberTypeFloat32, chw, encoded.Data().get(), encoded.DataSize());
+  } else {
+    status = (*preprocess)(encoded, &image);
+    if (status != ms::kSuccess) {
+      *error = "preprocessing image '" + image_path + "' failed: " + StatusText(status);
+      return false;
+    }
   }
   if (image.Data() == nullptr || image.DataType() != ms::DataType::kNumberTypeFloat32) {
     *error = "preprocessing image '" + image_path + "' gave no float32 tensor (got " + TypeText(image.DataType()) +
@@ -210,7 +232,9 @@ int Run(int argc, char** argv) {
   }
 
   // Cheap checks first: the image list, the key collisions and the output folder, before the slow model build.
-  const std::vector<std::string> images = harness::ListImages(opts.dataset_path, &error);
+  const std::vector<std::string> images =
+      opts.input_format == "tensor" ? harness::ListFiles(opts.dataset_path, harness::TensorExtensions(), &error)
+                                    : harness::ListImages(opts.dataset_path, &error);
   if (images.empty()) {
     std::cerr << "error: " << error << std::endl;
     return 1;
@@ -257,7 +281,7 @@ int Run(int argc, char** argv) {
       std::make_shared<ds::vision::Decode>(),
       std::make_shared<ds::vision::Resize>(std::vector<int32_t>{opts.resize_size}),
       std::make_shared<ds::vision::CenterCrop>(std::vector<int32_t>{opts.image_size, opts.image_size}),
-      std::make_shared<ds::vision::Normalize>(kMean, kStd),
+      std::make_shared<ds::vision::Normalize>(Scaled255(opts.mean), Scaled255(opts.std)),
       std::make_shared<ds::vision::HWC2CHW>(),
   };
   ds::Execute preprocess(transforms);

@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -128,8 +131,8 @@ std::string StripExtension(const std::string& p) {
   return p;
 }
 
-bool HasImageExtension(const std::string& name) {
-  for (const std::string& ext : ImageExtensions()) {
+bool HasExtension(const std::string& name, const std::vector<std::string>& extensions) {
+  for (const std::string& ext : extensions) {
     if (EndsWith(name, ext)) return true;
   }
   return false;
@@ -163,9 +166,10 @@ class TempFileRemover {
   bool armed_ = true;
 };
 
-// One level of os.walk(root): images are appended to `rels` as paths relative to the walk root ("a/b.jpg").
-bool Walk(const std::string& dir, const std::string& rel_prefix, std::vector<std::string>* rels,
-          std::string* error) {
+// One level of os.walk(root): files with one of `extensions` are appended to `rels` as paths relative to the walk
+// root ("a/b.jpg").
+bool Walk(const std::string& dir, const std::string& rel_prefix, const std::vector<std::string>& extensions,
+          std::vector<std::string>* rels, std::string* error) {
   std::vector<std::string> names;
   {
     std::unique_ptr<DIR, DirCloser> handle(::opendir(dir.c_str()));
@@ -197,15 +201,15 @@ bool Walk(const std::string& dir, const std::string& rel_prefix, std::vector<std
       if (name[0] == '.') continue;  // list_images prunes hidden folders
       struct stat lst {};
       if (::lstat(full.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) continue;  // os.walk(followlinks=False)
-      if (!Walk(full, rel_prefix + name + "/", rels, error)) return false;
-    } else if (HasImageExtension(name)) {
+      if (!Walk(full, rel_prefix + name + "/", extensions, rels, error)) return false;
+    } else if (HasExtension(name, extensions)) {
       rels->push_back(rel_prefix + name);
     }
   }
   return true;
 }
 
-enum class ValueKind { kPath, kNonNegative, kPositive, kDeviceType };
+enum class ValueKind { kPath, kNonNegative, kPositive, kDeviceType, kThreeFloats, kInputFormat };
 
 struct FlagSpec {
   const char* name;
@@ -216,7 +220,8 @@ constexpr FlagSpec kFlags[] = {
     {"mindir_path", ValueKind::kPath},      {"dataset_path", ValueKind::kPath},
     {"device_id", ValueKind::kNonNegative}, {"device_type", ValueKind::kDeviceType},
     {"output_dir", ValueKind::kPath},       {"image_size", ValueKind::kPositive},
-    {"resize_size", ValueKind::kPositive},
+    {"resize_size", ValueKind::kPositive},  {"mean", ValueKind::kThreeFloats},
+    {"std", ValueKind::kThreeFloats},       {"input_format", ValueKind::kInputFormat},
 };
 
 const FlagSpec* FindFlag(const std::string& name) {
@@ -256,6 +261,27 @@ bool ParseNonNegativeInt(const std::string& text, int* value) {
   return true;
 }
 
+// Three finite decimal numbers separated by commas ("0.485,0.456,0.406"), nothing else.
+bool ParseThreeFloats(const std::string& text, std::vector<float>* values) {
+  std::vector<float> parsed;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) return false;
+    char* end = nullptr;
+    const float number = std::strtof(item.c_str(), &end);
+    const bool leading_space = std::isspace(static_cast<unsigned char>(item[0])) != 0;
+    if (end != item.c_str() + item.size() || !std::isfinite(number) || leading_space) return false;
+    parsed.push_back(number);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (parsed.size() != 3) return false;
+  *values = parsed;
+  return true;
+}
+
 bool ApplyFlag(const FlagSpec& spec, const std::string& value, Options* opts, std::string* error) {
   const std::string flag = std::string("--") + spec.name;
   const std::string name = spec.name;
@@ -290,6 +316,31 @@ bool ApplyFlag(const FlagSpec& spec, const std::string& value, Options* opts, st
       }
       return true;
     }
+    case ValueKind::kThreeFloats: {
+      std::vector<float> values;
+      if (!ParseThreeFloats(value, &values)) {
+        *error = flag + " expects three numbers separated by commas (R,G,B of 0..1 values, e.g. 0.485,0.456,0.406), "
+                        "got '" + value + "'";
+        return false;
+      }
+      if (name == "std") {
+        if (*std::min_element(values.begin(), values.end()) <= 0.0f) {
+          *error = flag + " expects positive numbers, got '" + value + "'";
+          return false;
+        }
+        opts->std = values;
+      } else {
+        opts->mean = values;
+      }
+      return true;
+    }
+    case ValueKind::kInputFormat:
+      if (value != "image" && value != "tensor") {
+        *error = flag + " expects image or tensor, got '" + value + "'";
+        return false;
+      }
+      opts->input_format = value;
+      return true;
     case ValueKind::kDeviceType: {
       const std::vector<std::string>& types = DeviceTypes();
       if (std::find(types.begin(), types.end(), value) == types.end()) {
@@ -367,13 +418,15 @@ std::string Usage(const char* prog) {
            for (const std::string& type : DeviceTypes()) types += (types.empty() ? "" : "|") + type;
            return types;
          }() +
-         "] [--output_dir=DIR] [--image_size=N] [--resize_size=N]\n"
+         "] [--output_dir=DIR] [--image_size=N] [--resize_size=N] [--mean=R,G,B] [--std=R,G,B]\n"
+         "       [--input_format=image|tensor]\n"
          "\n"
          "Runs a MindIR classifier on every image under --dataset_path (recursively, sorted by relative path;\n"
-         "Decode, Resize(short side), CenterCrop, Normalize(ImageNet mean/std), HWC2CHW), writes each image's raw\n"
+         "Decode, Resize(short side), CenterCrop, Normalize(mean, std), HWC2CHW), writes each image's raw\n"
          "float32 logits to DIR/result_Files/<key>_0.bin (<key>: the path relative to --dataset_path without its\n"
          "extension, '/' replaced by '__') and the mean Predict latency to\n"
-         "DIR/time_Result/test_perform_static.txt.\n"
+         "DIR/time_Result/test_perform_static.txt. With --input_format=tensor the inputs are .bin files of\n"
+         "preprocessed float32 CHW tensors (CIFAR-10: python -m src.tools.cifar_to_tensors writes them).\n"
          "\n"
          "  --mindir_path=PATH   the exported MindIR model (required)\n"
          "  --dataset_path=PATH  the image folder (required)\n"
@@ -382,6 +435,9 @@ std::string Usage(const char* prog) {
          "  --output_dir=DIR     where result_Files/ and time_Result/ are written (default .)\n"
          "  --image_size=N       centre crop size (default 224)\n"
          "  --resize_size=N      short side after resizing (default 256)\n"
+         "  --mean=R,G,B         normalisation mean of 0..1 values (default ImageNet's 0.485,0.456,0.406)\n"
+         "  --std=R,G,B          normalisation std of 0..1 values (default ImageNet's 0.229,0.224,0.225)\n"
+         "  --input_format=F     image (default: encoded images) or tensor (.bin float32 CHW files)\n"
          "  --help               print this text\n"
          "Flags also accept the form --name VALUE.\n";
 }
@@ -400,6 +456,16 @@ bool ParseArgs(int argc, char** argv, Options* out, std::string* error) {
 }
 
 std::vector<std::string> ListImages(const std::string& root, std::string* error) {
+  return ListFiles(root, ImageExtensions(), error);
+}
+
+const std::vector<std::string>& TensorExtensions() {
+  static const std::vector<std::string> exts = {".bin"};
+  return exts;
+}
+
+std::vector<std::string> ListFiles(const std::string& root, const std::vector<std::string>& extensions,
+                                   std::string* error) {
   return Guarded(error, std::vector<std::string>(), [&]() -> std::vector<std::string> {
     struct stat st {};
     if (root.empty() || ::stat(root.c_str(), &st) != 0) {
@@ -411,9 +477,12 @@ std::vector<std::string> ListImages(const std::string& root, std::string* error)
       return {};
     }
     std::vector<std::string> rels;
-    if (!Walk(root, "", &rels, error)) return {};
+    if (!Walk(root, "", extensions, &rels, error)) return {};
     if (rels.empty()) {
-      *error = "no images found under '" + root + "' (extensions .jpg .jpeg .png .bmp .JPEG .JPG .PNG .BMP)";
+      std::string listed;
+      for (const std::string& ext : extensions) listed += " " + ext;
+      *error = "no " + std::string(extensions == ImageExtensions() ? "images" : "input files") + " found under '" +
+               root + "' (extensions" + listed + ")";
       return {};
     }
     // Sort by the list of path components, as Python sorts lists of str (code point order == UTF-8 byte order).

@@ -118,6 +118,17 @@ void TestParseArgs() {
   CHECK_EQ(opts.device_type, std::string("Ascend310"));
   CHECK_EQ(opts.image_size, 224);
   CHECK_EQ(opts.resize_size, 256);
+  CHECK_EQ(opts.input_format, std::string("image"));
+  CHECK(opts.mean == std::vector<float>({0.485f, 0.456f, 0.406f}));
+  CHECK(opts.std == std::vector<float>({0.229f, 0.224f, 0.225f}));
+
+  harness::Options normalised;
+  CHECK(Parse({"--mindir_path=m", "--dataset_path=d", "--mean=0.5,0.5,0.5", "--std", "0.25,0.5,1e-1",
+               "--input_format=tensor"},
+              &normalised, &error));
+  CHECK(normalised.mean == std::vector<float>({0.5f, 0.5f, 0.5f}));
+  CHECK(normalised.std == std::vector<float>({0.25f, 0.5f, 0.1f}));
+  CHECK_EQ(normalised.input_format, std::string("tensor"));
 
   harness::Options spaced;
   CHECK(Parse({"--mindir_path", "/m/net.mindir", "--dataset_path", "/d/val", "--device_id", "3", "--device_type",
@@ -178,6 +189,17 @@ void TestParseArgs() {
   ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--output_dir="}, "--output_dir", "non-empty path",
                    __LINE__);
   ExpectParseError({"--mindir_path=m", "--dataset_path=d", "extra"}, "extra", "unexpected argument", __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--mean=0.5,0.5"}, "--mean", "three numbers", __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--mean=0.5,x,0.5"}, "--mean", "three numbers",
+                   __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--mean=0.5,0.5,0.5,0.5"}, "--mean", "three numbers",
+                   __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--mean=0.5,,0.5"}, "--mean", "three numbers", __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--mean=nan,0.5,0.5"}, "--mean", "three numbers",
+                   __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--std=0.2,0,0.2"}, "--std", "positive numbers", __LINE__);
+  ExpectParseError({"--mindir_path=m", "--dataset_path=d", "--input_format=jpeg"}, "--input_format",
+                   "image or tensor", __LINE__);
   ExpectParseError({"--mindir_path=m", "-device_id=1", "--dataset_path=d"}, "-device_id", "--name=VALUE", __LINE__);
 
   Argv help({"--mindir_path=m", "--help"});
@@ -190,7 +212,8 @@ void TestParseArgs() {
   const std::string usage = harness::Usage("ascend310_infer/out/main");
   CHECK_CONTAINS(usage, "Usage: ascend310_infer/out/main --mindir_path=PATH --dataset_path=PATH");
   CHECK_CONTAINS(usage, "[--device_type=Ascend310|Ascend910|GPU|CPU]");
-  for (const char* flag : {"--device_id", "--output_dir", "--image_size", "--resize_size", "--help"}) {
+  for (const char* flag : {"--device_id", "--output_dir", "--image_size", "--resize_size", "--mean", "--std",
+                           "--input_format", "--help"}) {
     CHECK_CONTAINS(usage, flag);
   }
 }
@@ -266,6 +289,20 @@ void TestListImages(const std::string& tmp) {
   error.clear();
   CHECK(harness::ListImages(empty_root, &error).empty());
   CHECK_CONTAINS(error, "no images found under '" + empty_root + "'");
+
+  // Tensor inputs: only .bin files, in the same order and with the same keys.
+  const std::string tensors = tmp + "/tensors";
+  std::filesystem::create_directories(tensors + "/sub", ec);
+  for (const char* name : {"00001.bin", "00000.bin", "sub/00002.bin", "labels.json", "x.jpg"}) {
+    WriteText(tensors + "/" + name, "x");
+  }
+  const std::vector<std::string> inputs = harness::ListFiles(tensors, harness::TensorExtensions(), &error);
+  CHECK(inputs == std::vector<std::string>({tensors + "/00000.bin", tensors + "/00001.bin",
+                                            tensors + "/sub/00002.bin"}));
+  if (inputs.size() == 3) CHECK_EQ(harness::ResultKey(tensors, inputs[2]), std::string("sub__00002"));
+  error.clear();
+  CHECK(harness::ListFiles(empty_root, harness::TensorExtensions(), &error).empty());
+  CHECK_CONTAINS(error, "no input files found under '" + empty_root + "' (extensions .bin)");
 }
 
 void TestResultKey() {

@@ -57,6 +57,32 @@ class Loader:
     total: int             # samples in the split (all ranks)
 
 
+def detect_dataset(data_path: str) -> str:
+    """The kind of the data at `data_path`: "cifar10" when it holds CIFAR-10 binary batches (itself, its
+    cifar-10-batches-bin sub-folder, or the model zoo's cifar-10-verify-bin with test_batch.bin), else "imagenet"
+    (class folders, possibly under train/ and val/)."""
+    for folder in (data_path, os.path.join(data_path, "cifar-10-batches-bin")):
+        if any(os.path.isfile(os.path.join(folder, name)) for name in ("data_batch_1.bin", "test_batch.bin")):
+            return "cifar10"
+    return "imagenet"
+
+
+def resolve_dataset(dataset: str, data_path: str, synthetic_requested: bool = False) -> str:
+    """The data-set kind to read. "auto" follows the data path; "synthetic" (the quickstart recipe's) generates data
+    only when no path is given or the user asked for it (`synthetic_requested`): a user's path is read as it is."""
+    if dataset not in DATASETS + ("auto",):
+        raise DataError(f"unknown dataset '{dataset}'; expected one of auto, {', '.join(DATASETS)}")
+    if dataset == "synthetic":
+        if not data_path or synthetic_requested or os.path.isfile(os.path.join(data_path, "synthetic.json")):
+            return "synthetic"
+        return detect_dataset(data_path) if os.path.exists(data_path) else "imagenet"
+    if dataset == "auto":
+        if not data_path:
+            raise DataError("no data path given: pass --data_path DIR")
+        return detect_dataset(data_path) if os.path.exists(data_path) else "imagenet"
+    return dataset
+
+
 def resolve_data_path(dataset: str, data_path: str, output_dir: str, num_classes: int, seed: int,
                       synthetic_image_size: int = 64, synthetic_train_per_class: int = 300,
                       synthetic_val_per_class: int = 50, is_main: bool = True) -> str:

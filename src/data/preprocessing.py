@@ -4,7 +4,7 @@ The values come, by precedence, from what the user set (recipe or command line),
 file records, the data set (CIFAR-10's own mean and std), and the model's default config.
 """
 from dataclasses import asdict, dataclass
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Tuple
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
@@ -29,29 +29,31 @@ class Preprocessing:
                    tuple(float(v) for v in values["mean"]), tuple(float(v) for v in values["std"]))
 
 
-def resolve_preprocessing(default_cfg, *, dataset: str = "imagenet", image_size: Optional[int] = None,
-                          eval_resize: Optional[int] = None, interpolation: Optional[str] = None,
-                          mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                          recorded: Optional[Mapping] = None) -> Preprocessing:
-    """The preprocessing of a model (`default_cfg`, a registry.DefaultCfg) on `dataset`; the other arguments are
-    what the user set (None: not set) and what a checkpoint `recorded` (None: nothing)."""
-    recorded = dict(recorded or {})
+PREPROCESSING_KEYS = ("image_size", "eval_resize", "interpolation", "mean", "std")
+
+
+def resolve_preprocessing(default_cfg, *layers: Optional[Mapping], dataset: str = "imagenet") -> Preprocessing:
+    """The preprocessing of a model (`default_cfg`, a registry.DefaultCfg) on `dataset`.
+
+    `layers`: mappings of preprocessing values in precedence order (e.g. the command line, a checkpoint's record,
+    a recipe); a missing or None value falls through to the next layer, then to the data set (CIFAR-10's mean and
+    std), then to the model's default config. An image size given without an eval resize gets the model's crop
+    fraction (eval_resize = image_size / crop fraction)."""
+    layers = [dict(layer) for layer in layers if layer]
+
+    def pick(key, fallback):
+        for layer in layers:
+            if layer.get(key) is not None:
+                return layer[key]
+        return fallback
+
     cifar = dataset == "cifar10"
-
-    def pick(given, key, dataset_value, model_value):
-        if given is not None:
-            return given
-        if key in recorded and recorded[key] is not None:
-            return recorded[key]
-        return dataset_value if dataset_value is not None else model_value
-
-    size = pick(image_size, "image_size", None, default_cfg.input_size)
-    if eval_resize is None and image_size is not None:
-        resize = round(image_size / default_cfg.crop_fraction)  # the model's crop fraction at the given size
-    else:
-        resize = pick(eval_resize, "eval_resize", None, default_cfg.eval_resize)
+    size = int(pick("image_size", default_cfg.input_size))
+    resize = pick("eval_resize", None)
+    if resize is None:
+        resize = default_cfg.eval_resize if size == default_cfg.input_size else round(size / default_cfg.crop_fraction)
     return Preprocessing(
-        image_size=int(size), eval_resize=int(resize),
-        interpolation=str(pick(interpolation, "interpolation", None, default_cfg.interpolation)),
-        mean=tuple(float(v) for v in pick(mean, "mean", CIFAR10_MEAN if cifar else None, default_cfg.mean)),
-        std=tuple(float(v) for v in pick(std, "std", CIFAR10_STD if cifar else None, default_cfg.std)))
+        image_size=size, eval_resize=int(resize),
+        interpolation=str(pick("interpolation", default_cfg.interpolation)),
+        mean=tuple(float(v) for v in pick("mean", CIFAR10_MEAN if cifar else default_cfg.mean)),
+        std=tuple(float(v) for v in pick("std", CIFAR10_STD if cifar else default_cfg.std)))

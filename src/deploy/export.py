@@ -1,7 +1,12 @@
-"""Export of a network to MINDIR, ONNX or AIR."""
+"""Export of a network to MINDIR, ONNX or AIR, with the model record inside the file: ONNX metadata properties,
+MINDIR user_info (both under the key `ghostzoo_record`), so that eval_onnx.py, the reference runner and the 310
+scripts take the preprocessing and the class names from the file."""
+import json
 import os
+from typing import Optional
 
 from ..errors import DataError
+from ..engine.record import RECORD_KEY, ModelRecord
 
 FILE_FORMATS = ("MINDIR", "ONNX", "AIR")
 _SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
@@ -15,10 +20,11 @@ def head_classes(params, classifier: str = "classifier") -> int:
 
 
 def export_model(net, file_name: str, file_format: str, batch_size: int = 1, image_size: int = 224,
-                 device_target: str = "CPU") -> str:
+                 device_target: str = "CPU", record: Optional[ModelRecord] = None) -> str:
     """Export the eval-mode `net` for inputs (batch_size, 3, image_size, image_size); return the written path.
 
-    batch_size 0 exports a dynamic batch dimension. AIR needs the Ascend backend.
+    batch_size 0 exports a dynamic batch dimension. AIR needs the Ascend backend. `record` goes into the file
+    (ONNX metadata, MINDIR user_info).
     """
     import mindspore as ms
     import numpy as np
@@ -44,8 +50,57 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
             example = ms.Tensor(np.zeros((1, 3, image_size, image_size), np.float32))
             kwargs["dynamic_axes"] = {"x": {0: "N"}, "logits": {0: "N"}}
         ms.onnx.export(net, example, file_name=base, **kwargs)
+        if record is not None:
+            _add_onnx_metadata(path, record)
+    elif file_format == "MINDIR" and record is not None:
+        text = record.to_json()
+
+        def add_record(model_proto):
+            model_proto.user_info[RECORD_KEY] = text
+        ms.export(net, example, file_name=base, file_format=file_format, custom_func=add_record)
     else:
         ms.export(net, example, file_name=base, file_format=file_format)
     if not os.path.isfile(path):
         raise RuntimeError(f"MindSpore reported no error but wrote no '{path}'")
     return path
+
+
+def _add_onnx_metadata(path: str, record: ModelRecord) -> None:
+    """The record as the ONNX file's metadata (the whole record, and its main fields one by one for viewers)."""
+    import onnx
+    model = onnx.load(path)
+    fields = {RECORD_KEY: record.to_json(), "model": record.model, "num_classes": str(record.num_classes),
+              "preprocessing": json.dumps(record.preprocessing.to_dict())}
+    for key, value in fields.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    tmp = path + ".tmp"
+    onnx.save(model, tmp)
+    os.chmod(path, 0o600)
+    os.replace(tmp, path)
+    os.chmod(path, 0o400)  # as MindSpore leaves its files
+
+
+def read_file_record(path: str) -> Optional[ModelRecord]:
+    """The record inside an exported .onnx or .mindir file, or None when it has none."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file '{path}' does not exist")
+    if path.endswith(".onnx"):
+        import onnxruntime as ort
+        try:
+            meta = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_modelmeta()
+        except Exception as e:  # onnxruntime's own exception types for invalid files
+            raise ValueError(f"cannot load ONNX file '{path}': {str(e).splitlines()[0][:200]}") from None
+        text = meta.custom_metadata_map.get(RECORD_KEY)
+    elif path.endswith(".mindir"):
+        from mindspore.train import mind_ir_pb2
+        proto = mind_ir_pb2.ModelProto()
+        try:
+            with open(path, "rb") as f:
+                proto.ParseFromString(f.read())
+        except Exception:  # protobuf's DecodeError
+            raise ValueError(f"cannot read MINDIR file '{path}': not a MindIR model") from None
+        text = proto.user_info.get(RECORD_KEY)
+    else:
+        raise ValueError(f"'{path}': expected a .onnx or .mindir file")
+    return ModelRecord.from_json(text, f"'{path}'") if text else None

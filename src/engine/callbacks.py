@@ -24,13 +24,14 @@ class TrainMonitor(Callback):
     """
 
     def __init__(self, steps_per_epoch: int, batch_size: int, lr: np.ndarray, log_interval: int,
-                 total_epochs: int):
+                 total_epochs: int, epoch_time_label: str = "epoch time"):
         super().__init__()
         self.steps = steps_per_epoch
         self.batch_size = batch_size
         self.lr = lr
         self.log_interval = log_interval
         self.total_epochs = total_epochs
+        self.epoch_time_label = epoch_time_label  # fine-tuning logs the model zoo's "Train epoch time"
         self.epoch_start = self.interval_start = time.time()
         self.last_loss = float("nan")
 
@@ -71,7 +72,7 @@ class TrainMonitor(Callback):
         elapsed = (time.time() - self.epoch_start) * 1000
         per_step = elapsed / self.steps
         LOG.info(f"epoch: {cb.cur_epoch_num} step: {self.steps}, loss is {self.last_loss}")
-        LOG.info(f"epoch time: {elapsed:.3f} ms, per step time: {per_step:.3f} ms, "
+        LOG.info(f"{self.epoch_time_label}: {elapsed:.3f} ms, per step time: {per_step:.3f} ms, "
                  f"{self.steps * self.batch_size / elapsed * 1000:.1f} img/s")
 
 
@@ -81,8 +82,10 @@ class ValidateAndKeepBest(Callback):
     `best`: the (top-1, epoch) a resumed run read back from its best checkpoint; it is kept unless beaten."""
 
     def __init__(self, net: nn.Cell, dataset, interval: int, total_epochs: int, best_path: str,
-                 save: bool = True, ema=None, sum_across_ranks=None, best: Optional[Tuple[float, int]] = None):
+                 save: bool = True, ema=None, sum_across_ranks=None, best: Optional[Tuple[float, int]] = None,
+                 extra: Optional[Dict] = None):
         super().__init__()
+        self.extra = dict(extra or {})  # written into the best checkpoint too (the model record)
         self.net = net
         self.sum_across_ranks = sum_across_ranks
         self.ema = ema
@@ -108,7 +111,8 @@ class ValidateAndKeepBest(Callback):
             if top1 > self.best:
                 self.best, self.best_epoch = top1, epoch
                 if self.save:
-                    atomic_save_checkpoint(self.net, self.best_path, {"epoch_num": epoch, "top_1_accuracy": top1})
+                    atomic_save_checkpoint(self.net, self.best_path,
+                                           {"epoch_num": epoch, "top_1_accuracy": top1, **self.extra})
         finally:
             if self.ema is not None:
                 self.ema.swap()
@@ -128,8 +132,9 @@ class CheckpointSaver(Callback):
     """
 
     def __init__(self, directory: str, prefix: str, steps_per_epoch: int, every: int, keep_max: int,
-                 total_epochs: int):
+                 total_epochs: int, extra: Optional[Dict] = None):
         super().__init__()
+        self.extra = dict(extra or {})  # written into every checkpoint (the model record)
         self.directory = directory
         self.prefix = prefix
         self.steps = steps_per_epoch
@@ -146,7 +151,7 @@ class CheckpointSaver(Callback):
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{self.steps}.ckpt")
         step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
-        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step})
+        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step, **self.extra})
         self.latest = path
         for _, old in periodic_checkpoints(self.directory, self.prefix)[:-self.keep_max]:
             if old != path:
@@ -157,8 +162,10 @@ class CheckpointSaver(Callback):
 class EMAUpdate(Callback):
     """Update the average after every step; save it every `save_epochs` epochs and after the last."""
 
-    def __init__(self, ema: WeightEMA, path: Optional[str], save_epochs: int, total_epochs: int):
+    def __init__(self, ema: WeightEMA, path: Optional[str], save_epochs: int, total_epochs: int,
+                 extra: Optional[Dict] = None):
         super().__init__()
+        self.extra = dict(extra or {})
         self.ema = ema
         self.path = path
         self.save_epochs = save_epochs
@@ -170,4 +177,4 @@ class EMAUpdate(Callback):
     def on_train_epoch_end(self, run_context):
         epoch = run_context.original_args().cur_epoch_num
         if self.path and (epoch % self.save_epochs == 0 or epoch == self.total_epochs):
-            save_ema(self.ema, self.path)
+            save_ema(self.ema, self.path, self.extra)

@@ -3,15 +3,18 @@ pretrained weights (ours or the model zoo's, converted on the fly), resuming a r
 step, EMA, best so far), and finding a run's periodic checkpoints."""
 import os
 import re
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import mindspore as ms
 from mindspore import nn
 
 from ..errors import CheckpointError
-from ..models import convert_state_dict
+from ..models import check_model_name, convert_state_dict, get_default_cfg
 from ..models.convert import TRAINING_STATE_PREFIXES, format_names
+from ..models.recognise import recognise
 from ..runtime import LOG
+from .record import ModelRecord, record_of
 
 
 def read_checkpoint(path: str) -> Dict[str, ms.Parameter]:
@@ -34,6 +37,60 @@ def check_checkpoint_file(path: str, what: str = "checkpoint") -> None:
         raise CheckpointError(f"{what} '{path}' is a folder, not a checkpoint file; pass a .ckpt file{hint}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} '{path}' does not exist")
+
+
+@dataclass
+class OpenedCheckpoint:
+    """A checkpoint with what it holds: the model (recorded, given, or recognised), its class count, its record."""
+    path: str
+    model: str
+    num_classes: int
+    params: Dict[str, ms.Parameter]          # the network's entries, under our parameter names
+    record: Optional[ModelRecord]
+    how: str                                 # how the model was found (for the log)
+
+
+def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optional[int] = None) -> OpenedCheckpoint:
+    """Read `path` and find its model: from its record (a contradicting `model` is an error), the given `model`,
+    or, for a checkpoint without a record, by its parameter names and shapes (see models/recognise.py). The class
+    count is `num_classes` when given, else the checkpoint's classifier rows."""
+    params, state = split_training_state(read_checkpoint(path))
+    record = record_of(state, f"'{path}'")
+    if model is not None:
+        check_model_name(model)
+    if record is not None:
+        if model is not None and model != record.model:
+            raise CheckpointError(f"--model {model} contradicts the checkpoint '{path}', which holds a "
+                                  f"{record.model} (recorded in it): leave out --model, or pass a checkpoint of "
+                                  f"{model}")
+        model, how = record.model, "recorded in the checkpoint"
+    elif model is not None:
+        how = "given"
+    else:
+        matches, near = recognise(params)
+        if len(matches) > 1:
+            raise CheckpointError(f"checkpoint '{path}' has no model record and its parameters fit several models "
+                                  f"({', '.join(m for m, _ in matches)}); pass --model NAME")
+        if not matches:
+            closest = "; ".join(f"{m}: {what}" for m, what in near)
+            raise CheckpointError(f"checkpoint '{path}' has no model record and matches no registered model by its "
+                                  f"parameter names and shapes; the closest: {closest}")
+        model, found = matches[0]
+        how = f"recognised by its parameter names and shapes ({found})"
+        if found != "our names":
+            params = _from_model_zoo(model, params, path)
+    classifier = get_default_cfg(model).classifier
+    if num_classes is None:
+        head = params.get(f"{classifier}.weight")
+        num_classes = int(head.shape[0]) if head is not None else (record.num_classes if record else
+                                                                    get_default_cfg(model).num_classes)
+    return OpenedCheckpoint(path, model, num_classes, params, record, how)
+
+
+def load_opened(net: nn.Cell, opened: OpenedCheckpoint) -> None:
+    """Load an opened checkpoint's weights into `net` after checking that every parameter fits."""
+    check_compatible(net, opened.params, opened.path)
+    ms.load_param_into_net(net, opened.params, strict_load=True)
 
 
 def split_training_state(params: Dict[str, ms.Parameter]) -> Tuple[Dict, Dict]:
@@ -126,15 +183,17 @@ def _from_model_zoo(model: str, params: Dict, path: str) -> Dict:
     return {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in converted.items()}
 
 
-def init_from_checkpoint(net: nn.Cell, path: str, model: str = "") -> None:
-    """Start from the weights of `path` (ours, converted, or the model zoo's names, converted on the fly).
+def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoint:
+    """Start `net` (a `model`) from the weights of `path`: ours (with a record, or recognised by its parameter
+    names) or the model zoo's (names converted on the fly). A checkpoint of another model is an error naming it.
 
     When its classifier has another class count (fine-tuning), every other weight is loaded and
     `reset_classifier` gives the network a fresh head; any other mismatch is an error."""
-    params, _ = split_training_state(read_checkpoint(path))
-    ours = set(net.parameters_dict())
-    if model and len(ours & set(params)) < len(ours) // 2:
-        params = _from_model_zoo(model, params, path)
+    opened = open_checkpoint(path)
+    if opened.model != model:
+        raise CheckpointError(f"the checkpoint '{path}' holds a {opened.model} ({opened.how}), but this run builds "
+                              f"{model}: pass --model {opened.model}")
+    params = opened.params
     prefix = classifier_prefix(net)
     head = params.get(f"{prefix}weight")
     if head is not None and tuple(head.shape) != tuple(net.get_classifier().weight.shape):
@@ -142,12 +201,13 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str = "") -> None:
         ms.load_param_into_net(net, {k: v for k, v in params.items() if not k.startswith(prefix)},
                                strict_load=True)
         net.reset_classifier(net.num_classes)
-        LOG.info(f"initialised from {path}; its {head.shape[0]}-class head replaced by a new {net.num_classes}-"
-                 f"class classifier")
-        return
+        LOG.info(f"initialised from {path} ({opened.model}, {opened.how}); its {head.shape[0]}-class head replaced "
+                 f"by a new {net.num_classes}-class classifier")
+        return opened
     check_compatible(net, params, path)
     ms.load_param_into_net(net, params, strict_load=True)
-    LOG.info(f"initialised from {path}")
+    LOG.info(f"initialised from {path} ({opened.model}, {opened.how})")
+    return opened
 
 
 def classifier_prefix(net: nn.Cell) -> str:

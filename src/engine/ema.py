@@ -56,9 +56,10 @@ class WeightEMA(nn.Cell):
             average.set_data(ms.Tensor(current, average.dtype))
 
 
-def save_ema(ema: WeightEMA, path: str) -> None:
-    """Write the average as a plain network checkpoint, atomically (see outputs.atomic_save_checkpoint)."""
-    atomic_save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], path)
+def save_ema(ema: WeightEMA, path: str, extra: Optional[dict] = None) -> None:
+    """Write the average as a plain network checkpoint (plus `extra` entries, e.g. the model record), atomically
+    (see outputs.atomic_save_checkpoint)."""
+    atomic_save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], path, append_dict=extra)
 
 
 def ema_matches(ema: WeightEMA, net: nn.Cell) -> bool:

@@ -34,7 +34,10 @@ import numpy as np
 
 from src.cli import run_main
 from src.engine.checkpoint import load_weights, read_checkpoint
-from src.models import convert_state_dict, create_model, find_source_model, get_default_cfg, known_sources
+from src.data.preprocessing import resolve_preprocessing
+from src.engine.record import ModelRecord
+from src.models import (convert_state_dict, create_model, find_source_model, get_default_cfg, known_sources,
+                        weight_sources)
 from src.models.convert import format_names, head_size
 
 PROG = "convert_weights"
@@ -138,8 +141,9 @@ def load_source(path: str, prefer_ema: bool = False) -> Dict[str, np.ndarray]:
     return _to_numpy_dict(entries, path)
 
 
-def save(params: Dict[str, np.ndarray], path: str) -> None:
-    """Write `params` as a MindSpore checkpoint, replacing an existing file (MindSpore writes them read-only)."""
+def save(params: Dict[str, np.ndarray], path: str, record: Optional[ModelRecord] = None) -> None:
+    """Write `params` (and the model `record`) as a MindSpore checkpoint, replacing an existing file (MindSpore
+    writes them read-only)."""
     import mindspore as ms
     if not path.endswith(".ckpt"):
         raise ValueError(f"output '{path}' must end with .ckpt")
@@ -149,7 +153,17 @@ def save(params: Dict[str, np.ndarray], path: str) -> None:
         if os.path.isdir(path):
             raise ValueError(f"output '{path}' is a directory")
         os.remove(path)
-    ms.save_checkpoint([{"name": k, "data": ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()], path)
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()], path,
+                       append_dict=record.append_dict() if record is not None else None)
+
+
+def converted_record(source: str, model: str, num_classes: int, input_path: str) -> ModelRecord:
+    """The record of weights converted from `source`: the model's default preprocessing with what the source's
+    weights were trained with (e.g. timm's MobileNetV1: mean and std 0.5, bicubic)."""
+    cfg = get_default_cfg(model)
+    overlay = dict(weight_sources(model)[source].preprocessing or {})
+    return ModelRecord(model, num_classes, resolve_preprocessing(cfg, overlay), source=f"convert_weights ({source}) "
+                       f"of {os.path.basename(input_path)}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -182,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--output must differ from --input")
     state = load_source(args.input, prefer_ema=args.ema)
     params = convert_state_dict(args.source, model, state)
-    save(params, args.output)
     num_classes = head_size(params, get_default_cfg(model).classifier)
+    save(params, args.output, converted_record(args.source, model, num_classes, args.input))
     # Round trip: the written file must load completely into the network it was made for.
     load_weights(create_model(model, num_classes=num_classes), args.output)
     print(f"converted {len(state)} tensors of '{args.input}' into {len(params)} parameters of {model} "

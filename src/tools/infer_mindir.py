@@ -4,9 +4,11 @@
                                      [--image_size 224] [--resize_size 256]
 
 Runs a MINDIR (ms.load + nn.GraphCell) or an ONNX file (onnxruntime) over every image under DIR (class
-sub-folders or flat) with the harness's preprocessing (decode, resize 256, centre crop 224, normalise, CHW), one
-image at a time, and writes what ascend310_infer's main writes: `result_Files/<key>_0.bin` (raw float32 logits)
-and `time_Result/test_perform_static.txt` (mean latency).
+sub-folders or flat) with the harness's preprocessing (decode, resize, centre crop, normalise, CHW; the values come
+from the model record inside the file, the options override them), one image at a time, and writes what
+ascend310_infer's main writes: `result_Files/<key>_0.bin` (raw float32 logits) and
+`time_Result/test_perform_static.txt` (mean latency). `--input_format tensor` reads .bin files of preprocessed
+float32 CHW tensors instead (python -m src.tools.cifar_to_tensors writes them for CIFAR-10).
 """
 import argparse
 import os
@@ -20,7 +22,7 @@ from src.cli import run_main
 from src.data.folders import check_image_file
 from src.data.preprocessing import Preprocessing, resolve_preprocessing
 from src.data.transforms import folder_eval_transforms
-from src.deploy import RESULT_SUFFIX, list_images, make_predictor, result_keys
+from src.deploy import RESULT_SUFFIX, list_images, make_predictor, read_file_record, result_keys
 from src.errors import DataError
 from src.models import DefaultCfg, get_default_cfg
 
@@ -32,20 +34,37 @@ def preprocess_fn(preprocessing: Preprocessing):
                                                      preprocessing.interpolation))
 
 
-def run(model_path: str, dataset_path: str, preprocessing: Preprocessing, output_dir: str = ".") -> int:
-    keys = result_keys(dataset_path, list_images(dataset_path))
+def _tensor_files(root: str):
+    found = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files
+                   if f.endswith(".bin"))
+    if not found:
+        raise DataError(f"no .bin input files found under '{root}'")
+    return [os.path.join(root, rel) for rel in found]
+
+
+def run(model_path: str, dataset_path: str, preprocessing: Preprocessing, output_dir: str = ".",
+        input_format: str = "image") -> int:
+    tensors = input_format == "tensor"
+    keys = result_keys(dataset_path, _tensor_files(dataset_path) if tensors else list_images(dataset_path))
     predict = make_predictor(model_path)
     preprocess = preprocess_fn(preprocessing)
+    shape = (3, preprocessing.image_size, preprocessing.image_size)
     result_dir = os.path.join(output_dir, "result_Files")
     os.makedirs(result_dir, exist_ok=True)
     latencies = []
     for key, path in keys.items():
-        check_image_file(path)  # a truncated JPEG would crash MindSpore's decoder without a message
-        try:
-            image = preprocess(np.fromfile(path, dtype=np.uint8))
-        except RuntimeError as e:
-            raise DataError(f"corrupt image '{path}': {str(e).splitlines()[0][:200]}") from None
-        image = image[0] if isinstance(image, (tuple, list)) else image
+        if tensors:
+            image = np.fromfile(path, dtype=np.float32)
+            if image.size != np.prod(shape):
+                raise DataError(f"input '{path}' holds {image.size} values, not a {shape} tensor")
+            image = image.reshape(shape)
+        else:
+            check_image_file(path)  # a truncated JPEG would crash MindSpore's decoder without a message
+            try:
+                image = preprocess(np.fromfile(path, dtype=np.uint8))
+            except RuntimeError as e:
+                raise DataError(f"corrupt image '{path}': {str(e).splitlines()[0][:200]}") from None
+            image = image[0] if isinstance(image, (tuple, list)) else image
         start = time.perf_counter()
         logits = predict(np.ascontiguousarray(image[None], dtype=np.float32))
         latencies.append((time.perf_counter() - start) * 1000)
@@ -67,8 +86,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model_path", "--mindir_path", dest="model_path", required=True)
     parser.add_argument("--dataset_path", required=True)
     parser.add_argument("--output_dir", default=".")
-    parser.add_argument("--model", default="", help="the network's name: its default config gives the "
-                                                    "preprocessing (default: 224, resize 256, ImageNet mean/std)")
+    parser.add_argument("--model", default="", help="for a file without a model record: the network whose default "
+                                                    "config gives the preprocessing")
+    parser.add_argument("--input_format", default="image", choices=["image", "tensor"])
     parser.add_argument("--image_size", type=int, default=None)
     parser.add_argument("--resize_size", "--eval_resize", dest="eval_resize", type=int, default=None)
     parser.add_argument("--mean", type=_floats, default=None, help="three values, e.g. 0.485,0.456,0.406")
@@ -77,10 +97,13 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    default_cfg = get_default_cfg(args.model) if args.model else DefaultCfg()
-    preprocessing = resolve_preprocessing(default_cfg, image_size=args.image_size, eval_resize=args.eval_resize,
-                                          mean=args.mean, std=args.std)
-    run(args.model_path, args.dataset_path, preprocessing, args.output_dir)
+    record = read_file_record(args.model_path)
+    model = args.model or (record.model if record else "")
+    default_cfg = get_default_cfg(model) if model else DefaultCfg()
+    given = {"image_size": args.image_size, "eval_resize": args.eval_resize, "mean": args.mean, "std": args.std}
+    preprocessing = resolve_preprocessing(default_cfg, given, record.preprocessing.to_dict() if record else None,
+                                          dataset=record.dataset if record else "imagenet")
+    run(args.model_path, args.dataset_path, preprocessing, args.output_dir, args.input_format)
     return 0
 
 

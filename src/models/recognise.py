@@ -1,0 +1,96 @@
+"""Which registered model a checkpoint without a record holds (the model zoo's, or ours from before records).
+
+Every registered model's parameter names and shapes are compared with the checkpoint's, at any class count (the
+classifier's rows are free), directly and through each model's model-zoo name map. One match is the answer; none
+or several give an error naming the closest candidates and what differs.
+"""
+import functools
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from .convert import drop_bookkeeping, format_names
+from .registry import create_model, get_default_cfg, list_models, weight_sources
+
+Shapes = Dict[str, Tuple[int, ...]]
+
+
+@functools.lru_cache(maxsize=None)
+def signature(name: str) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
+    """(parameter name, shape) of every parameter of `name` (7 classes), BatchNorm statistics included."""
+    net = create_model(name, num_classes=7)
+    return tuple((p.name, tuple(p.shape)) for p in net.get_parameters())
+
+
+def compare(shapes: Shapes, model: str) -> Tuple[List[str], List[str], List[str]]:
+    """(missing, unexpected, mismatched) parameters of `shapes` against `model`. The classifier's class count is
+    free and, in networks sized for one resolution, so is the extent of the gather kernels."""
+    expected = dict(signature(model))
+    classifier = get_default_cfg(model).classifier + "."
+    sized = get_default_cfg(model).fixed_resolution
+    missing = [n for n in expected if n not in shapes]
+    unexpected = [n for n in shapes if n not in expected]
+    mismatched = []
+    for name, want in expected.items():
+        got = shapes.get(name)
+        if got is None:
+            continue
+        if name.startswith(classifier):
+            ok = got[1:] == want[1:]
+        elif sized and name.endswith(".gather.0.weight"):
+            ok = got[:2] == want[:2] and len(got) == len(want)
+        else:
+            ok = got == want
+        if not ok:
+            mismatched.append(f"{name} {got} (expected {want})")
+    return missing, unexpected, mismatched
+
+
+def _renamed(shapes: Shapes, model: str, source: str) -> Optional[Shapes]:
+    renamer = weight_sources(model)[source].renamer
+    out: Shapes = {}
+    for name, shape in shapes.items():
+        target = renamer(name, shapes)
+        if target is None or target in out:
+            return None
+        out[target] = shape
+    return out
+
+
+def recognise(entries: Mapping) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+    """([(model, how)] that match exactly, [(model, what differs)] of the closest others, closest first).
+
+    `entries`: a checkpoint's name -> array-like (anything with .shape); optimizer and bookkeeping entries are
+    ignored. `how` is "our names" or "the model zoo's names"."""
+    shapes = {name: tuple(value.shape) for name, value in drop_bookkeeping(dict(entries)).items()
+              if hasattr(value, "shape")}
+    matches, near = [], []
+    for model in list_models():
+        tries = [("our names", shapes)]
+        if "modelzoo" in weight_sources(model):
+            renamed = _renamed(shapes, model, "modelzoo")
+            if renamed is not None and renamed != shapes:
+                tries.append(("the model zoo's names", renamed))
+        best = None
+        for how, candidate in tries:
+            missing, unexpected, mismatched = compare(candidate, model)
+            if not (missing or unexpected or mismatched):
+                matches.append((model, how))
+                best = None
+                break
+            score = len(missing) + len(unexpected) + len(mismatched)
+            if best is None or score < best[0]:
+                best = (score, _describe(missing, unexpected, mismatched))
+        if best is not None:
+            near.append((best[0], model, best[1]))
+    near.sort()
+    return matches, [(model, text) for _, model, text in near[:3]]
+
+
+def _describe(missing: List[str], unexpected: List[str], mismatched: List[str]) -> str:
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {format_names(missing, 2)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {format_names(unexpected, 2)})")
+    if mismatched:
+        parts.append(f"{len(mismatched)} of another shape (e.g. {format_names(mismatched, 2)})")
+    return "; ".join(parts)
