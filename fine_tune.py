@@ -26,10 +26,11 @@ RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 DEFAULT_DATA = "dataset"  # the model zoo's ./dataset/train and ./dataset/test next to fine_tune.py
 
 
-def defaults_from_checkpoint(argv: List[str], recipes: str = RECIPES) -> List[str]:
+def defaults_from_checkpoint(argv: List[str], recipes: Optional[str] = None) -> List[str]:
     """`argv` with what the model zoo's fine_tune.py took from its folder: the model of the --pre_trained
     checkpoint, its flowers recipe (when no --config is given and there is one), and ./dataset (when it exists and
     neither the command line nor the recipe names the data)."""
+    recipes = recipes or RECIPES
     cfg, own = parse_config(argv, PROG, DESCRIPTION)
     added: List[str] = []
     checkpoint = cfg.pretrained_ckpt or cfg.resume
