@@ -4,11 +4,12 @@
 
 Kills: the quickstart recipe at 32x32 (6 generated classes, 60 training images each, batch 32, a checkpoint every
 epoch, dropout off) runs once without interruption, then again under a storm: each process is killed with
-SIGKILL at a random moment (every third kill waits for a checkpoint write to start and kills during it) and the
-next process resumes from the newest checkpoint, until the run completes. Reported: kills survived (the next
-resume worked), the steps each kill lost (last step logged minus the newest checkpoint's step), whether every
-checkpoint left behind loads and no temp file survives a restart, and the largest difference between the
-stormed run's final checkpoint and the uninterrupted run's (0.0: bitwise equal).
+SIGKILL at a random moment within 1.5 epochs of its first logged step (every third kill instead waits for a
+checkpoint write to start and kills during it) and the next process resumes from the newest checkpoint, until
+the run completes. Reported: kills survived (the next resume worked), the steps each kill lost (last step logged
+minus the newest checkpoint's step), whether every checkpoint left behind loads and no temp file survives a
+restart, and the largest difference between the stormed run's final checkpoint and the uninterrupted run's
+(0.0: bitwise equal).
 
 Inputs: each case gives train.py, eval.py, export.py, eval_onnx.py or a tool one bad input (a missing or corrupt
 file, a wrong value, a folder of the wrong shape, ...) and classifies the outcome: a clear error (non-zero exit,
@@ -66,6 +67,15 @@ def _last_logged_step(log_text: str, steps_per_epoch: int) -> int:
     return last
 
 
+def _logged_a_step(train_log: str, offset: int) -> bool:
+    """Whether the log has a training-step line past `offset` (written by the current process)."""
+    if not os.path.isfile(train_log):
+        return False
+    with open(train_log) as f:
+        f.seek(offset)
+        return " step: " in f.read()
+
+
 def _max_difference(a_path: str, b_path: str) -> float:
     import numpy as np
     from src.engine.checkpoint import read_checkpoint
@@ -89,8 +99,12 @@ def kill_storm(workdir: str, kills: int, epochs: int, seed: int, log: Callable[[
     _, err = ref.communicate()
     if ref.returncode != 0:
         raise RuntimeError(f"the uninterrupted run failed: {err[-2000:]}")
-    steps = int(re.search(r"(\d+) steps of", open(os.path.join(ref_dir, "train.log")).read()).group(1))
-    log(f"uninterrupted run: {epochs} epochs of {steps} steps in {time.time() - start:.0f} s")
+    ref_log = open(os.path.join(ref_dir, "train.log")).read()
+    steps = int(re.search(r"(\d+) steps of", ref_log).group(1))
+    epoch_times = sorted(float(t) / 1000 for t in re.findall(r"epoch time: ([\d.]+) ms", ref_log))
+    epoch_seconds = epoch_times[len(epoch_times) // 2]
+    log(f"uninterrupted run: {epochs} epochs of {steps} steps in {time.time() - start:.0f} s "
+        f"(median epoch {epoch_seconds:.1f} s)")
     ckpt_dir, train_log = os.path.join(storm_dir, "ckpt"), os.path.join(storm_dir, "train.log")
     figures = {"kills": 0, "kills_in_checkpoint_write": 0, "survived": 0, "steps_lost": [], "unreadable": [],
                "temp_files_left_after_restart": 0, "failed_restarts": []}
@@ -105,14 +119,21 @@ def kill_storm(workdir: str, kills: int, epochs: int, seed: int, log: Callable[[
                 figures["failed_restarts"].append(err.strip().splitlines()[-1:] or ["?"])
             break
         in_write = figures["kills"] % 3 == 2
-        deadline = time.time() + rng.uniform(3.0, 25.0)
+        # The random moment is drawn once this process has logged its first training step (start-up and graph
+        # compilation take longer than an epoch here; a clock started at launch would kill most runs before they
+        # train at all), anywhere in the next 1.5 epochs.
+        log_start = os.path.getsize(train_log) if os.path.isfile(train_log) else 0
+        delay = rng.uniform(0.0, 1.5 * epoch_seconds)
+        deadline = None
         killed_in_write = False
         while proc.poll() is None:
             if in_write and os.path.isdir(ckpt_dir) and any(n.endswith((".tmp.ckpt", ".tmp.tmp"))
                                                            and n not in temp_before for n in os.listdir(ckpt_dir)):
                 killed_in_write = True
                 break
-            if not in_write and time.time() > deadline:
+            if not in_write and deadline is None and _logged_a_step(train_log, log_start):
+                deadline = time.time() + delay
+            if deadline is not None and time.time() > deadline:
                 break
             time.sleep(0.005)
         if proc.poll() is not None:  # finished (or failed) before the kill
