@@ -8,6 +8,7 @@ checkpoints. Only the entry scripts see a `Config`: they unpack it into the libr
 import argparse
 import difflib
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -328,7 +329,6 @@ def validate(cfg: Config) -> Config:
 
 
 def load_yaml(path: str) -> Dict[str, Any]:
-    import os
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file '{path}' does not exist")
     with open(path) as f:
@@ -448,7 +448,6 @@ def _recipe_items(path: str) -> Dict[str, Any]:
 
 def save_config(cfg: Config, path: str) -> None:
     """Write the effective config as YAML (atomically)."""
-    import os
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 

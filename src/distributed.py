@@ -13,7 +13,10 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional
 
+import mindspore as ms
 import numpy as np
+from mindspore import ops
+from mindspore.communication import get_group_size, get_rank, init
 
 from .errors import ConfigError
 from .rank_table import parse_rank_table
@@ -101,8 +104,6 @@ def init_data_parallel(env: LaunchEnv) -> tuple:
     """Start collective communication (HCCL, NCCL or MCCL, as the device says) and data-parallel mode with the
     gradient mean; return (rank, group size). msrun's scheduler process serves the job inside init() and exits
     there."""
-    import mindspore as ms
-    from mindspore.communication import get_group_size, get_rank, init
     if env.launcher == "rank_table":
         check_rank_table(env)
     try:
@@ -124,8 +125,6 @@ def init_data_parallel(env: LaunchEnv) -> tuple:
 
 def all_reduce_sum(values: np.ndarray) -> np.ndarray:
     """Element-wise sum over all ranks, as float32 (the one AllReduce every backend supports on CPU too)."""
-    import mindspore as ms
-    from mindspore import ops
     return ops.AllReduce()(ms.Tensor(np.asarray(values, np.float32))).asnumpy()
 
 

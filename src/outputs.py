@@ -20,6 +20,8 @@ import socket
 import time
 from typing import Callable, List, Optional
 
+import mindspore as ms
+
 from .errors import OutputError
 
 LOCK_NAME = "train.lock"
@@ -61,7 +63,6 @@ def _temp_names(path: str) -> List[str]:
 def atomic_save_checkpoint(save_obj, path: str, append_dict: Optional[dict] = None,
                            saver: Optional[Callable] = None) -> None:
     """Write `save_obj` (a Cell or a list of {"name", "data"}) to `path` atomically; OutputError on failure."""
-    import mindspore as ms
     saver = saver or ms.save_checkpoint
     tmp, inner = _temp_names(path)
     for stale in (tmp, inner):

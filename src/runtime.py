@@ -7,8 +7,11 @@ import random
 import sys
 from dataclasses import dataclass
 
+import mindspore as ms
+import mindspore.dataset as ds
 import numpy as np
 
+from .distributed import all_reduce_sum, init_data_parallel, read_launch_env, wants_distributed
 from .errors import ConfigError
 
 LOG = logging.getLogger("ghostzoo")
@@ -33,13 +36,11 @@ class Runtime:
         """Element-wise sum of `values` over the ranks (the values themselves in a one-process run)."""
         if not self.distributed:
             return np.asarray(values, np.float32)
-        from .distributed import all_reduce_sum
         return all_reduce_sum(values)
 
 
 def default_device_target() -> str:
     """The device the installed MindSpore package was built for (CPU, GPU or Ascend)."""
-    import mindspore as ms
     return ms.get_context("device_target")
 
 
@@ -47,11 +48,8 @@ def setup_runtime(device_target: str = "auto", device_id: int = 0, mode: str = "
                   distribute: str = "auto", device_id_given: bool = False) -> Runtime:
     """Choose the device and execution mode, join the launcher's group when there is one, and seed every
     generator. A launcher's DEVICE_ID wins over `device_id` unless the user gave it (`device_id_given`)."""
-    from .distributed import init_data_parallel, read_launch_env, wants_distributed
     env = read_launch_env()
     distributed = wants_distributed(distribute, env)
-    import mindspore as ms
-    import mindspore.dataset as ds
 
     available = default_device_target()
     target = available if device_target == "auto" else device_target

@@ -3,6 +3,7 @@ import os
 from typing import List, Optional, Tuple
 
 import numpy as np
+from PIL import Image
 
 from ..errors import DataError
 from .image_check import check_image_structure
@@ -94,7 +95,6 @@ def check_image_file(path: str, decode: bool = False) -> None:
     except ValueError as e:
         raise DataError(f"{e}; remove or replace it ({FIND_ALL_HINT})") from None
     if decode:
-        from PIL import Image
         try:
             with Image.open(path) as img:
                 img.load()

@@ -5,6 +5,12 @@ import json
 import os
 from typing import Optional
 
+import mindspore as ms
+import numpy as np
+import onnx
+import onnxruntime as ort
+from mindspore.train import mind_ir_pb2
+
 from ..errors import DataError
 from ..engine.record import RECORD_KEY, ModelRecord
 
@@ -26,9 +32,6 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
     batch_size 0 exports a dynamic batch dimension. AIR needs the Ascend backend. `record` goes into the file
     (ONNX metadata, MINDIR user_info).
     """
-    import mindspore as ms
-    import numpy as np
-
     if file_format not in FILE_FORMATS:
         raise ValueError(f"unknown file format '{file_format}'; expected one of {', '.join(FILE_FORMATS)}")
     if file_format == "AIR" and device_target != "Ascend":
@@ -67,7 +70,6 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
 
 def _add_onnx_metadata(path: str, record: ModelRecord) -> None:
     """The record as the ONNX file's metadata (the whole record, and its main fields one by one for viewers)."""
-    import onnx
     model = onnx.load(path)
     fields = {RECORD_KEY: record.to_json(), "model": record.model, "num_classes": str(record.num_classes),
               "preprocessing": json.dumps(record.preprocessing.to_dict())}
@@ -86,14 +88,12 @@ def read_file_record(path: str) -> Optional[ModelRecord]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file '{path}' does not exist")
     if path.endswith(".onnx"):
-        import onnxruntime as ort
         try:
             meta = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_modelmeta()
         except Exception as e:  # onnxruntime's own exception types for invalid files
             raise ValueError(f"cannot load ONNX file '{path}': {str(e).splitlines()[0][:200]}") from None
         text = meta.custom_metadata_map.get(RECORD_KEY)
     elif path.endswith(".mindir"):
-        from mindspore.train import mind_ir_pb2
         proto = mind_ir_pb2.ModelProto()
         try:
             with open(path, "rb") as f:

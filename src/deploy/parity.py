@@ -1,6 +1,9 @@
 """Numerical comparison that can fail: BatchNorm statistics calibrated so activations stay O(1), and differences
 measured against the outputs' scale (used by the export parity checks, weight conversion and re-parameterisation
 tests)."""
+import mindspore as ms
+import numpy as np
+from mindspore import nn
 
 
 def calibrate_batchnorm(net, images) -> None:
@@ -10,10 +13,6 @@ def calibrate_batchnorm(net, images) -> None:
     deep network, so any two networks "agree"; calibrated statistics keep them O(1), which makes numerical
     comparisons meaningful. Runs one training-mode forward pass in PyNative mode (hooks need it).
     """
-    import mindspore as ms
-    import numpy as np
-    from mindspore import nn
-
     stats = {}
 
     def capture(name):
@@ -43,7 +42,6 @@ def calibrate_batchnorm(net, images) -> None:
 
 def relative_difference(reference, other) -> float:
     """max |reference - other| divided by the largest |reference| (the logits' scale)."""
-    import numpy as np
     reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
     if reference.shape != other.shape:
         raise ValueError(f"outputs of shape {reference.shape} and {other.shape} cannot be compared")

@@ -2,13 +2,15 @@
 import os
 
 import numpy as np
+import mindspore as ms
+import onnxruntime as ort
+from mindspore import nn
 
 from ..errors import ConfigError
 
 
 def onnx_session(path: str, device_target: str = "CPU"):
     """An onnxruntime session on the CPU provider, or CUDA when asked (an error when it is not available)."""
-    import onnxruntime as ort
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ONNX file '{path}' does not exist")
     providers = ["CPUExecutionProvider"]
@@ -47,8 +49,6 @@ def run_onnx(path: str, images: np.ndarray) -> np.ndarray:
 
 def load_mindir(path: str):
     """An nn.GraphCell of a MINDIR file; ValueError naming the file when it cannot be loaded."""
-    import mindspore as ms
-    from mindspore import nn
     if not os.path.isfile(path):
         raise FileNotFoundError(f"MINDIR file '{path}' does not exist")
     try:
@@ -59,7 +59,6 @@ def load_mindir(path: str):
 
 def run_mindir(path: str, images: np.ndarray) -> np.ndarray:
     """Logits of a MINDIR file (ms.load + nn.GraphCell) for a float32 NCHW batch."""
-    import mindspore as ms
     return load_mindir(path)(ms.Tensor(images)).asnumpy()
 
 
@@ -69,7 +68,6 @@ def make_predictor(path: str, device_target: str = "CPU"):
         session = onnx_session(path, device_target)
         return lambda batch: predict_batches(session, batch)
     if path.endswith(".mindir"):
-        import mindspore as ms
         cell = load_mindir(path)
         return lambda batch: cell(ms.Tensor(batch)).asnumpy()
     if not os.path.isfile(path):

@@ -4,6 +4,7 @@ decay_t = min(decay, (1 + t) / (10 + t)) at update t (the usual warm-up, so shor
 initial weights). Validation and the best checkpoint use the averaged weights when EMA is on; the average is also
 written as a plain network checkpoint `<model>_ema.ckpt` (loadable by eval.py) whenever training checkpoints are.
 """
+import os
 from typing import Optional
 
 import mindspore as ms
@@ -11,6 +12,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from ..outputs import atomic_save_checkpoint
+from .checkpoint import read_checkpoint
 
 _ema_update = ops.MultitypeFuncGraph("ema_update")
 
@@ -69,8 +71,6 @@ def ema_matches(ema: WeightEMA, net: nn.Cell) -> bool:
 
 def resume_ema(ema: WeightEMA, resume_path: str, model: str) -> str:
     """Continue the average saved beside the resumed checkpoint (`<model>_ema.ckpt`); return the log line."""
-    import os
-    from .checkpoint import read_checkpoint
     path = os.path.join(os.path.dirname(os.path.abspath(resume_path)), f"{model}_ema.ckpt")
     if os.path.isfile(path):
         ema.load_state(read_checkpoint(path))

@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .registry import find_source_model, weight_sources
+from .registry import create_model, find_source_model, get_default_cfg, weight_sources
 
 BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 # Optimizer and bookkeeping entries a training checkpoint holds besides the network.
@@ -107,7 +107,6 @@ def convert_state_dict(source: str, model: str, state: Mapping[str, np.ndarray])
     The target network is built with the source's head size, so the result loads into
     `create_model(model, num_classes=head_size)`.
     """
-    from .registry import create_model, get_default_cfg
     name = find_source_model(source, model)
     renamed, origin, unknown = rename(source, name, state)
     num_classes = head_size(renamed, get_default_cfg(name).classifier) or get_default_cfg(name).num_classes

@@ -1,4 +1,6 @@
 """Small helpers shared by the model code and the tools."""
+import mindspore as ms
+import numpy as np
 from mindspore import nn
 
 
@@ -21,9 +23,6 @@ def count_macs(net: nn.Cell, image_size: int = 224, in_channels: int = 3) -> int
 
     Measured with forward hooks, which MindSpore runs in PyNative mode only; the mode is restored afterwards.
     """
-    import mindspore as ms
-    import numpy as np
-
     total = [0]
 
     def conv_hook(cell, inputs, output):

@@ -30,6 +30,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+import mindspore as ms
 import numpy as np
 
 from src.cli import run_main
@@ -144,7 +145,6 @@ def load_source(path: str, prefer_ema: bool = False) -> Dict[str, np.ndarray]:
 def save(params: Dict[str, np.ndarray], path: str, record: Optional[ModelRecord] = None) -> None:
     """Write `params` (and the model `record`) as a MindSpore checkpoint, replacing an existing file (MindSpore
     writes them read-only)."""
-    import mindspore as ms
     if not path.endswith(".ckpt"):
         raise ValueError(f"output '{path}' must end with .ckpt")
     directory = os.path.dirname(os.path.abspath(path))

@@ -10,6 +10,8 @@ import json
 import sys
 
 from src.cli import run_main
+from src.data.preprocessing import resolve_preprocessing
+from src.models import DefaultCfg
 from src.deploy import read_file_record
 from src.engine.checkpoint import open_checkpoint
 
@@ -30,8 +32,6 @@ def _run(args) -> int:
         summary = f"{record.model}, {record.num_classes} classes" if record else "no model record"
     if args.harness_args:
         if record is None:
-            from src.data.preprocessing import resolve_preprocessing
-            from src.models import DefaultCfg
             print(harness_args(resolve_preprocessing(DefaultCfg())))
         else:
             print(harness_args(record.preprocessing))
