@@ -221,7 +221,8 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
                                                              state is not None, record, epoch_time_label)
     if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it keeps
         callbacks.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, validator,
-                                        start_epoch if state is not None else None, f"{cfg.model}: {cfg.output_dir}"))
+                                        start_epoch if state is not None else None,
+                                        f"{cfg.model}: {os.path.basename(os.path.abspath(cfg.output_dir))}"))
     smoothing = cfg.label_smooth_factor if cfg.use_label_smooth else 0.0
     trainer = Trainer(net, create_loss(smoothing, cfg.num_classes),
                       lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,

@@ -16,7 +16,8 @@ from .outputs import describe_os_error
 
 DPI = 100
 CURVES_SIZE = (13.0, 4.0)              # inches: 1300 x 400 pixels at DPI
-GRID_CELL = (1.7, 1.95)                # inches per image of a prediction grid (image and its caption)
+GRID_CELL = (1.75, 2.0)                # inches per image of a prediction grid (a 1.5-inch image and its caption)
+GRID_HEADER = 0.5                      # inches above the grid for its title
 GRID_MAX_COLUMNS = 8
 MATRIX_MAX_CLASSES = 30                # above this a confusion matrix is unreadable: the confused pairs instead
 FIGURE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".svg": "svg", ".pdf": "pdf"}
@@ -129,33 +130,38 @@ def draw_curves(runs: Sequence, path: str, title: str = "") -> str:
 def draw_prediction_grid(items: Sequence[Tuple[np.ndarray, str, float, Optional[str]]], path: str,
                          title: str = "") -> str:
     """Images with their top-1 label and probability: green when right, red (with the true class) when wrong, black
-    when the true class is unknown. `items`: (HWC uint8 image, predicted label, probability, true label or None)."""
+    when the true class is unknown. `items`: (HWC uint8 image, predicted label, probability, true label or None).
+
+    Each image gets a cell of GRID_CELL inches (a 1.5-inch square and its caption above), laid out by hand so that
+    captions never run into the row above."""
     if not items:
         raise ValueError("no image to draw in the prediction grid")
     columns = min(GRID_MAX_COLUMNS, len(items))
     rows = math.ceil(len(items) / columns)
-    header = 0.35 if title else 0.0
-    fig = new_figure(columns * GRID_CELL[0], rows * GRID_CELL[1] + header)
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).reshape(-1)
-    for ax in axes:
-        ax.axis("off")
-    for ax, (image, label, probability, true) in zip(axes, items):
-        ax.imshow(image)
+    header = GRID_HEADER if title else 0.0
+    width, height = columns * GRID_CELL[0], rows * GRID_CELL[1] + header
+    fig = new_figure(width, height)
+    side, margin = 1.5, (GRID_CELL[0] - 1.5) / 2   # inches: the image square, its left and bottom margin
+    for index, (image, label, probability, true) in enumerate(items):
+        row, column = divmod(index, columns)
+        left = column * GRID_CELL[0] + margin
+        bottom = height - header - (row + 1) * GRID_CELL[1] + margin
+        ax = fig.add_axes((left / width, bottom / height, side / width, side / height))
+        ax.imshow(image)  # a square fills the cell; another shape keeps its proportions
+        ax.set_xticks([])
+        ax.set_yticks([])
         correct = None if true is None else label == true
         colour = UNKNOWN if correct is None else (CORRECT if correct else WRONG)
         caption = f"{_shorten(label, 18)} {probability:.2f}"
-        ax.set_title(caption + (f"\ntrue: {_shorten(true, 16)}" if correct is False else "\n"), fontsize=8,
-                     color=colour, fontweight="bold" if correct is False else "normal")
-        if correct is not None:  # a coloured frame, so right and wrong show at a glance
-            ax.axis("on")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_color(colour)
-                spine.set_linewidth(3)
+        if correct is False:
+            caption += f"\ntrue: {_shorten(true, 16)}"
+        ax.set_title(caption, fontsize=8, color=colour, fontweight="bold" if correct is False else "normal",
+                     pad=3)
+        for spine in ax.spines.values():  # a coloured frame, so that right and wrong show at a glance
+            spine.set_color(colour)
+            spine.set_linewidth(3 if correct is not None else 0.5)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - header / (rows * GRID_CELL[1] + header)) if title else None)
+        fig.text(0.5, 1 - (header / 2) / height, title, ha="center", va="center", fontsize=10)
     return save_figure(fig, path, "prediction grid")
 
 
@@ -201,7 +207,7 @@ def _draw_matrix(matrix: np.ndarray, names: List[str], path: str, title: str) ->
 
 def _draw_pairs(pairs: Sequence[Tuple[int, int, int]], classes: Sequence[str], path: str, title: str) -> str:
     pairs = list(pairs)
-    fig = new_figure(9.0, max(2.5, 0.8 + 0.32 * len(pairs)))
+    fig = new_figure(9.0, max(2.5, 1.0 + 0.25 * len(pairs)))
     ax = fig.subplots()
     if pairs:
         names = [f"{_shorten(classes[t], 24)} \u2192 {_shorten(classes[p], 24)}" for t, p, _ in pairs]
