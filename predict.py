@@ -17,8 +17,8 @@ import sys
 from src.cli import run_main
 from src.data.folders import IMAGE_CHECKS
 from src.plots import check_figure_path
-from src.prediction import (MODEL_SUFFIXES, accuracy, check_output_path, collect_images, draw_grid, format_table,
-                            open_predictor, predict_files, write_predictions)
+from src.prediction import (MODEL_SUFFIXES, accuracy, check_model_file, check_output_path, collect_images,
+                            draw_grid, format_table, open_predictor, predict_files, write_predictions)
 from src.progress import Progress
 
 PROG = "predict.py"
@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_arguments(args) -> None:
-    """Errors in the options before any model is loaded."""
+def check_arguments(args) -> str:
+    """Errors in the options before any model is loaded; returns the model file's suffix."""
     for name in ("top_k", "batch_size", "grid_max"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
@@ -57,12 +57,13 @@ def check_arguments(args) -> None:
         check_output_path(args.output)
     if args.grid:
         check_figure_path(args.grid, "--grid")
+    return check_model_file(args.model_path)
 
 
 def predict(args) -> int:
-    check_arguments(args)
+    suffix = check_arguments(args)
     images = collect_images(args.inputs)
-    if not args.model_path.lower().endswith(".onnx") and os.path.isfile(args.model_path):
+    if suffix != ".onnx":
         from src.runtime import setup_runtime  # the network (.ckpt) or GraphCell (.mindir) runs on MindSpore
         setup_runtime(args.device_target, 0, args.mode, distribute="false")
     predictor = open_predictor(args.model_path, args.model, args.device_target, args.batch_size)

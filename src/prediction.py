@@ -154,18 +154,27 @@ def class_names(classes: Optional[Sequence[str]], num_classes: int) -> List[str]
     return names + [str(i) for i in range(len(names), num_classes)]
 
 
-def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch_size: int = 32) -> Predictor:
-    """A Predictor for a checkpoint (.ckpt) or an exported .onnx / .mindir file. `model`: for a file without a
-    record, the network whose default preprocessing to use (a record-less checkpoint is recognised without)."""
-    from .models import get_default_cfg
+def check_model_file(path: str) -> str:
+    """The suffix of an existing .ckpt / .onnx / .mindir file; an error naming the path otherwise (checked before
+    MindSpore is set up or any image is looked at)."""
     if not path:
         raise ConfigError("no model given: pass --checkpoint_path FILE.ckpt|FILE.onnx|FILE.mindir")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"model file '{path}' is a folder; pass the .ckpt, .onnx or .mindir file itself")
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in MODEL_SUFFIXES:
         raise ValueError(f"model file '{path}': unknown suffix '{suffix or '(none)'}'; expected "
                          f"{', '.join(MODEL_SUFFIXES)}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file '{path}' does not exist")
+    return suffix
+
+
+def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch_size: int = 32) -> Predictor:
+    """A Predictor for a checkpoint (.ckpt) or an exported .onnx / .mindir file. `model`: for a file without a
+    record, the network whose default preprocessing to use (a record-less checkpoint is recognised without)."""
+    from .models import get_default_cfg
+    suffix = check_model_file(path)
     if suffix == ".ckpt":
         from .engine.checkpoint import load_opened, open_checkpoint
         from .models import create_model

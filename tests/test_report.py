@@ -13,8 +13,7 @@ from PIL import Image
 
 from src.engine.evaluation import (ConfusionAccumulator, TopKAccumulator, confusion_details, evaluate_batches,
                                    format_confused)
-from src.engine.report import (EpochRow, RunHistory, StepPoint, format_csv, parse_train_log, read_run,
-                               write_report_files)
+from src.engine.report import EpochRow, RunHistory, StepPoint, parse_train_log, read_run, write_report_files
 from src.errors import DataError
 from src.plots import CURVES_SIZE, DPI, draw_confusion, draw_curves, draw_prediction_grid
 from src.prediction import collect_images, predictions_csv, spread_over_classes, top_k
@@ -128,7 +127,7 @@ LOG = """\
 2024-05-01 11:00:02,000 epoch: 3 step: 2, loss is 0.5
 2024-05-01 11:00:02,100 epoch time: 1000.000 ms, per step time: 500.000 ms, 64.0 img/s
 2024-05-01 11:00:03,000 epoch: 3 validation: top_1_accuracy 0.5000, top_5_accuracy 1.0000 over 52 images (1.0 s); best 0.6000 at epoch 2
-"""
+"""  # noqa: E501 (the log lines as train.py writes them)
 
 
 def test_train_log_of_a_killed_and_resumed_run_gives_each_epoch_once(tmp_path):
@@ -345,6 +344,33 @@ def test_predict_names_a_missing_or_unknown_model_file(tmp_path, capsys):
     (tmp_path / "empty.ckpt").write_text("")
     assert predict_script.main(["--checkpoint_path", str(tmp_path / "empty.ckpt"), str(tmp_path / "nothing")]) == 2
     assert "does not exist (expected an image file, a folder or a glob pattern)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda root: root / "ckpt", "model file '{}' is a folder; pass the .ckpt, .onnx or .mindir file itself"),
+    (lambda root: root / "run.ckpt", "model file '{}' is a folder; pass the .ckpt, .onnx or .mindir file itself"),
+    (lambda root: root / "gone.mindir", "model file '{}' does not exist"),
+    (lambda root: root / "weights.h5", "model file '{}': unknown suffix '.h5'; expected .ckpt, .onnx, .mindir"),
+])
+def test_predict_checks_the_model_file_before_mindspore_and_the_images(tmp_path, monkeypatch, capsys, make,
+                                                                        message):
+    """One error naming the model path, before MindSpore is set up and before the (here missing) images are
+    looked at: a folder (even one named like a checkpoint), a missing file, an existing file of unknown kind."""
+    import predict as predict_script
+    import src.runtime
+
+    def no_setup(*args, **kwargs):
+        raise AssertionError("MindSpore was set up before the model file was checked")
+    monkeypatch.setattr(src.runtime, "setup_runtime", no_setup)
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "run.ckpt").mkdir()
+    (tmp_path / "weights.h5").write_text("x")
+    model = make(tmp_path)
+    photos = _jpeg(str(tmp_path / "photos" / "x.jpg"))
+    for images in ([photos], [str(tmp_path / "no_such_photo.jpg")]):
+        assert predict_script.main(["--checkpoint_path", str(model)] + images) == 2
+        err = capsys.readouterr().err
+        assert err == f"predict.py: error: {message.format(model)}\n"
 
 
 def test_eval_refuses_an_unknown_confusion_suffix_before_any_work(capsys):
