@@ -215,7 +215,8 @@ def test_genet_train_eval_and_distributed(data, table, tmp_path):
     proc = _run(["bash", os.path.join(SCRIPTS, "genet_res50", "run_eval.sh"), str(data / "imagenet" / "val"), ckpt,
                  "False", "True", "0"], tmp_path, CONFIG=config)
     assert proc.returncode != 0 and "--model genet_res50_theta contradicts the checkpoint" in proc.stdout + proc.stderr
-    # C3: bash run_distribute_train.sh ~/hccl_8p_01234567_127.0.0.1.json /data/imagenet/imagenet_original/train True True
+    # C3: bash run_distribute_train.sh ~/hccl_8p_01234567_127.0.0.1.json \
+    #         /data/imagenet/imagenet_original/train True True
     proc = _run(["bash", os.path.join(SCRIPTS, "genet_res50", "run_distribute_train.sh"), table,
                  str(data / "imagenet" / "train"), "True", "True"], tmp_path, DRY_RUN=1)
     assert proc.returncode == 0 and "genet_res50_theta_plus_imagenet.yaml" in proc.stdout
