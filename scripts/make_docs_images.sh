@@ -25,7 +25,7 @@ for picture in curves.png predictions.png; do
   [ -f "$OUT/$picture" ] || die "the run wrote no $OUT/$picture (does the recipe still set prediction_grid?)"
 done
 mkdir -p "$DOCS_DIR"
-# The same pixels in a 256-colour palette: the noisy generated images made a 650 KB grid, this about 160 KB.
+# The same pixels in a 256-colour palette: the noisy generated images make a 650 KB grid, this about 150 KB.
 "$PYTHON" - "$OUT" "$DOCS_DIR" <<'PY'
 import os, sys
 from PIL import Image
