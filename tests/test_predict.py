@@ -65,7 +65,8 @@ def _summary(out):
 def test_summary_csv_holds_the_logged_numbers_and_a_resume_continues_it(synthetic_root, tmp_path):
     out = tmp_path / "run"
     base = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--log_interval", "1",
-                   "--eval_interval", "1", "--save_checkpoint_epochs", "1", "--epoch_size", "3"]
+                   "--eval_interval", "1", "--save_checkpoint_epochs", "1", "--keep_checkpoint_max", "3",
+                   "--epoch_size", "3"]
     assert train_script.main(base) == 0
     first = _summary(out)
     assert [r["epoch"] for r in first] == ["1", "2", "3"]
@@ -224,10 +225,21 @@ def test_predict_on_a_checkpoint_without_record_names_classes_by_index(trained, 
               for cls in ("00_disk", "01_hstripes", "02_square", "03_vstripes")]
     with_names = _predict(recorded, images, tmp_path, "named")
     by_index = _predict(bare, images, tmp_path, "bare")
+    assert with_names["classes"] == ["00_disk", "01_hstripes", "02_square", "03_vstripes"]
     assert by_index["classes"] == ["0", "1", "2", "3"]
     assert all(p["true"] is None for p in by_index["predictions"])  # the folders name no index
-    assert ([p["top"][0]["index"] for p in by_index["predictions"]]
-            == [p["top"][0]["index"] for p in with_names["predictions"]])
+    # without a record the model's default preprocessing applies (not the recorded 48 px one), so the top-1 may
+    # differ from the recorded file's; the same weights under that preprocessing give exactly the bare file's output
+    from dataclasses import replace
+
+    from src.prediction import open_predictor, predict_files
+    named, default = open_predictor(recorded), open_predictor(bare)
+    assert named.preprocessing.image_size == 48 and default.preprocessing != named.preprocessing
+    same = predict_files(replace(named, preprocessing=default.preprocessing), images, 32, 4)
+    assert len(same.predictions) == len(by_index["predictions"]) == 4
+    for mine, theirs in zip(same.predictions, by_index["predictions"]):
+        assert [i for i, _ in mine.top] == [t["index"] for t in theirs["top"]]
+        assert [p for _, p in mine.top] == pytest.approx([t["probability"] for t in theirs["top"]], abs=1e-5)
 
 
 def test_predict_errors_on_a_folder_without_images_and_unreadable_models(trained, tmp_path, capsys):
