@@ -4,7 +4,8 @@ The checkpoint names its model, class count, class names, preprocessing and the 
 without that record, such as the model zoo's, are recognised by their parameter names); a command-line value
 overrides what it records. Prints the model zoo's line `result: {'top_1_accuracy': ..., 'top_5_accuracy': ...}
 ckpt=...` over every image of the validation split (under a launcher, each rank scores its share and the result
-covers all).
+covers all). `--confusion FILE.png` draws the confusion matrix (for many classes, the most confused pairs) and
+`--result_json` records each class's accuracy too; the most confused pairs are listed in the log.
 """
 import os
 import sys
@@ -15,9 +16,13 @@ from src.config import parse_config
 from src.data import create_split_loader, open_split, pipeline_errors, resolve_data_path, resolve_dataset
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.engine.checkpoint import load_opened, open_checkpoint
-from src.engine.evaluation import evaluate, format_result, write_result_json
+from src.engine.evaluation import (ConfusionAccumulator, confusion_details, evaluate, format_confused,
+                                   format_result, write_result_json)
 from src.errors import ConfigError, DataError
 from src.models import check_model_name, create_model, get_default_cfg
+from src.plots import check_figure_path, draw_confusion
+from src.prediction import class_names
+from src.progress import Progress
 from src.runtime import LOG, setup_logging, setup_runtime
 
 PROG = "eval.py"
@@ -54,6 +59,8 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
         raise ConfigError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
     if cfg.from_command_line("model"):
         check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
+    if cfg.confusion:
+        check_figure_path(cfg.confusion, "--confusion")
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
     setup_logging()
@@ -86,14 +93,34 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     if runtime.distributed:
         LOG.info(f"rank {runtime.rank} of {runtime.group_size}: scoring {loader.num_samples} of {loader.total} "
                  f"images")
-    with pipeline_errors():
-        result = evaluate(net, loader.dataset, runtime.sum_across_ranks if runtime.distributed else None)
+    confusion = (ConfusionAccumulator(max(opened.num_classes, source.num_classes))
+                 if cfg.confusion or cfg.result_json else None)
+    progress = Progress(loader.num_samples, "eval", "img") if runtime.is_main else None  # rank 0's shard
+    try:
+        with pipeline_errors():
+            result = evaluate(net, loader.dataset, runtime.sum_across_ranks if runtime.distributed else None,
+                              [confusion] if confusion else [], progress.update if progress else None)
+    finally:
+        if progress is not None:
+            progress.close()
     if result["num_samples"] != loader.total:
         raise RuntimeError(f"scored {result['num_samples']} images but the split has {loader.total}")
     LOG.info(format_result(result, cfg.checkpoint_path))
+    details = {}
+    if confusion is not None:
+        classes = class_names(source.classes, confusion.num_classes)  # the labels follow the folders' order
+        pairs = confusion.most_confused(cfg.confusion_top)
+        for line in format_confused(pairs, classes):
+            LOG.info(line)
+        details = confusion_details(confusion, classes, pairs)
+        if cfg.confusion and runtime.is_main:
+            where = os.path.join(*source.root.split(os.sep)[-2:])  # the title's width is that of the matrix
+            title = (f"{opened.model} on {where}: top-1 {result['top_1_accuracy']:.4f} over "
+                     f"{result['num_samples']} images")
+            LOG.info(f"confusion: {draw_confusion(confusion.matrix, classes, cfg.confusion, pairs, title)}")
     if cfg.result_json and runtime.is_main:
         write_result_json(result, cfg.result_json, checkpoint=cfg.checkpoint_path, model=opened.model,
-                          data_path=source.root)
+                          data_path=source.root, **details)
     return result
 
 

@@ -23,6 +23,7 @@ from src.deploy import onnx_session, predict_batches, read_file_record
 from src.engine.evaluation import TopKAccumulator, format_result, write_result_json
 from src.errors import ConfigError, DataError
 from src.models import DefaultCfg, get_default_cfg
+from src.progress import Progress
 from src.runtime import LOG, setup_logging
 
 PROG = "eval_onnx.py"
@@ -72,9 +73,10 @@ def evaluate_onnx(onnx_path: str, data_path: str, config: str = "", batch_size: 
         raise DataError(f"no validation split in '{data_path}'")
     loader = create_split_loader(source, preprocessing, training=False, batch_size=batch_size)
     acc = TopKAccumulator()
-    with pipeline_errors():
+    with pipeline_errors(), Progress(loader.num_samples, "eval_onnx", "img") as progress:
         for images, labels in loader.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
             acc.update(predict_batches(session, images.astype(np.float32)), labels)
+            progress.update(len(labels))
     result = acc.result()
     LOG.info(format_result(result, onnx_path))
     if result_json:

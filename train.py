@@ -23,11 +23,13 @@ from src.engine.evaluation import format_result
 from src.engine.loss import create_loss
 from src.engine.optim import create_optimizer, linear_lr_scale, resolve_amp
 from src.engine.record import ModelRecord
+from src.engine.report import TrainingReport
 from src.engine.scheduler import create_scheduler
 from src.engine.trainer import Trainer, plan_phases, use_sink_mode
 from src.errors import ConfigError
 from src.models import check_model_name, count_params, create_model, freeze_batch_norm, get_default_cfg
 from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
+from src.prediction import draw_validation_grid
 from src.runtime import LOG, setup_logging, setup_runtime
 
 PROG = "train.py"
@@ -217,6 +219,10 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
                  f"them as it writes its own")
     (monitor, saver, ema, validator), callbacks = _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir,
                                                              state is not None, record, epoch_time_label)
+    if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it keeps
+        callbacks.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, validator,
+                                        start_epoch if state is not None else None,
+                                        f"{cfg.model}: {os.path.basename(os.path.abspath(cfg.output_dir))}"))
     smoothing = cfg.label_smooth_factor if cfg.use_label_smooth else 0.0
     trainer = Trainer(net, create_loss(smoothing, cfg.num_classes),
                       lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,
@@ -244,6 +250,11 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
         summary.update(final=final, best=validator.best, best_epoch=validator.best_epoch)
     if runtime.distributed:
         summary["rank_spread"] = report_rank_agreement(net, runtime.rank, runtime.group_size, LOG)
+    if runtime.is_main and cfg.prediction_grid:
+        summary["prediction_grid"], line = draw_validation_grid(
+            net, val_source, preprocessing, cfg.prediction_grid, os.path.join(cfg.output_dir, "predictions.png"),
+            cfg.eval_batch_size or cfg.batch_size, f"{cfg.model} after epoch {cfg.epoch_size} (final weights)")
+        LOG.info(line)
     LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {ckpt_dir}")
     return summary
 

@@ -229,7 +229,13 @@ KEYS: Tuple[Key, ...] = (
     Key("checkpoint_path", "", to_str, E, "eval.py: the checkpoint to score (its model, classes and "
                                           "preprocessing come from it)", aliases=("ckpt_file", "ckpt_path",
                                                                                   "checkpoint")),
-    Key("result_json", "", to_str, E, "eval.py: also write the result to this JSON file"),
+    Key("result_json", "", to_str, E, "eval.py: also write the result, with each class's accuracy, to this JSON "
+                                      "file"),
+    Key("confusion", "", to_str, E, "eval.py: draw the confusion matrix to this image (.png, .svg, .pdf); above 30 "
+                                    "classes, a chart of the most confused pairs instead"),
+    Key("confusion_top", 20, to_int, E, "eval.py: the most confused (true, predicted) pairs listed in the log"),
+    Key("prediction_grid", 0, to_int, R, "train.py: at the end, draw the final network's predictions on N "
+                                         "validation images to OUTPUT_DIR/predictions.png (0: none)"),
 )
 KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
 ALIASES: Dict[str, str] = {alias: k.name for k in KEYS for alias in k.aliases}  # alias -> canonical key
@@ -237,10 +243,10 @@ SECTION_TITLES = {M: "model", D: "data", A: "augmentation (training only)", O: "
                   R: "run: device, outputs, checkpoints, distribution", E: "evaluation"}
 POSITIVE = ("num_classes", "image_size", "eval_resize", "batch_size", "epoch_size", "num_parallel_workers",
             "save_checkpoint_epochs", "keep_checkpoint_max", "synthetic_image_size", "synthetic_train_per_class",
-            "synthetic_val_per_class")
+            "synthetic_val_per_class", "confusion_top")
 NON_NEGATIVE = ("lr_init", "lr_end", "weight_decay", "warmup_epochs", "loss_scale", "lr_power", "freeze_epochs",
                 "eval_batch_size", "eval_interval", "log_interval", "color_jitter", "lr_reference_batch",
-                "randaug_num_ops", "randaug_magnitude", "mixup", "cutmix")
+                "randaug_num_ops", "randaug_magnitude", "mixup", "cutmix", "prediction_grid")
 PROBABILITIES = ("hflip", "random_erasing", "mix_prob")
 COMMAND_LINE, RECIPE, DEFAULT = "command line", "recipe", "default"
 

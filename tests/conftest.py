@@ -56,6 +56,25 @@ def trained(synthetic_root, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("run"))
     rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", out, "--epoch_size", "8",
                                    "--eval_interval", "4", "--save_checkpoint_epochs", "2",
-                                   "--keep_checkpoint_max", "2"])
+                                   "--keep_checkpoint_max", "2", "--prediction_grid", "8"])
     assert rc == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def exported(trained, tmp_path_factory):
+    """fixed.onnx (batch 1), dynamic.onnx and model.mindir exported from the `trained` run's last checkpoint, and a
+    recipe for files read without their record."""
+    import export as export_script
+    from tests.datagen import ROOT
+    out = tmp_path_factory.mktemp("exported")
+    ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
+    base = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--checkpoint_path", ckpt]
+    assert export_script.main(base + ["--file_format", "ONNX", "--file_name", str(out / "fixed")]) == 0
+    assert export_script.main(base + ["--file_format", "ONNX", "--batch_size", "0",
+                                      "--file_name", str(out / "dynamic")]) == 0
+    assert export_script.main(base + ["--file_format", "MINDIR", "--file_name", str(out / "model")]) == 0
+    recipe = out / "recipe.yaml"
+    recipe.write_text(open(os.path.join(ROOT, "configs", "quickstart.yaml")).read()
+                      + "\ndataset: imagenet\nnum_classes: 4\n")
+    return {"ckpt": ckpt, "dir": out, "recipe": str(recipe)}

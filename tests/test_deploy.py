@@ -116,21 +116,6 @@ def test_export_cli_reads_classes_from_the_checkpoint_and_refuses_air(trained, t
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
-    out = tmp_path_factory.mktemp("exported")
-    ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
-    base = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--checkpoint_path", ckpt]
-    assert export_script.main(base + ["--file_format", "ONNX", "--file_name", str(out / "fixed")]) == 0
-    assert export_script.main(base + ["--file_format", "ONNX", "--batch_size", "0",
-                                      "--file_name", str(out / "dynamic")]) == 0
-    assert export_script.main(base + ["--file_format", "MINDIR", "--file_name", str(out / "model")]) == 0
-    recipe = out / "recipe.yaml"
-    recipe.write_text(open(os.path.join(ROOT, "configs", "quickstart.yaml")).read()
-                      + "\ndataset: imagenet\nnum_classes: 4\n")
-    return {"ckpt": ckpt, "dir": out, "recipe": str(recipe)}
-
-
 @pytest.mark.slow
 def test_onnx_accuracy_equals_eval(exported, synthetic_root, tmp_path):
     eval_json = str(tmp_path / "eval.json")

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from ..progress import track
 from .image_check import check_image_structure
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG", ".BMP")
@@ -81,8 +82,8 @@ def scan_image_folder(root: str, check: str = "structure") -> Tuple[List[Tuple[s
     if not samples:
         raise DataError(f"no images ({', '.join(sorted({e.lower() for e in IMG_EXTENSIONS}))}) found in the "
                         f"{len(classes)} class folders of '{root}'")
-    if check != "none":
-        for path, _ in samples:
+    if check != "none":  # a progress bar (or plain lines off a terminal) when the check takes a while
+        for path, _ in track(samples, f"{check} check of {root}", "file"):
             check_image_file(path, decode=(check == "decode"))
     return samples, classes
 

@@ -34,6 +34,8 @@ class TrainMonitor(Callback):
         self.epoch_time_label = epoch_time_label  # fine-tuning logs the model zoo's "Train epoch time"
         self.epoch_start = self.interval_start = time.time()
         self.last_loss = float("nan")
+        self.last_epoch_ms = float("nan")   # the numbers of the last epoch-time line, for the training report
+        self.last_rate = float("nan")
 
     @staticmethod
     def _loss(outputs) -> float:
@@ -71,9 +73,10 @@ class TrainMonitor(Callback):
         cb = run_context.original_args()
         elapsed = (time.time() - self.epoch_start) * 1000
         per_step = elapsed / self.steps
+        self.last_epoch_ms, self.last_rate = elapsed, self.steps * self.batch_size / elapsed * 1000
         LOG.info(f"epoch: {cb.cur_epoch_num} step: {self.steps}, loss is {self.last_loss}")
         LOG.info(f"{self.epoch_time_label}: {elapsed:.3f} ms, per step time: {per_step:.3f} ms, "
-                 f"{self.steps * self.batch_size / elapsed * 1000:.1f} img/s")
+                 f"{self.last_rate:.1f} img/s")
 
 
 class ValidateAndKeepBest(Callback):

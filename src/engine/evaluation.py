@@ -1,7 +1,8 @@
-"""Scoring a network over a data set: top-1 / top-5 over every sample."""
+"""Scoring a network over a data set: top-1 / top-5 over every sample, and (ConfusionAccumulator) the confusion
+matrix with per-class accuracy and the most confused pairs."""
 import json
 import os
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -45,26 +46,82 @@ class TopKAccumulator:
         return out
 
 
-def evaluate_batches(predict, batches: Iterable[Tuple[np.ndarray, np.ndarray]],
-                     sum_across_ranks=None) -> Dict[str, float]:
+class ConfusionAccumulator:
+    """Running confusion counts over batches: matrix[true, predicted] (the top-1 prediction, ties to the lower
+    class index as in topk_correct)."""
+
+    def __init__(self, num_classes: int):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.matrix = np.zeros((num_classes, num_classes), np.int64)
+
+    def update(self, logits: np.ndarray, labels: np.ndarray) -> None:
+        logits = np.asarray(logits)
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        if logits.ndim != 2 or logits.shape[0] != labels.shape[0] or logits.shape[1] > self.num_classes:
+            raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not fit {self.num_classes} "
+                             f"classes")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"label {labels.max()} outside the {self.num_classes} classes")
+        predicted = np.argmax(logits, axis=1)
+        self.matrix += np.bincount(labels * self.num_classes + predicted,
+                                   minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
+
+    def reduce(self, sum_across_ranks) -> None:
+        """Replace this rank's counts by the sums over all ranks (each rank scored its own shard)."""
+        summed = np.asarray(sum_across_ranks(self.matrix.reshape(-1).astype(np.float64)), np.float64)
+        self.matrix = np.rint(summed).astype(np.int64).reshape(self.num_classes, self.num_classes)
+
+    def per_class(self, classes: Sequence[str]) -> Dict[str, Dict[str, float]]:
+        """{class name: {"accuracy": top-1 of its images, "num_samples": its images}} for every class with
+        images."""
+        out = {}
+        for index, total in enumerate(self.matrix.sum(axis=1)):
+            if total:
+                out[classes[index]] = {"accuracy": float(self.matrix[index, index] / total),
+                                       "num_samples": int(total)}
+        return out
+
+    def most_confused(self, count: int = 10) -> List[Tuple[int, int, int]]:
+        """(true, predicted, images) of the `count` largest off-diagonal counts, most first."""
+        off = self.matrix.copy()
+        np.fill_diagonal(off, 0)
+        flat = np.argsort(-off.reshape(-1), kind="stable")[:count]
+        pairs = [(int(i // self.num_classes), int(i % self.num_classes), int(off.reshape(-1)[i])) for i in flat]
+        return [p for p in pairs if p[2] > 0]
+
+
+def evaluate_batches(predict, batches: Iterable[Tuple[np.ndarray, np.ndarray]], sum_across_ranks=None,
+                     accumulators: Sequence = (), progress: Optional[Callable[[int], None]] = None
+                     ) -> Dict[str, float]:
     """Score `predict(images) -> logits` over (images, labels) batches; with `sum_across_ranks`, the batches are
-    this rank's shard and the result covers all ranks."""
+    this rank's shard and the result covers all ranks. `accumulators` (e.g. a ConfusionAccumulator) see every
+    batch too and are reduced alike; `progress` is called with each batch's size."""
     acc = TopKAccumulator()
     for images, labels in batches:
-        acc.update(predict(images), labels)
+        logits = predict(images)
+        acc.update(logits, labels)
+        for extra in accumulators:
+            extra.update(logits, labels)
+        if progress is not None:
+            progress(int(np.asarray(labels).shape[0]))
     if sum_across_ranks is not None:
         acc.reduce(sum_across_ranks)
+        for extra in accumulators:
+            extra.reduce(sum_across_ranks)
     return acc.result()
 
 
-def evaluate(net, dataset, sum_across_ranks=None) -> Dict[str, float]:
+def evaluate(net, dataset, sum_across_ranks=None, accumulators: Sequence = (),
+             progress: Optional[Callable[[int], None]] = None) -> Dict[str, float]:
     """Top-1 / top-5 of a MindSpore network (put in eval mode here) over every sample of `dataset` (and, with
-    `sum_across_ranks`, of the other ranks' shards)."""
+    `sum_across_ranks`, of the other ranks' shards); `accumulators` and `progress` as in evaluate_batches."""
     was_training = net.training
     net.set_train(False)
     try:
         batches = ((img, lbl.asnumpy()) for img, lbl in dataset.create_tuple_iterator(num_epochs=1))
-        return evaluate_batches(lambda x: net(x).asnumpy(), batches, sum_across_ranks)
+        return evaluate_batches(lambda x: net(x).asnumpy(), batches, sum_across_ranks, accumulators, progress)
     finally:
         net.set_train(was_training)
 
@@ -75,7 +132,23 @@ def format_result(result: Dict[str, float], checkpoint: str = "") -> str:
     return f"result: {shown} ckpt={checkpoint}"
 
 
+def format_confused(pairs: Sequence[Tuple[int, int, int]], classes: Sequence[str]) -> List[str]:
+    """Log lines of the most confused pairs (a heading, then `  12 x  true -> predicted`); none when none."""
+    if not pairs:
+        return []
+    return ([f"most confused (images, true -> predicted), {len(pairs)} pair(s):"]
+            + [f"{count:6d} x  {classes[t]} -> {classes[p]}" for t, p, count in pairs])
+
+
+def confusion_details(confusion: ConfusionAccumulator, classes: Sequence[str],
+                      pairs: Sequence[Tuple[int, int, int]]) -> Dict:
+    """The result file's entries: per_class accuracy and the most confused `pairs` by name."""
+    return {"per_class": confusion.per_class(classes),
+            "most_confused": [{"true": classes[t], "predicted": classes[p], "count": c} for t, p, c in pairs]}
+
+
 def write_result_json(result: Dict[str, float], path: str, **extra) -> None:
+    """The result (and `extra` entries) as indented JSON."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump({**result, **extra}, f, indent=2)

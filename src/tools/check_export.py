@@ -18,6 +18,7 @@ from src.cli import run_main
 from src.deploy import calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir, run_onnx
 from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
 from src.models import check_model_name, create_model, get_default_cfg, list_models
+from src.progress import track
 
 
 def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0):
@@ -58,7 +59,7 @@ def _run(args) -> int:
         check_model_name(name)
     print("| model | ONNX (onnxruntime) | MINDIR (GraphCell) | max abs logit |")
     print("| --- | ---: | ---: | ---: |")
-    for name in names:
+    for name in track(names, "check_export", "model"):
         onnx_diff, mindir_diff, scale = check(name, args.image_size, args.checkpoint_path)
         print(f"| {name} | {onnx_diff:.2e} | {mindir_diff:.2e} | {scale:.3f} |", flush=True)
     return 0

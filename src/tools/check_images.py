@@ -11,7 +11,17 @@ import sys
 import time
 
 from src.cli import run_main
-from src.data.image_check import IMAGE_EXTENSIONS, find_bad_images
+from src.data.image_check import IMAGE_EXTENSIONS, check_image_structure
+from src.progress import track
+
+
+def image_files(root: str):
+    """Every image file (by extension, case-insensitive) under `root`, in find_bad_images' order."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        found += [os.path.join(dirpath, n) for n in sorted(filenames) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    return found
 
 
 def _run(args) -> int:
@@ -20,12 +30,14 @@ def _run(args) -> int:
             raise FileNotFoundError(f"'{root}' is not a folder")
     start = time.time()
     bad = 0
-    checked = sum(name.lower().endswith(IMAGE_EXTENSIONS) for root in args.folders
-                  for _, _, names in os.walk(root) for name in names)
-    for root in args.folders:
-        for path, message in find_bad_images(root):
+    files = [path for root in args.folders for path in image_files(root)]
+    checked = len(files)
+    for path in track(files, "check_images", "file"):
+        try:
+            check_image_structure(path)
+        except ValueError as e:
             bad += 1
-            print(f"{path}\t{message}", flush=True)
+            print(f"{path}\t{e}", flush=True)
     sys.stderr.write(f"{bad} bad of {checked} images checked in {time.time() - start:.1f} s\n")
     return 1 if bad else 0
 

@@ -40,6 +40,7 @@ from src.engine.record import ModelRecord
 from src.models import (convert_state_dict, create_model, find_source_model, get_default_cfg, known_sources,
                         weight_sources)
 from src.models.convert import format_names, head_size
+from src.progress import Progress
 
 PROG = "convert_weights"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
@@ -194,12 +195,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"output '{args.output}' must end with .ckpt")
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise ValueError("--output must differ from --input")
-    state = load_source(args.input, prefer_ema=args.ema)
-    params = convert_state_dict(args.source, model, state)
-    num_classes = head_size(params, get_default_cfg(model).classifier)
-    save(params, args.output, converted_record(args.source, model, num_classes, args.input))
-    # Round trip: the written file must load completely into the network it was made for.
-    load_weights(create_model(model, num_classes=num_classes), args.output)
+    with Progress(4, "convert_weights", "stage") as progress:  # shown when the stages take a while
+        state = load_source(args.input, prefer_ema=args.ema)
+        progress.update(1, f"read {len(state)} tensors")
+        params = convert_state_dict(args.source, model, state)
+        num_classes = head_size(params, get_default_cfg(model).classifier)
+        progress.update(1, f"converted to {len(params)} parameters")
+        save(params, args.output, converted_record(args.source, model, num_classes, args.input))
+        progress.update(1, "written")
+        # Round trip: the written file must load completely into the network it was made for.
+        load_weights(create_model(model, num_classes=num_classes), args.output)
+        progress.update(1, "loaded back")
     print(f"converted {len(state)} tensors of '{args.input}' into {len(params)} parameters of {model} "
           f"({num_classes} classes): {args.output}")
     print(f"load with: load_weights(create_model('{model}', num_classes={num_classes}), '{args.output}')")
