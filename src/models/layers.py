@@ -8,6 +8,7 @@ exports to ONNX (MindSpore has no ONNX converter for HSigmoid, HSwish or Adaptiv
 import math
 from typing import Callable, Optional
 
+import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common import initializer as init
 
@@ -137,28 +138,37 @@ class SqueezeExcite(nn.Cell):
         return x * self.gate(s)
 
 
+def nearest_indices(source: int, target: int):
+    """Source rows of nearest upsampling from `source` to `target` rows, as torch's `F.interpolate(mode="nearest")`
+    picks them: floor(i * source / target) (7 from 3: 0,0,0,1,1,2,2). An int32 Tensor; graph mode evaluates it at
+    compile time, where shapes are constants."""
+    return ms.Tensor([(i * source) // target for i in range(target)], ms.int32)
+
+
 class DFCAttention(nn.SequentialCell):
     """GhostNetV2's decoupled fully connected attention (arXiv 2211.12905), the gate of a Ghost module.
 
     On the input average-pooled 2x2 (stride 2): a 1x1 conv to the module's output width, a 1x5 and a 5x1 depthwise
     conv (each followed by BN, no activation), a sigmoid, and nearest upsampling back to the input's size. The six
-    layers are the children 0..5, as in timm's `short_conv`. Pooling and upsampling are MindSpore's AvgPool and
-    ResizeNearestNeighbor, which export to ONNX; the latter picks source index floor(dst * in / out) like torch's
-    `F.interpolate(mode="nearest")` (7x7 from 3x3: rows 0,0,0,1,1,2,2). A side shorter than 2 (the last stage at
-    inputs under 64x64, where timm's avg_pool2d fails) is not pooled.
+    layers are the children 0..5, as in timm's `short_conv`. A side shorter than 2 (the last stage at inputs under
+    64x64, where timm's avg_pool2d fails) is not pooled.
+
+    Written for MindSpore's ONNX exporter: the 1x5 / 5x1 convs pad "same" (the exporter writes an explicit
+    per-side padding in MindSpore's top, bottom, left, right order where ONNX expects begins then ends, which
+    mixes up (0, 0, 2, 2)); the upsampling is a Gather of constant row and column indices (the exporter's Resize
+    fixes the batch size, wrong under a dynamic batch, and ResizeNearestNeighborV2 has no converter).
     """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__([
             conv2d(in_channels, out_channels, 1), batch_norm(out_channels),
-            nn.Conv2d(out_channels, out_channels, (1, 5), pad_mode="pad", padding=(0, 0, 2, 2), group=out_channels,
-                      has_bias=False),
+            nn.Conv2d(out_channels, out_channels, (1, 5), pad_mode="same", group=out_channels, has_bias=False),
             batch_norm(out_channels),
-            nn.Conv2d(out_channels, out_channels, (5, 1), pad_mode="pad", padding=(2, 2, 0, 0), group=out_channels,
-                      has_bias=False),
+            nn.Conv2d(out_channels, out_channels, (5, 1), pad_mode="same", group=out_channels, has_bias=False),
             batch_norm(out_channels),
         ])
         self.sigmoid = ops.Sigmoid()
+        self.gather = ops.Gather()
 
     def construct(self, x):
         height, width = x.shape[2], x.shape[3]
@@ -169,8 +179,10 @@ class DFCAttention(nn.SequentialCell):
         for cell in self.cell_list:
             y = cell(y)
         y = self.sigmoid(y)
-        if pool_h * pool_w > 1:
-            y = ops.ResizeNearestNeighbor((height, width))(y)
+        if y.shape[2] != height:
+            y = self.gather(y, nearest_indices(y.shape[2], height), 2)
+        if y.shape[3] != width:
+            y = self.gather(y, nearest_indices(y.shape[3], width), 3)
         return y
 
 
