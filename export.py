@@ -2,18 +2,21 @@
 
     python export.py --model NAME --checkpoint_path CKPT --file_format MINDIR|ONNX|AIR --file_name OUT
                      [--batch_size 1] [--image_size 224] [--num_classes N] [--config configs/X.yaml]
+                     [--reparam true|false]
 
 The exported graph is the eval-mode network (no dropout, BatchNorm with its moving statistics). --batch_size 0
-exports a dynamic batch dimension. AIR needs MindSpore's Ascend backend.
+exports a dynamic batch dimension. AIR needs MindSpore's Ascend backend. Re-parameterisable networks (GhostNetV3,
+RepGhost) are exported deployed, their training-time branches folded into single convolutions, unless
+--reparam false; for the other networks it changes nothing.
 """
 import argparse
 import sys
 
 from src.cli import run_main
-from src.config import recipe_values
+from src.config import recipe_values, to_bool
 from src.deploy import FILE_FORMATS, export_model, head_classes
 from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
-from src.models import check_model_name, create_model, get_default_cfg
+from src.models import check_model_name, create_model, get_default_cfg, reparameterize
 from src.runtime import setup_runtime
 
 PROG = "export.py"
@@ -32,7 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_classes", type=int, default=0, help="default: the checkpoint's classifier rows")
     parser.add_argument("--device_target", default="auto", choices=["auto", "CPU", "GPU", "Ascend"])
     parser.add_argument("--device_id", type=int, default=0)
+    parser.add_argument("--reparam", type=_bool, default=True, metavar="true|false",
+                        help="fold re-parameterisable branches (GhostNetV3, RepGhost) into single convolutions "
+                             "before export (default true)")
     return parser
+
+
+def _bool(value: str) -> bool:
+    try:
+        return to_bool(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def export(args) -> str:
@@ -50,6 +63,9 @@ def export(args) -> str:
     num_classes = args.num_classes or head_classes(params, default_cfg.classifier)
     net = create_model(model, num_classes=num_classes, image_size=image_size)
     load_weights(net, args.checkpoint_path)
+    if args.reparam and reparameterize(net):
+        print(f"re-parameterised {model}: training-time branches folded into single convolutions "
+              f"(--reparam false keeps them)")
     path = export_model(net, args.file_name or model, args.file_format, args.batch_size, image_size,
                         runtime.device_target)
     print(f"exported {model} ({num_classes} classes, input {args.batch_size or 'N'}x3x{image_size}x{image_size}) "

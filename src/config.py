@@ -204,6 +204,8 @@ KEYS: Tuple[Key, ...] = (
     Key("resume", "", to_str, R, "continue training from this checkpoint (weights, optimizer, step, epoch)"),
     Key("checkpoint_path", "", to_str, E, "eval.py: the checkpoint to score"),
     Key("result_json", "", to_str, E, "eval.py: also write the result to this JSON file"),
+    Key("reparam", True, to_bool, E, "eval.py: fold re-parameterisable branches (GhostNetV3, RepGhost) into single "
+                                     "convolutions before scoring, as deployed; no effect on other networks"),
 )
 KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
 SECTION_TITLES = {M: "model", D: "data", A: "augmentation (training only)", O: "optimisation",

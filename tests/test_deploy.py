@@ -64,6 +64,23 @@ def test_onnx_and_mindir_match_the_network(name, tmp_path):
     assert relative_difference(reference, run_mindir(mindir_path, x)) < tolerance
 
 
+@pytest.mark.slow
+def test_dfc_attention_exports_with_a_dynamic_batch_and_odd_maps(tmp_path):
+    """At 56x56 the DFC gates pool 7x7 maps to 3x3 and upsample them back (rows 0,0,0,1,1,2,2); a dynamic-batch ONNX
+    file and MINDIR give the network's outputs for a batch of 3 (MindSpore's Resize export would fix the batch)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(0)
+    net = create_model("ghostnetv2_100", num_classes=7)
+    calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((32, 3, 56, 56)).astype(np.float32)))
+    x = rng.standard_normal((3, 3, 56, 56)).astype(np.float32)
+    reference = net(ms.Tensor(x)).asnumpy()
+    assert 0.05 < np.abs(reference).max() < 100 and relative_difference(reference, reference[::-1]) > 100 * TOLERANCE
+    onnx_path = export_model(net, str(tmp_path / "dynamic"), "ONNX", batch_size=0, image_size=56)
+    assert relative_difference(reference, run_onnx(onnx_path, x)) < TOLERANCE
+    mindir_path = export_model(net, str(tmp_path / "fixed"), "MINDIR", batch_size=3, image_size=56)
+    assert relative_difference(reference, run_mindir(mindir_path, x)) < TOLERANCE
+
+
 def test_the_comparison_catches_a_wrong_bn_eps_and_a_sigmoid_gate(tmp_path):
     """With calibrated statistics a BN eps of 1e-3 instead of 1e-5, or a sigmoid instead of the hard sigmoid,
     moves the logits far beyond the tolerance."""

@@ -147,3 +147,80 @@ def test_the_check_catches_a_faulty_fusion(name, where, fault, monkeypatch):
     diff = relative_difference(before, net(x).asnumpy())
     print(f"\n{name} with the {fault} fault: relative difference {diff:.3g}")
     assert diff > 100 * TOLERANCE
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entry points: export.py and eval.py fold by default, --reparam false keeps the branches
+# ----------------------------------------------------------------------------------------------------------------
+
+def test_export_folds_by_default(tmp_path, capsys):
+    import onnx
+    import export as export_script
+    from src.deploy import run_onnx
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = _network("repghostnet_050")
+    ckpt = str(tmp_path / "w.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    x, _ = _inputs()
+    reference = net(x).asnumpy()
+    base = ["--model", "repghostnet_050", "--checkpoint_path", ckpt, "--file_format", "ONNX", "--batch_size", "2",
+            "--image_size", str(SIZE)]
+    outputs, names = {}, {}
+    for flag in ("true", "false", None):
+        path = str(tmp_path / f"reparam_{flag}")
+        assert export_script.main(base + ["--file_name", path] + (["--reparam", flag] if flag else [])) == 0
+        printed = capsys.readouterr().out
+        assert ("re-parameterised repghostnet_050" in printed) == (flag != "false")
+        outputs[flag] = run_onnx(path + ".onnx", x.asnumpy())
+        names[flag] = {init.name for init in onnx.load(path + ".onnx").graph.initializer}
+    assert any("fusion_bn" in n for n in names["false"]) and not any("fusion_bn" in n for n in names[None])
+    assert names["true"] == names[None]
+    for flag, output in outputs.items():
+        assert relative_difference(reference, output) < TOLERANCE, flag
+    assert export_script.main(base + ["--file_name", str(tmp_path / "x"), "--reparam", "maybe"]) == 2
+    assert "--reparam" in capsys.readouterr().err
+
+
+def test_reparam_changes_nothing_for_other_models(tmp_path, capsys):
+    import export as export_script
+    net = create_model("mobilenet_v1_025", num_classes=3)
+    ckpt = str(tmp_path / "m.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    assert reparameterize(net) == 0
+    assert export_script.main(["--model", "mobilenet_v1_025", "--checkpoint_path", ckpt, "--file_format", "MINDIR",
+                               "--image_size", "32", "--file_name", str(tmp_path / "m")]) == 0
+    assert "re-parameterised" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_eval_scores_the_same_with_and_without_folding(synthetic_root, tmp_path, capsys):
+    import json
+    import eval as eval_script
+    from tests.datagen import TINY
+    net = _network("ghostnetv3_050")
+    net.reset_classifier(4)
+    ckpt = str(tmp_path / "v3.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    results = {}
+    for flag in ("true", "false"):
+        out = str(tmp_path / f"{flag}.json")
+        assert eval_script.main(TINY + ["--model", "ghostnetv3_050", "--data_path", synthetic_root,
+                                        "--checkpoint_path", ckpt, "--reparam", flag, "--result_json", out]) == 0
+        logged = capsys.readouterr().out
+        assert ("re-parameterised ghostnetv3_050" in logged) == (flag == "true")
+        results[flag] = json.load(open(out))
+    assert results["true"]["num_samples"] == results["false"]["num_samples"] == 52
+    for key in ("top_1_accuracy", "top_5_accuracy"):
+        assert results["true"][key] == results["false"][key]
+
+
+def test_model_info_lists_training_and_deployed_sizes(capsys):
+    from src.tools import model_info
+    assert model_info.main(["ghostnet_050", "ghostnetv3_050", "repghostnet_050"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| model | parameters (1000 classes) | MACs at 224x224 |"
+    assert rows[2:] == ["| ghostnet_050 | 2,587,292 | 42.3M |",
+                        "| ghostnetv3_050 | 3,395,384 | 117.5M |",
+                        "| ghostnetv3_050 (deployed) | 2,853,176 | 49.6M |",
+                        "| repghostnet_050 | 2,313,968 | 43.3M |",
+                        "| repghostnet_050 (deployed) | 2,306,528 | 43.3M |"]
