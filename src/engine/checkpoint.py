@@ -12,6 +12,7 @@ from ..errors import CheckpointError
 from ..models import convert_state_dict
 from ..models.convert import TRAINING_STATE_PREFIXES, format_names
 from ..runtime import LOG
+from .optim import OPTIMIZER_STATE_PREFIXES
 
 
 def read_checkpoint(path: str) -> Dict[str, ms.Parameter]:
@@ -102,7 +103,8 @@ def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
     at the saved step. Entries are set one by one: load_param_into_net on an optimizer also matched `moments.X`
     to the network weight `X` and overwrote it.
     """
-    targets = [p for p in optimizer.get_parameters() if p.name.startswith("moments.")] + [optimizer.global_step]
+    targets = [p for p in optimizer.get_parameters() if p.name.startswith(OPTIMIZER_STATE_PREFIXES)]
+    targets.append(optimizer.global_step)
     missing = [p.name for p in targets if p.name not in state]
     if missing:
         raise CheckpointError(f"'{path}' lacks optimizer state {missing[:3]}: was it written with another "

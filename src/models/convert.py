@@ -15,7 +15,8 @@ from .registry import find_source_model, weight_sources
 
 BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 # Optimizer and bookkeeping entries a training checkpoint holds besides the network.
-TRAINING_STATE_PREFIXES = ("moments.", "accum.", "adam_m.", "adam_v.", "learning_rate", "momentum",
+TRAINING_STATE_PREFIXES = ("moments.", "mean_square.", "moment.", "mean_grad.", "accum.", "adam_m.", "adam_v.",
+                           "learning_rate", "momentum",
                            "global_step", "scale_sense", "current_iterator_step", "last_overflow_iterator_step",
                            "epoch_num", "step_num", "top_1_accuracy", "ema_updates")
 
