@@ -2,22 +2,25 @@
 
     python export.py --checkpoint_path CKPT [--file_format MINDIR|ONNX|AIR] [--file_name OUT] [--batch_size 1]
                      [--device_target CPU] [--model NAME] [--image_size N] [--num_classes N] [--config X.yaml]
+                     [--reparam true|false]
 
 The model, class count, classes and preprocessing come from the checkpoint (its record, or its parameter names for
 a checkpoint without one) and go into the exported file; a command-line value overrides them. The model zoo's
 `--ckpt_file` is accepted for --checkpoint_path. The exported graph is the eval-mode network (no dropout, BatchNorm
 with its moving statistics). --batch_size 0 exports a dynamic batch dimension. AIR needs MindSpore's Ascend backend.
+Re-parameterisable networks (GhostNetV3, RepGhost) are exported deployed, their training-time branches folded into
+single convolutions, unless --reparam false; for the other networks it changes nothing.
 """
 import argparse
 import sys
 
 from src.cli import run_main
-from src.config import merge_aliases, recipe_values
+from src.config import merge_aliases, recipe_values, to_bool
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.deploy import FILE_FORMATS, export_model
 from src.engine.checkpoint import load_opened, open_checkpoint
 from src.engine.record import ModelRecord
-from src.models import create_model, get_default_cfg
+from src.models import create_model, get_default_cfg, reparameterize
 from src.runtime import setup_runtime
 
 PROG = "export.py"
@@ -40,7 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", default="", help="a recipe, for values the checkpoint does not record")
     parser.add_argument("--device_target", default="auto", choices=["auto", "CPU", "GPU", "Ascend"])
     parser.add_argument("--device_id", type=int, default=0)
+    parser.add_argument("--reparam", type=_bool, default=True, metavar="true|false",
+                        help="fold re-parameterisable branches (GhostNetV3, RepGhost) into single convolutions "
+                             "before export (default true)")
     return parser
+
+
+def _bool(value: str) -> bool:
+    try:
+        return to_bool(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def export(args) -> str:
@@ -62,6 +75,9 @@ def export(args) -> str:
     image_size = preprocessing.image_size
     net = create_model(opened.model, num_classes=opened.num_classes, image_size=image_size)
     load_opened(net, opened)
+    if args.reparam and reparameterize(net):
+        print(f"re-parameterised {opened.model}: training-time branches folded into single convolutions "
+              f"(--reparam false keeps them)")
     exported = ModelRecord(opened.model, opened.num_classes, preprocessing, record.classes if record else None,
                            record.dataset if record else "", record.data_path if record else "",
                            f"{PROG} of {checkpoint}", record.config if record else {})

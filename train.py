@@ -18,6 +18,7 @@ from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
 from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
                                    read_training_state)
+from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
 from src.engine.loss import create_loss
@@ -45,6 +46,8 @@ def check_inputs(cfg) -> None:
     for key in ("resume", "pretrained_ckpt"):
         if getattr(cfg, key):
             check_checkpoint_file(getattr(cfg, key), f"--{key}")
+    if cfg.kd_teacher:
+        check_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt)
     check_output_dir(cfg.output_dir)
 
 
@@ -151,7 +154,7 @@ def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: boo
     extra = record.append_dict()
     if runtime.is_main and cfg.save_checkpoint:
         saver = CheckpointSaver(ckpt_dir, cfg.model, steps, cfg.save_checkpoint_epochs, cfg.keep_checkpoint_max,
-                                cfg.epoch_size, extra)
+                                cfg.epoch_size, extra, exclude=(TEACHER_PREFIX,))
         callbacks.append(saver)
     if cfg.ema:
         ema = WeightEMA(net, cfg.ema_decay)
@@ -196,7 +199,7 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     LOG.info(lr_line)
     lr = create_scheduler(steps, cfg.epoch_size, lr_max=cfg.lr_max, lr_init=cfg.lr_init, lr_end=cfg.lr_end,
                           warmup_epochs=cfg.warmup_epochs, decay_mode=cfg.lr_decay_mode, power=cfg.lr_power,
-                          lr_scale=lr_scale)
+                          lr_scale=lr_scale, decay_rate=cfg.lr_decay_rate, decay_epochs=cfg.lr_decay_epochs)
     amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
     if runtime.is_main:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
@@ -224,12 +227,21 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
                                         start_epoch if state is not None else None,
                                         f"{cfg.model}: {os.path.basename(os.path.abspath(cfg.output_dir))}"))
     smoothing = cfg.label_smooth_factor if cfg.use_label_smooth else 0.0
-    trainer = Trainer(net, create_loss(smoothing, cfg.num_classes),
+    loss = create_loss(smoothing, cfg.num_classes)
+    loss_network = None
+    if cfg.kd_teacher:  # knowledge distillation: the frozen teacher's logits join the label loss
+        teacher = create_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt, cfg.num_classes, preprocessing.image_size)
+        loss_network = distillation_network(net, teacher, loss, cfg.kd_weight, cfg.kd_temperature)
+        LOG.info(f"distilling from {cfg.kd_teacher} ({cfg.kd_teacher_ckpt}, frozen): loss = {1 - cfg.kd_weight:g} "
+                 f"x label loss + {cfg.kd_weight:g} x T^2 x KL at T = {cfg.kd_temperature:g}")
+    trainer = Trainer(net, loss,
                       lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,
                                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
-                                               filter_bias_and_bn=cfg.filter_bias_and_bn, loss_scale=opt_scale),
+                                               filter_bias_and_bn=cfg.filter_bias_and_bn, loss_scale=opt_scale,
+                                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps),
                       amp_level=amp_level, loss_scale_manager=scale_manager,
-                      sink=use_sink_mode(cfg.dataset_sink_mode, runtime.device_target, cfg.ema), callbacks=callbacks)
+                      sink=use_sink_mode(cfg.dataset_sink_mode, runtime.device_target, cfg.ema), callbacks=callbacks,
+                      loss_network=loss_network)
     phases = plan_phases(start_epoch, cfg.epoch_size, cfg.freeze_epochs)
     for phase in phases:
         if phase.frozen:

@@ -180,13 +180,19 @@ KEYS: Tuple[Key, ...] = (
     Key("cutmix", 0.0, to_float, A, "cutmix Beta alpha (0: off); with mixup, one of the two per batch"),
     Key("mix_prob", 1.0, to_float, A, "probability that a batch is mixed when mixup / cutmix is on"),
     Key("epoch_size", 90, to_int, O, "epochs to train"),
-    Key("optimizer", "momentum", to_str, O, "optimizer", ("momentum", "sgd")),
+    Key("optimizer", "momentum", to_str, O, "optimizer (rmsproptf: TensorFlow's RMSProp, timm's RMSpropTF)",
+        ("momentum", "sgd", "rmsproptf")),
     Key("momentum", 0.9, to_float, O, "momentum, in [0, 1)"),
+    Key("rmsprop_decay", 0.9, to_float, O, "rmsproptf: decay of the mean square of the gradients, in (0, 1)"),
+    Key("rmsprop_eps", 1e-3, to_float, O, "rmsproptf: epsilon, added inside the square root, > 0"),
     Key("nesterov", False, to_bool, O, "Nesterov momentum"),
     Key("weight_decay", 1e-4, to_float, O, "weight decay (L2)"),
     Key("filter_bias_and_bn", True, to_bool, O, "no weight decay on BN parameters and biases"),
-    Key("lr_decay_mode", "cosine", to_str, O, "decay after the warmup",
-        ("cosine", "linear", "poly", "steps", "constant"), aliases=("decay_mode",)),
+    Key("lr_decay_mode", "cosine", to_str, O, "decay after the warmup (staircase: lr_max x lr_decay_rate every "
+                                               "lr_decay_epochs epochs)",
+        ("cosine", "linear", "poly", "steps", "staircase", "constant"), aliases=("decay_mode",)),
+    Key("lr_decay_rate", 0.973, to_float, O, "staircase decay: the factor per period, in (0, 1]"),
+    Key("lr_decay_epochs", 2.4, to_float, O, "staircase decay: the period in epochs (fractions allowed), > 0"),
     Key("lr_init", 0.0, to_float, O, "learning rate at the start of the warmup"),
     Key("lr_max", 0.1, to_float, O, "peak learning rate (after the warmup), > 0", aliases=("lr",)),
     Key("lr_end", 0.0, to_float, O, "learning rate at the end"),
@@ -199,6 +205,12 @@ KEYS: Tuple[Key, ...] = (
         aliases=("label_smooth",)),
     Key("use_label_smooth", True, to_bool, O, "false: plain cross entropy whatever label_smooth_factor says (the "
                                               "model zoo's switch)"),
+    Key("kd_teacher", "", to_str, O, "knowledge distillation: a registered model whose logits the student learns "
+                                     "from (empty: no distillation); needs kd_teacher_ckpt"),
+    Key("kd_teacher_ckpt", "", to_str, O, "knowledge distillation: the teacher's trained checkpoint (same classes)"),
+    Key("kd_weight", 0.5, to_float, O, "knowledge distillation: loss = (1 - w) x label loss + w x T^2 x "
+                                       "KL(teacher || student at temperature T), w in [0, 1]"),
+    Key("kd_temperature", 1.0, to_float, O, "knowledge distillation: the softmax temperature T, > 0"),
     Key("ema", False, to_bool, O, "keep an exponential moving average of the weights (validation and the best "
                                   "checkpoint then use it)"),
     Key("ema_decay", 0.9999, to_float, O, "EMA decay, in (0, 1)"),
@@ -236,6 +248,8 @@ KEYS: Tuple[Key, ...] = (
     Key("confusion_top", 20, to_int, E, "eval.py: the most confused (true, predicted) pairs listed in the log"),
     Key("prediction_grid", 0, to_int, R, "train.py: at the end, draw the final network's predictions on N "
                                          "validation images to OUTPUT_DIR/predictions.png (0: none)"),
+    Key("reparam", True, to_bool, E, "eval.py: fold re-parameterisable branches (GhostNetV3, RepGhost) into single "
+                                     "convolutions before scoring, as deployed; no effect on other networks"),
 )
 KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
 ALIASES: Dict[str, str] = {alias: k.name for k in KEYS for alias in k.aliases}  # alias -> canonical key
@@ -329,6 +343,17 @@ def validate(cfg: Config) -> Config:
     if cfg.lr_scaling == "linear" and cfg.lr_reference_batch == 0:
         raise ConfigError("lr_scaling linear needs lr_reference_batch: the global batch size the lr values were set "
                           "for (e.g. 1024 for the GhostNet recipe's 8 cards x 128)")
+    if not 0 < cfg.rmsprop_decay < 1 or cfg.rmsprop_eps <= 0:
+        raise ConfigError(f"rmsprop_decay must be in (0, 1) and rmsprop_eps positive, got {cfg.rmsprop_decay} and "
+                          f"{cfg.rmsprop_eps}")
+    if not 0 < cfg.lr_decay_rate <= 1 or cfg.lr_decay_epochs <= 0:
+        raise ConfigError(f"lr_decay_rate must be in (0, 1] and lr_decay_epochs positive, got {cfg.lr_decay_rate} "
+                          f"and {cfg.lr_decay_epochs}")
+    if not 0 <= cfg.kd_weight <= 1 or cfg.kd_temperature <= 0:
+        raise ConfigError(f"kd_weight must be in [0, 1] and kd_temperature positive, got {cfg.kd_weight} and "
+                          f"{cfg.kd_temperature}")
+    if cfg.kd_teacher_ckpt and not cfg.kd_teacher:
+        raise ConfigError("kd_teacher_ckpt is set but kd_teacher is not: name the teacher's model with --kd_teacher")
     if cfg.warmup_epochs > cfg.epoch_size:
         raise ConfigError(f"warmup_epochs ({cfg.warmup_epochs}) exceeds epoch_size ({cfg.epoch_size})")
     return cfg

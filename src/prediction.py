@@ -177,7 +177,7 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
     suffix = check_model_file(path)
     if suffix == ".ckpt":
         from .engine.checkpoint import load_opened, open_checkpoint
-        from .models import create_model
+        from .models import create_model, reparameterize
         opened = open_checkpoint(path, model or None)
         record = opened.record
         preprocessing = resolve_preprocessing(get_default_cfg(opened.model),
@@ -185,6 +185,7 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
                                               dataset=record.dataset if record else "imagenet")
         net = create_model(opened.model, num_classes=opened.num_classes, image_size=preprocessing.image_size)
         load_opened(net, opened)
+        reparameterize(net)  # GhostNetV3 / RepGhost predict deployed, as eval.py and export.py do (same outputs)
         names = class_names(record.classes if record else None, opened.num_classes)
         how = f"{opened.model}, {opened.num_classes} classes ({opened.how})"
         return Predictor(padded_predict(network_predict(net), batch_size), names, preprocessing, opened.model,

@@ -25,9 +25,11 @@ OLD_TOP1 = 0.28846153846153844  # eval.py at 989704a on the same checkpoint and 
 
 
 def test_every_parameter_name_and_shape_is_unchanged():
+    """Every model that existed then is still registered, with the same parameters in the same order (models
+    added later, e.g. GhostNetV2 / V3 and RepGhost, are not in the file)."""
     before = json.load(open(os.path.join(DATA, "pre_redesign_parameters.json")))
-    assert sorted(before) == list_models()
-    for name in list_models():
+    assert set(before) <= set(list_models()) and len(before) == 16
+    for name in sorted(before):
         now = [[p.name, list(p.shape)] for p in create_model(name, num_classes=7).get_parameters()]
         assert now == before[name], name
 

@@ -96,7 +96,7 @@ def test_help_explains_every_key_with_allowed_values_by_section():
         assert f"--{key.name}" in text, key.name
     for section in ("model:", "data:", "augmentation (training only):", "optimisation:", "evaluation:"):
         assert section in text
-    assert "one of cosine | linear | poly | steps | constant" in text
+    assert "one of cosine | linear | poly | steps | staircase | constant" in text
     assert "(default: 0.9999)" in text  # ema_decay
 
 

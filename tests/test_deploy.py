@@ -14,7 +14,7 @@ import export as export_script
 import postprocess as postprocess_script
 from src.deploy import (calibrate_batchnorm, export_model, list_images, relative_difference, result_key,
                         run_mindir, run_onnx)
-from src.models import create_model, list_models
+from src.models import can_reparameterize, create_model, list_models, reparameterize
 from src.tools import infer_mindir
 from tests.datagen import ROOT, TINY
 
@@ -38,15 +38,19 @@ def _calibrated(name, rng):
     return net
 
 
-FAST_PARITY = ("ghostnet_050", "mobilenet_v1_025")  # the fast subset's share of the parity check
+# The fast subset's share of the check; ghostnetv3_050 deployed has DFC attention and fused convs with bias.
+FAST_PARITY = ("ghostnet_050", "mobilenet_v1_025", "ghostnetv3_050")
 
 
 @pytest.mark.parametrize("name", [n if n in FAST_PARITY else pytest.param(n, marks=pytest.mark.slow)
                                   for n in list_models()])
 def test_onnx_and_mindir_match_the_network(name, tmp_path):
+    """Re-parameterisable networks are checked in the form export.py writes by default: deployed."""
     ms.set_context(mode=ms.GRAPH_MODE)  # the reference is the compiled graph, as exported
     rng = np.random.default_rng(0)
     net = _calibrated(name, rng)
+    if can_reparameterize(net):
+        reparameterize(net)
     x = rng.standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
     other = rng.standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
     reference = net(ms.Tensor(x)).asnumpy()
@@ -58,6 +62,23 @@ def test_onnx_and_mindir_match_the_network(name, tmp_path):
     mindir_path = export_model(net, str(tmp_path / name), "MINDIR", batch_size=2, image_size=SIZE)
     assert relative_difference(reference, run_onnx(onnx_path, x)) < tolerance
     assert relative_difference(reference, run_mindir(mindir_path, x)) < tolerance
+
+
+@pytest.mark.slow
+def test_dfc_attention_exports_with_a_dynamic_batch_and_odd_maps(tmp_path):
+    """At 56x56 the DFC gates pool 7x7 maps to 3x3 and upsample them back (rows 0,0,0,1,1,2,2); a dynamic-batch ONNX
+    file and MINDIR give the network's outputs for a batch of 3 (MindSpore's Resize export would fix the batch)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(0)
+    net = create_model("ghostnetv2_100", num_classes=7)
+    calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((32, 3, 56, 56)).astype(np.float32)))
+    x = rng.standard_normal((3, 3, 56, 56)).astype(np.float32)
+    reference = net(ms.Tensor(x)).asnumpy()
+    assert 0.05 < np.abs(reference).max() < 100 and relative_difference(reference, reference[::-1]) > 100 * TOLERANCE
+    onnx_path = export_model(net, str(tmp_path / "dynamic"), "ONNX", batch_size=0, image_size=56)
+    assert relative_difference(reference, run_onnx(onnx_path, x)) < TOLERANCE
+    mindir_path = export_model(net, str(tmp_path / "fixed"), "MINDIR", batch_size=3, image_size=56)
+    assert relative_difference(reference, run_mindir(mindir_path, x)) < TOLERANCE
 
 
 def test_the_comparison_catches_a_wrong_bn_eps_and_a_sigmoid_gate(tmp_path):

@@ -47,3 +47,16 @@ def test_recipe_builds_model_and_pipelines(path, image_folder, cifar_root, tmp_p
     val = train_script._loader_factory(cfg, runtime, val_source, preprocessing, False)()
     images, labels = next(val.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
     assert images.shape[1:] == (3, size, size) and labels.ndim == 1
+
+
+@pytest.mark.parametrize("path", [p for p in RECIPES if build_config(["--config", p]).kd_teacher],
+                         ids=lambda p: os.path.basename(p))
+def test_distillation_recipes_name_a_teacher_that_builds(path):
+    """A recipe that distils names a registered teacher for its classes and crop; its checkpoint is the user's to
+    give (--kd_teacher_ckpt), and train.py refuses to start without it."""
+    from src.engine.distill import check_teacher
+    cfg = build_config(["--config", path])
+    teacher = create_model(cfg.kd_teacher, num_classes=cfg.num_classes, image_size=cfg.image_size)
+    assert count_params(teacher) > count_params(create_model(cfg.model, num_classes=cfg.num_classes))
+    with pytest.raises(ValueError, match="pass --kd_teacher_ckpt"):
+        check_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt)

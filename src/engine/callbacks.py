@@ -1,11 +1,13 @@
 """The callbacks of a training run: the model zoo's log lines with throughput and progress, validation that keeps
 the best checkpoint, periodic checkpoints with stable names, and the weight EMA's update and save."""
+import functools
 import math
 import os
 import time
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import mindspore as ms
 from mindspore import nn
 from mindspore.train.callback import Callback
 
@@ -131,13 +133,15 @@ class CheckpointSaver(Callback):
     A checkpoint holds the train network (weights, BN statistics, optimizer moments, step counter) plus `epoch_num`
     and `step_num` (the global step, which a resumed process continues). The folder keeps the `keep_max` newest
     periodic checkpoints of the prefix, counting those an earlier process of the run wrote; the names never change
-    across resumes (MindSpore's own saver appends _1, _2, ... to the prefix when files exist).
+    across resumes (MindSpore's own saver appends _1, _2, ... to the prefix when files exist). Parameters whose
+    names start with one of `exclude` are left out (a distillation teacher's).
     """
 
     def __init__(self, directory: str, prefix: str, steps_per_epoch: int, every: int, keep_max: int,
-                 total_epochs: int, extra: Optional[Dict] = None):
+                 total_epochs: int, extra: Optional[Dict] = None, exclude: Tuple[str, ...] = ()):
         super().__init__()
         self.extra = dict(extra or {})  # written into every checkpoint (the model record)
+        self.exclude = tuple(exclude)  # parameter-name prefixes left out (a distillation teacher)
         self.directory = directory
         self.prefix = prefix
         self.steps = steps_per_epoch
@@ -154,7 +158,11 @@ class CheckpointSaver(Callback):
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{self.steps}.ckpt")
         step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
-        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step, **self.extra})
+        saver = None
+        if self.exclude:
+            saver = functools.partial(ms.save_checkpoint, choice_func=lambda name: not name.startswith(self.exclude))
+        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step, **self.extra},
+                               saver=saver)
         self.latest = path
         for _, old in periodic_checkpoints(self.directory, self.prefix)[:-self.keep_max]:
             if old != path:

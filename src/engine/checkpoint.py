@@ -14,6 +14,7 @@ from ..models import check_model_name, convert_state_dict, get_default_cfg
 from ..models.convert import TRAINING_STATE_PREFIXES, format_names
 from ..models.recognise import recognise
 from ..runtime import LOG
+from .optim import OPTIMIZER_STATE_PREFIXES
 from .record import ModelRecord, record_of
 
 
@@ -159,7 +160,8 @@ def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
     at the saved step. Entries are set one by one: load_param_into_net on an optimizer also matched `moments.X`
     to the network weight `X` and overwrote it.
     """
-    targets = [p for p in optimizer.get_parameters() if p.name.startswith("moments.")] + [optimizer.global_step]
+    targets = [p for p in optimizer.get_parameters() if p.name.startswith(OPTIMIZER_STATE_PREFIXES)]
+    targets.append(optimizer.global_step)
     missing = [p.name for p in targets if p.name not in state]
     if missing:
         raise CheckpointError(f"'{path}' lacks optimizer state {missing[:3]}: was it written with another "

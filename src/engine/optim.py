@@ -1,12 +1,29 @@
-"""Optimizers, mixed precision, and the learning-rate scaling policy, from explicit values."""
+"""Optimizers, mixed precision, and the learning-rate scaling policy, from explicit values.
+
+Optimizers:
+  momentum   SGD with momentum (MindSpore's Momentum; nesterov optional)
+  sgd        MindSpore's SGD (momentum only with nesterov)
+  rmsproptf  TensorFlow's RMSProp, as timm's `rmsproptf` (RMSpropTF) and the MobileNet / EfficientNet / GhostNetV2
+             recipes use it. Per parameter, with gradient g (plus weight_decay * w: L2, not decoupled), learning
+             rate lr, decay rho, momentum beta:
+                 s <- rho * s + (1 - rho) * g^2            (s starts at 1, not 0)
+                 m <- beta * m + lr * g / sqrt(s + eps)    (eps inside the square root; lr inside the momentum)
+                 w <- w - m
+             This is MindSpore's RMSProp (ApplyRMSProp) exactly; timm's defaults for the recipes: rho 0.9,
+             beta 0.9, eps 1e-3 (`--opt-eps .001`; PyTorch's RMSprop instead puts eps outside the root and starts
+             s at 0, which makes the first steps far larger).
+"""
 from typing import List, Tuple
 
 import numpy as np
 import mindspore as ms
 from mindspore import nn
 
-OPTIMIZERS = ("momentum", "sgd")
+OPTIMIZERS = ("momentum", "sgd", "rmsproptf")
 AMP_BY_DEVICE = {"CPU": "O0", "GPU": "O2", "Ascend": "O3"}
+# Names of the optimizers' per-parameter state (Momentum / SGD: moments; RMSProp: mean_square, moment, and mean_grad
+# when centered), which a training checkpoint holds and a resumed run restores.
+OPTIMIZER_STATE_PREFIXES = ("moments.", "mean_square.", "moment.", "mean_grad.")
 
 
 def param_groups(net: nn.Cell, weight_decay: float, filter_bias_and_bn: bool = True) -> List:
@@ -24,14 +41,22 @@ def param_groups(net: nn.Cell, weight_decay: float, filter_bias_and_bn: bool = T
 
 def create_optimizer(net: nn.Cell, lr: np.ndarray, *, name: str = "momentum", momentum: float = 0.9,
                      weight_decay: float = 0.0, nesterov: bool = False, filter_bias_and_bn: bool = True,
-                     loss_scale: float = 1.0) -> nn.Optimizer:
-    """An optimizer over the trainable parameters of `net` with the per-step learning rates `lr`."""
+                     loss_scale: float = 1.0, rmsprop_decay: float = 0.9, rmsprop_eps: float = 1e-3
+                     ) -> nn.Optimizer:
+    """An optimizer over the trainable parameters of `net` with the per-step learning rates `lr`
+    (`rmsprop_decay` and `rmsprop_eps` are rmsproptf's; see the module docstring)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
     groups = param_groups(net, weight_decay, filter_bias_and_bn)
     lr = ms.Tensor(np.asarray(lr, np.float32))
     if name == "momentum":
         return nn.Momentum(groups, lr, momentum, loss_scale=loss_scale, use_nesterov=nesterov)
+    if name == "rmsproptf":
+        if not 0 < rmsprop_decay < 1 or rmsprop_eps <= 0:
+            raise ValueError(f"rmsproptf needs 0 < rmsprop_decay < 1 and rmsprop_eps > 0, got {rmsprop_decay} and "
+                             f"{rmsprop_eps}")
+        return nn.RMSProp(groups, lr, decay=float(rmsprop_decay), momentum=float(momentum),
+                          epsilon=float(rmsprop_eps), loss_scale=loss_scale)
     return nn.SGD(groups, lr, loss_scale=loss_scale, nesterov=nesterov, momentum=momentum if nesterov else 0.0)
 
 

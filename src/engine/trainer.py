@@ -52,13 +52,16 @@ class Trainer:
 
     make_optimizer: builds the optimizer over the currently trainable parameters (called once per phase).
     amp_level / loss_scale_manager: as `resolve_amp` returns them. callbacks: MindSpore callbacks.
+    loss_network: a cell computing the loss from (images, labels) to train instead of `net` with `loss_fn`
+    (e.g. distill.DistillationNetwork around `net`); `net` stays what the phases freeze and the optimizer holds.
     """
 
     def __init__(self, net: nn.Cell, loss_fn: nn.Cell, make_optimizer: Callable[[], nn.Optimizer], *,
                  amp_level: str = "O0", loss_scale_manager=None, sink: bool = False,
-                 callbacks: Sequence = ()):
+                 callbacks: Sequence = (), loss_network: Optional[nn.Cell] = None):
         self.net = net
         self.loss_fn = loss_fn
+        self.loss_network = loss_network
         self.make_optimizer = make_optimizer
         self.amp_level = amp_level
         self.loss_scale_manager = loss_scale_manager
@@ -81,7 +84,8 @@ class Trainer:
                 restore_optimizer(resume_state, optimizer, resume_path)
             else:
                 optimizer.global_step.set_data(ms.Tensor([phase.first_epoch * steps_per_epoch], ms.int32))
-            model = ms.Model(self.net, self.loss_fn, optimizer, amp_level=self.amp_level,
+            network, loss_fn = (self.loss_network, None) if self.loss_network is not None else (self.net, self.loss_fn)
+            model = ms.Model(network, loss_fn, optimizer, amp_level=self.amp_level,
                              loss_scale_manager=self.loss_scale_manager,
                              keep_batchnorm_fp32=True if self.amp_level != "O0" else None)
             segments = ([(phase.first_epoch, phase.end_epoch)] if self.sink else

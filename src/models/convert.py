@@ -15,7 +15,8 @@ from .registry import create_model, find_source_model, get_default_cfg, weight_s
 
 BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 # Optimizer and bookkeeping entries a training checkpoint holds besides the network.
-TRAINING_STATE_PREFIXES = ("moments.", "accum.", "adam_m.", "adam_v.", "learning_rate", "momentum",
+TRAINING_STATE_PREFIXES = ("moments.", "mean_square.", "moment.", "mean_grad.", "accum.", "adam_m.", "adam_v.",
+                           "learning_rate", "momentum",
                            "global_step", "scale_sense", "current_iterator_step", "last_overflow_iterator_step",
                            "epoch_num", "step_num", "top_1_accuracy", "ema_updates", "ghostzoo_record")
 
@@ -51,10 +52,15 @@ def format_names(names: Iterable[str], limit: int = 8) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+# Counters that are not weights: PyTorch BN's, and those thop's profiler leaves in every module (the official
+# GhostNetV3 checkpoint has them; timm's checkpoint filter drops them too).
+BOOKKEEPING_SUFFIXES = ("num_batches_tracked", "total_ops", "total_params")
+
+
 def drop_bookkeeping(state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """Without PyTorch's `num_batches_tracked` and without optimizer and training-state entries."""
+    """Without PyTorch's `num_batches_tracked`, thop's counters, and optimizer and training-state entries."""
     return {name: value for name, value in state.items()
-            if not name.endswith("num_batches_tracked") and not name.startswith(TRAINING_STATE_PREFIXES)}
+            if not name.endswith(BOOKKEEPING_SUFFIXES) and not name.startswith(TRAINING_STATE_PREFIXES)}
 
 
 def rename(source: str, model: str, state: Mapping[str, np.ndarray]

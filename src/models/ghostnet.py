@@ -13,11 +13,15 @@ One `GhostNet` class takes a block table, an activation, a width and the channel
   blocks in one flat list (`blocks.0` .. `blocks.18`, the final conv `blocks.19`) as the model zoo names them.
   No PyTorch weights exist for it.
 
+The later members of the family are this class too, with other bottleneck arguments: GhostNetV2 (ghostnetv2.py:
+DFC attention), GhostNetV3 (ghostnetv3.py: re-parameterisable branches) and RepGhost (repghost.py: its own table
+and module).
+
 Checkpoint filters: timm / official names (BatchNorm renames only) for ghostnet_050 / 100 / 130, and the model zoo's
 flat `ConvUnit` names for ghostnet_100, ghostnet_nose_100 and ghostnet_600m.
 """
 import re
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from mindspore import nn
 
@@ -25,6 +29,7 @@ from .convert import apply_rules, stage_positions, torch_bn_rename
 from .layers import (ClassifierMixin, ConvBnAct, GhostBottleneck, batch_norm, conv2d, create_act, init_weights,
                      make_divisible)
 from .registry import DefaultCfg, WeightSource, register_model
+from .reparam import reparameterize
 
 # One inner list per stage (the official grouping: 16 bottlenecks in 9 stages).
 # k, exp (absolute, scaled by the width), out, se_ratio, stride
@@ -61,11 +66,17 @@ class GhostNet(ClassifierMixin, nn.Cell):
     ratio of the block's input width (GhostNet600) instead of an absolute width. divisor rounds the expansion and SE
     widths (`make_divisible`). use_se=False drops every squeeze-excite (the "nose" variant). act: the activation of
     the stem, the Ghost modules and the head. head_channels: the conv head's width (not scaled).
+
+    The later members of the family are the same network with other bottleneck arguments (see GhostBottleneck):
+    module: the Ghost module (GhostNetV3's and RepGhost's are re-parameterisable); attention_from: the first block
+    (counted over all stages from 0) whose ghost1 has DFC attention (GhostNetV2 / V3: 2), None for none;
+    dw_branches: GhostNetV3's parallel branches of the stride-2 depthwise convs (0: one conv + BN).
     """
 
     def __init__(self, cfgs: Sequence, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.2,
                  in_channels: int = 3, use_se: bool = True, relative_exp: bool = False, divisor: int = 4,
-                 act: str = "relu", head_channels: int = 1280):
+                 act: str = "relu", head_channels: int = 1280, module: Optional[Callable[..., nn.Cell]] = None,
+                 attention_from: Optional[int] = None, dw_branches: int = 0):
         super().__init__()
         stem_channels = make_divisible(16 * width, 4)
         self.conv_stem = conv2d(in_channels, stem_channels, 3, stride=2)
@@ -75,14 +86,18 @@ class GhostNet(ClassifierMixin, nn.Cell):
         flat = not isinstance(cfgs[0], list)
         channels = stem_channels
         stages = []
+        index = 0
         for stage in ([[row] for row in cfgs] if flat else cfgs):
             blocks = []
             for k, exp, out, se_ratio, stride in stage:
                 mid = make_divisible((channels if relative_exp else width) * exp, divisor)
                 out_channels = make_divisible(out * width, 4)
                 se_channels = make_divisible(mid * se_ratio, divisor) if use_se and se_ratio > 0 else 0
-                blocks.append(GhostBottleneck(channels, mid, out_channels, k, stride, se_channels, act=act))
+                attention = attention_from is not None and index >= attention_from
+                blocks.append(GhostBottleneck(channels, mid, out_channels, k, stride, se_channels, act=act,
+                                              module=module, attention=attention, dw_branches=dw_branches))
                 channels = out_channels
+                index += 1
             stages.extend(blocks if flat else [nn.SequentialCell(blocks)])
         feature_channels = make_divisible(FEATURE_CHANNELS * width, 4)
         final = ConvBnAct(channels, feature_channels, 1, act=act)
@@ -93,6 +108,11 @@ class GhostNet(ClassifierMixin, nn.Cell):
 
     def forward_features(self, x):
         return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
+
+    def reparameterize(self) -> int:
+        """Fold the training-time branches into single convolutions, in place (src/models/reparam.py); returns
+        how many modules changed (0 for the members without such branches)."""
+        return reparameterize(self)
 
 
 # --- checkpoint filters -----------------------------------------------------------------------------------------
@@ -148,6 +168,12 @@ def _zoo_renamer(flat: bool):
 # --- registered networks ----------------------------------------------------------------------------------------
 def _cfg(*weights: str) -> DefaultCfg:
     return DefaultCfg(weights=weights)
+
+
+def timm_cfg(*weights: str) -> DefaultCfg:
+    """timm's pretrained cfg of GhostNetV2 / V3 and RepGhost: 224 crop, crop_pct 0.875 (resize 256), bicubic,
+    ImageNet mean and std."""
+    return DefaultCfg(input_size=224, eval_resize=256, interpolation="bicubic", weights=weights)
 
 
 _TIMM = WeightSource(torch_bn_rename)

@@ -1,10 +1,11 @@
 """Export each network to ONNX and MINDIR and print how far the exported logits are from MindSpore's.
 
-    python -m src.tools.check_export [NAME ...] [--image_size 32] [--checkpoint_path CKPT]
+    python -m src.tools.check_export [NAME ...] [--image_size 32] [--checkpoint_path CKPT] [--reparam true|false]
 
 Without a checkpoint the weights are random with BatchNorm statistics calibrated on random images (and the last
 BN of each ResNet bottleneck branch scaled by 0.2), the procedure of tests/test_deploy.py. Prints, per model, the
-largest |difference| divided by the largest |logit| for onnxruntime and for ms.load + nn.GraphCell.
+largest |difference| divided by the largest |logit| for onnxruntime and for ms.load + nn.GraphCell. Re-parameterisable
+networks are checked deployed, as export.py writes them, unless --reparam false.
 """
 import argparse
 import os
@@ -15,13 +16,14 @@ import mindspore as ms
 import numpy as np
 
 from src.cli import run_main
+from src.config import to_bool
 from src.deploy import calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir, run_onnx
 from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
-from src.models import check_model_name, create_model, get_default_cfg, list_models
+from src.models import check_model_name, create_model, get_default_cfg, list_models, reparameterize
 from src.progress import track
 
 
-def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0):
+def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0, reparam: bool = True):
     """(onnx relative difference, mindir relative difference, logit scale) for one model."""
     rng = np.random.default_rng(seed)
     if checkpoint:
@@ -34,6 +36,8 @@ def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0):
             if param_name.endswith("bn3.gamma"):
                 param.set_data(ms.Tensor(param.asnumpy() * 0.2))
         calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((64, 3, image_size, image_size)).astype(np.float32)))
+    if reparam:
+        reparameterize(net)
     net.set_train(False)
     x = rng.standard_normal((2, 3, image_size, image_size)).astype(np.float32)
     reference = net(ms.Tensor(x)).asnumpy()
@@ -49,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
     parser.add_argument("--image_size", type=int, default=32)
     parser.add_argument("--checkpoint_path", default="", help="check these weights (one model) instead")
+    parser.add_argument("--reparam", type=to_bool, default=True, metavar="true|false",
+                        help="fold re-parameterisable branches first, as export.py does (default true)")
     return run_main("check_export", parser.parse_args, _run, argv)
 
 
@@ -60,7 +66,7 @@ def _run(args) -> int:
     print("| model | ONNX (onnxruntime) | MINDIR (GraphCell) | max abs logit |")
     print("| --- | ---: | ---: | ---: |")
     for name in track(names, "check_export", "model"):
-        onnx_diff, mindir_diff, scale = check(name, args.image_size, args.checkpoint_path)
+        onnx_diff, mindir_diff, scale = check(name, args.image_size, args.checkpoint_path, reparam=args.reparam)
         print(f"| {name} | {onnx_diff:.2e} | {mindir_diff:.2e} | {scale:.3f} |", flush=True)
     return 0
 

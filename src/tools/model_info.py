@@ -2,13 +2,15 @@
 
     python -m src.tools.model_info [--num_classes 1000] [--image_size 224] [NAME ...]
 
-MACs are the multiply-accumulates of the convolutions and dense layers for one image.
+MACs are the multiply-accumulates of the convolutions and dense layers for one image. A re-parameterisable network
+(GhostNetV3, RepGhost) gets two rows: as trained (its training-time branches) and deployed (`NAME (deployed)`,
+after `reparameterize`, as export.py and eval.py run it).
 """
 import argparse
 import sys
 
 from src.cli import run_main
-from src.models import check_model_name, count_macs, count_params, create_model, list_models
+from src.models import check_model_name, count_macs, count_params, create_model, list_models, reparameterize
 
 
 def _run(args) -> int:
@@ -19,8 +21,14 @@ def _run(args) -> int:
     print("| --- | ---: | ---: |")
     for name in names:
         net = create_model(name, num_classes=args.num_classes, image_size=args.image_size)
-        print(f"| {name} | {count_params(net):,} | {count_macs(net, args.image_size) / 1e6:,.1f}M |", flush=True)
+        print(_row(name, net, args.image_size), flush=True)
+        if reparameterize(net):
+            print(_row(f"{name} (deployed)", net, args.image_size), flush=True)
     return 0
+
+
+def _row(label: str, net, image_size: int) -> str:
+    return f"| {label} | {count_params(net):,} | {count_macs(net, image_size) / 1e6:,.1f}M |"
 
 
 def main(argv=None) -> int:
