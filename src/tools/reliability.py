@@ -4,7 +4,7 @@
 
 Kills: the quickstart recipe at 32x32 (6 generated classes, 60 training images each, batch 32, a checkpoint every
 epoch, dropout off) runs once without interruption, then again under a storm: each process is killed with
-SIGKILL at a random moment within 1.5 epochs of its first logged step (every third kill instead waits for a
+SIGKILL at a random moment within its first 1.5 epochs of logged steps (every third kill instead waits for a
 checkpoint write to start and kills during it) and the next process resumes from the newest checkpoint, until
 the run completes. Reported: kills survived (the next resume worked), the steps each kill lost (last step logged
 minus the newest checkpoint's step), whether every checkpoint left behind loads and no temp file survives a
@@ -67,13 +67,13 @@ def _last_logged_step(log_text: str, steps_per_epoch: int) -> int:
     return last
 
 
-def _logged_a_step(train_log: str, offset: int) -> bool:
-    """Whether the log has a training-step line past `offset` (written by the current process)."""
+def _steps_logged_since(train_log: str, offset: int) -> int:
+    """How many training-step lines the log holds past `offset` (those of the current process)."""
     if not os.path.isfile(train_log):
-        return False
+        return 0
     with open(train_log) as f:
         f.seek(offset)
-        return " step: " in f.read()
+        return len(STEP_LINE.findall(f.read()))
 
 
 def _max_difference(a_path: str, b_path: str) -> float:
@@ -106,15 +106,15 @@ def kill_storm(workdir: str, kills: int, epochs: int, seed: int, log: Callable[[
         raise RuntimeError(f"the uninterrupted run failed: {err[-2000:]}")
     ref_log = open(os.path.join(ref_dir, "train.log")).read()
     steps = int(re.search(r"(\d+) steps of", ref_log).group(1))
-    epoch_times = sorted(float(t) / 1000 for t in re.findall(r"epoch time: ([\d.]+) ms", ref_log))
-    epoch_seconds = epoch_times[len(epoch_times) // 2]
-    log(f"uninterrupted run: {epochs} epochs of {steps} steps in {time.time() - start:.0f} s "
-        f"(median epoch {epoch_seconds:.1f} s)")
+    log(f"uninterrupted run: {epochs} epochs of {steps} steps in {time.time() - start:.0f} s")
     ckpt_dir, train_log = os.path.join(storm_dir, "ckpt"), os.path.join(storm_dir, "train.log")
     figures = {"kills": 0, "kills_in_checkpoint_write": 0, "survived": 0, "steps_lost": [], "unreadable": [],
                "temp_files_left_after_restart": 0, "failed_restarts": []}
+    final = os.path.join(ckpt_dir, f"{model}-{epochs}_{steps}.ckpt")
     while True:
         found = _checkpoints(ckpt_dir, model)
+        if found and found[-1][1] == final:  # killed after its last checkpoint: nothing left to resume
+            break
         resume = ["--resume", found[-1][1]] if found else []
         temp_before = [n for n in os.listdir(ckpt_dir) if ".tmp" in n] if os.path.isdir(ckpt_dir) else []
         proc = _train(base + ["--output_dir", storm_dir] + resume)
@@ -124,11 +124,12 @@ def kill_storm(workdir: str, kills: int, epochs: int, seed: int, log: Callable[[
                 figures["failed_restarts"].append(err.strip().splitlines()[-1:] or ["?"])
             break
         in_write = figures["kills"] % 3 == 2
-        # The random moment is drawn once this process has logged its first training step (start-up and graph
-        # compilation take longer than an epoch here; a clock started at launch would kill most runs before they
-        # train at all), anywhere in the next 1.5 epochs.
+        # The random moment is counted in this process's own logged steps, not in seconds (start-up and graph
+        # compilation vary from seconds to minutes with the machine's load, a step from 0.1 to 3 s): the kill comes
+        # after step k of the process, k uniform in 1 .. 1.5 epochs, plus a random fraction of a step.
         log_start = os.path.getsize(train_log) if os.path.isfile(train_log) else 0
-        delay = rng.uniform(0.0, 1.5 * epoch_seconds)
+        kill_after = rng.randint(1, max(1, (3 * steps) // 2))
+        extra_wait = rng.uniform(0.0, 0.15)
         deadline = None
         killed_in_write = False
         while proc.poll() is None:
@@ -136,8 +137,8 @@ def kill_storm(workdir: str, kills: int, epochs: int, seed: int, log: Callable[[
                                                            and n not in temp_before for n in os.listdir(ckpt_dir)):
                 killed_in_write = True
                 break
-            if not in_write and deadline is None and _logged_a_step(train_log, log_start):
-                deadline = time.time() + delay
+            if not in_write and deadline is None and _steps_logged_since(train_log, log_start) >= kill_after:
+                deadline = time.time() + extra_wait
             if deadline is not None and time.time() > deadline:
                 break
             time.sleep(0.005)
@@ -166,7 +167,6 @@ def kill_storm(workdir: str, kills: int, epochs: int, seed: int, log: Callable[[
     if os.path.isdir(ckpt_dir):
         figures["temp_files_left_after_restart"] = len([n for n in os.listdir(ckpt_dir) if ".tmp" in n])
     figures["survived"] -= len(figures["failed_restarts"])
-    final = os.path.join(ckpt_dir, f"{model}-{epochs}_{steps}.ckpt")
     reference = os.path.join(ref_dir, "ckpt", f"{model}-{epochs}_{steps}.ckpt")
     figures["completed"] = os.path.isfile(final)
     figures["max_difference_after_resume"] = _max_difference(reference, final) if os.path.isfile(final) else None
