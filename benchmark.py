@@ -25,6 +25,7 @@ import tempfile
 
 from src import CPU_ISA_VARIABLE
 from src.benchmark import WorkerError, reference_model, run_worker
+from src.benchmark.runner import ROOT
 from src.benchmark.report import Row, format_table, parse_reference_map, write_csv
 from src.cli import run_main
 
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_image_size", type=int, default=320, help="side of the generated JPEGs")
     p.add_argument("--data_images", type=int, default=512, help="generated JPEGs per split")
     p.add_argument("--num_workers", type=int, default=0, help="--bench data: pipeline workers (0: the cores)")
+    p.add_argument("--baseline", default="",
+                   help="another checkout of this repository (e.g. `git worktree add /tmp/before COMMIT`): run the "
+                        "same measurements with its code, alternating with ours, and print the ratios")
     p.add_argument("--timeout", type=float, default=0, help="seconds one measurement may take (0: no limit)")
     return p
 
@@ -105,6 +109,7 @@ def resolve_models(patterns, model_list: str):
 
 
 def check_args(args) -> None:
+    """Refuse bad values and missing packages before anything runs."""
     for key, minimum in (("batch_size", 1), ("image_size", 1), ("iters", 1), ("repeats", 1), ("warmup", 0),
                          ("num_threads", 0), ("num_workers", 0), ("data_images", 1), ("data_image_size", 16)):
         value = getattr(args, key)
@@ -116,6 +121,9 @@ def check_args(args) -> None:
                              f"{args.bench})")
         if importlib.util.find_spec("onnxruntime") is None:
             raise ValueError("--backend onnxruntime needs onnxruntime: pip install -r requirements.txt")
+    if args.baseline and not os.path.isfile(os.path.join(args.baseline, "src", "benchmark", "worker.py")):
+        raise FileNotFoundError(f"--baseline '{args.baseline}' is not a checkout of this repository with the "
+                                f"benchmark (no src/benchmark/worker.py in it)")
     if args.reference == "timm":
         missing = [m for m in ("torch", "timm") if importlib.util.find_spec(m) is None]
         if missing:
@@ -160,26 +168,37 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _measure(row: Row, spec: dict, side: str, timeout) -> None:
+def _measure(row: Row, spec: dict, side: str, args, root: str = "") -> None:
+    """Run one measurement of `side` (ours, timm, baseline) and add its result (or its error) to `row`; `root`:
+    the checkout whose worker runs it (default: the baseline's for the baseline, else this one)."""
+    root = root or (args.baseline if side == "baseline" else ROOT)
     try:
-        result = run_worker(spec, timeout)
+        result = run_worker(dict(spec, framework="timm" if side == "timm" else "ours"), args.timeout or None, root)
     except WorkerError as e:
-        row.errors.append(str(e).splitlines()[0] if side == "ours" else f"timm: {str(e).splitlines()[0]}")
+        row.errors.append(("" if side == "ours" else f"{side}: ") + str(e).splitlines()[0])
         _note(f"  failed: {e}")
         return
-    (row.ours if side == "ours" else row.ref).append(result)
-    _note(f"  {side:4s} {row.model} {row.bench} ({spec.get('model') or row.backend}): {result['img_s']:.1f} img/s, "
+    row.runs[side].append(result)
+    _note(f"  {side:8s} {row.model} {row.bench} ({spec.get('model') or row.backend}): {result['img_s']:.1f} img/s, "
           f"peak RSS {result['peak_rss_mb']:.0f} MB")
 
 
+def sides_of(row: Row, args):
+    """(side, model name) pairs that a row measures, in the order they alternate."""
+    pairs = [("ours", row.model)]
+    if args.baseline:
+        pairs.append(("baseline", row.model))
+    if row.ref_model:
+        pairs.append(("timm", row.ref_model))
+    return pairs
+
+
 def network_rows(args, models, overrides, threads: int, workdir: str):
-    """Time every model and bench (alternating ours and the reference over the repeats); the rows."""
+    """Time every model and bench (alternating ours, the baseline and the reference over the repeats); the rows."""
     benches = ["infer", "train"] if args.bench == "both" else [args.bench]
-    with_ref = args.reference == "timm"
-    timeout = args.timeout or None
     rows = []
     for model in models:
-        ref, note = reference_model(model, overrides) if with_ref else (None, "")
+        ref, note = reference_model(model, overrides) if args.reference == "timm" else (None, "")
         for bench in benches:
             rows.append(Row(model, bench, args.backend, ref, note))
     base = dict(batch_size=args.batch_size, image_size=args.image_size, warmup=args.warmup, iters=args.iters,
@@ -188,29 +207,29 @@ def network_rows(args, models, overrides, threads: int, workdir: str):
     files = {}
     if args.backend == "onnxruntime":
         for row in rows:
-            for side, name in (("ours", row.model), ("timm", row.ref_model)):
-                if name is None or (side, name) in files:
+            for side, name in sides_of(row, args):
+                if (side, name) in files:
                     continue
                 path = os.path.join(workdir, f"{side}_{name}.onnx")
-                spec = dict(base, job="export", framework=side, model=name, path=path)
+                spec = dict(base, job="export", framework="timm" if side == "timm" else "ours", model=name, path=path)
                 try:
-                    files[(side, name)] = run_worker(spec, timeout)["path"]
+                    files[(side, name)] = run_worker(spec, args.timeout or None,
+                                                     args.baseline if side == "baseline" else ROOT)["path"]
                 except WorkerError as e:
                     row.errors.append(f"{side} export: {str(e).splitlines()[0]}")
                     _note(f"  failed: {e}")
     for repeat in range(args.repeats):
         _note(f"run {repeat + 1} of {args.repeats}")
         for row in rows:
-            for side, name in (("ours", row.model), ("timm", row.ref_model)):
-                if name is None:
-                    continue
+            for side, name in sides_of(row, args):
                 if args.backend == "onnxruntime":
                     if (side, name) not in files:
                         continue
-                    spec = dict(base, job="onnx", framework=side, model=name, path=files[(side, name)])
+                    # the timing process is the same for every side: only the exported file differs
+                    spec = dict(base, job="onnx", model=name, path=files[(side, name)])
+                    _measure(row, spec, side, args, root=ROOT)
                 else:
-                    spec = dict(base, job=row.bench, framework=side, model=name)
-                _measure(row, spec, side, timeout)
+                    _measure(row, dict(base, job=row.bench, model=name), side, args)
     return rows
 
 
@@ -235,12 +254,10 @@ def data_rows(args, models, threads: int, workdir: str):
         _note(f"run {repeat + 1} of {args.repeats}")
         for row in rows:
             split = row.bench.split("-", 1)[1]
-            spec = dict(job="data", framework="ours", data_path=root, split=split, model=model,
-                        batch_size=args.batch_size, image_size=args.image_size, num_workers=workers)
-            _measure(row, spec, "ours", args.timeout or None)
-            if args.reference == "timm":
-                _measure(row, dict(spec, framework="timm", crop_pct=cfg.crop_fraction), "timm",
-                         args.timeout or None)
+            spec = dict(job="data", data_path=root, split=split, model=model, batch_size=args.batch_size,
+                        image_size=args.image_size, num_workers=workers, crop_pct=cfg.crop_fraction)
+            for side, _ in sides_of(row, args):
+                _measure(row, spec, side, args)
     return rows
 
 
@@ -260,7 +277,7 @@ def run(args) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     summaries = [row.summary() for row in rows]
-    print(format_table(summaries, args.reference == "timm"))
+    print(format_table(summaries, args.reference == "timm", bool(args.baseline)))
     if args.results_file:
         write_csv(summaries, args.results_file)
         print(f"results written to {args.results_file}")

@@ -43,45 +43,54 @@ def parse_reference_map(text: str) -> Dict[str, str]:
     return out
 
 
+SIDES = ("ours", "timm", "baseline")  # our code, timm + PyTorch, our code in another checkout (--baseline)
+TIMED = ("img_s", "ms_step", "ms_step_min", "ms_step_max", "compile_s", "first_step_s", "peak_rss_mb",
+         "device_mem_mb")
+
+
+def merge_runs(runs: Sequence[dict]) -> dict:
+    """Medians of the timed figures over the runs, the model facts of the first run, the per-run img/s."""
+    if not runs:
+        return {}
+    out = dict(runs[0])
+    for key in TIMED:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = statistics.median(values) if values else None
+    out["img_s_runs"] = [round(r["img_s"], 2) for r in runs]
+    return out
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return a / b if a and b else None
+
+
 @dataclass
 class Row:
-    """One model and bench: our runs and the reference's runs (result dicts of the workers), or their errors."""
+    """One model and bench: the runs of each side (result dicts of the workers), or their errors."""
     model: str
     bench: str
     backend: str
     ref_model: Optional[str] = None
     ref_note: str = ""
-    ours: List[dict] = field(default_factory=list)
-    ref: List[dict] = field(default_factory=list)
+    runs: Dict[str, List[dict]] = field(default_factory=lambda: {side: [] for side in SIDES})
     errors: List[str] = field(default_factory=list)
 
-    def merged(self, runs: Sequence[dict]) -> dict:
-        """Medians of the timed figures over the runs, the model facts of the first run, the per-run img/s."""
-        if not runs:
-            return {}
-        out = dict(runs[0])
-        for key in ("img_s", "ms_step", "ms_step_min", "ms_step_max", "compile_s", "first_step_s", "peak_rss_mb",
-                    "device_mem_mb"):
-            values = [r[key] for r in runs if r.get(key) is not None]
-            out[key] = statistics.median(values) if values else None
-        out["img_s_runs"] = [round(r["img_s"], 2) for r in runs]
-        return out
-
     def summary(self) -> dict:
-        ours, ref = self.merged(self.ours), self.merged(self.ref)
+        ours, ref, base = (merge_runs(self.runs[side]) for side in SIDES)
         out = {"model": self.model, "bench": self.bench, "backend": self.backend}
         for key in ("batch_size", "image_size"):
             out[key] = ours.get(key, ref.get(key))
-        for key in ("img_s", "ms_step", "ms_step_min", "ms_step_max", "compile_s", "first_step_s", "peak_rss_mb",
-                    "device_mem_mb", "params", "macs", "workers", "img_s_runs"):
+        for key in TIMED + ("params", "macs", "workers", "img_s_runs"):
             out[key] = ours.get(key)
         out["ref_model"] = self.ref_model or ""
         for key in ("img_s", "ms_step", "peak_rss_mb", "params", "macs", "img_s_runs"):
             out[f"ref_{key}"] = ref.get(key)
-        out["speed_ratio"] = (ours["img_s"] / ref["img_s"]) if ours.get("img_s") and ref.get("img_s") else None
-        out["rss_ratio"] = (ours["peak_rss_mb"] / ref["peak_rss_mb"]
-                            if ours.get("peak_rss_mb") and ref.get("peak_rss_mb") else None)
-        out["runs"] = len(self.ours)
+            out[f"base_{key}"] = base.get(key)
+        out["speed_ratio"] = _ratio(ours.get("img_s"), ref.get("img_s"))
+        out["rss_ratio"] = _ratio(ours.get("peak_rss_mb"), ref.get("peak_rss_mb"))
+        out["base_speed_ratio"] = _ratio(ours.get("img_s"), base.get("img_s"))
+        out["base_rss_ratio"] = _ratio(ours.get("peak_rss_mb"), base.get("peak_rss_mb"))
+        out["runs"] = len(self.runs["ours"])
         out["note"] = "; ".join(self.errors) if self.errors else ("" if self.ref_model else self.ref_note)
         return out
 
@@ -89,7 +98,8 @@ class Row:
 CSV_FIELDS = ["model", "bench", "backend", "batch_size", "image_size", "img_s", "ms_step", "ms_step_min",
               "ms_step_max", "compile_s", "first_step_s", "peak_rss_mb", "device_mem_mb", "params", "macs", "workers",
               "runs", "img_s_runs", "ref_model", "ref_img_s", "ref_ms_step", "ref_peak_rss_mb", "ref_params",
-              "ref_macs", "ref_img_s_runs", "speed_ratio", "rss_ratio", "note"]
+              "ref_macs", "ref_img_s_runs", "speed_ratio", "rss_ratio", "base_img_s", "base_ms_step",
+              "base_peak_rss_mb", "base_img_s_runs", "base_speed_ratio", "base_rss_ratio", "note"]
 
 
 def _fmt(value, digits: int = 1) -> str:
@@ -106,9 +116,16 @@ def _millions(value) -> str:
     return "-" if value is None else f"{value / 1e6:.2f}M"
 
 
-def format_table(summaries: Sequence[dict], with_reference: bool) -> str:
+def _times(value) -> str:
+    text = _fmt(value, 2)
+    return text if text == "-" else text + "x"
+
+
+def format_table(summaries: Sequence[dict], with_reference: bool, with_baseline: bool = False) -> str:
     """A Markdown table of the summaries (one line per model and bench)."""
     header = ["model", "bench", "backend", "img/s", "ms/step", "compile s", "peak RSS MB", "params", "MACs"]
+    if with_baseline:
+        header += ["baseline img/s", "vs baseline", "baseline RSS MB", "RSS vs baseline"]
     if with_reference:
         header += ["timm model", "timm img/s", "speed ratio", "timm RSS MB", "RSS ratio"]
     header += ["img/s per run", "note"]
@@ -117,9 +134,13 @@ def format_table(summaries: Sequence[dict], with_reference: bool) -> str:
         cells = [s["model"], s["bench"], s["backend"], _fmt(s["img_s"]), _fmt(s["ms_step"]), _fmt(s["compile_s"]),
                  _fmt(s["peak_rss_mb"], 0), _millions(s["params"]), _millions(s["macs"])]
         runs = _fmt(s["img_s_runs"])
+        if with_baseline:
+            cells += [_fmt(s["base_img_s"]), _times(s["base_speed_ratio"]), _fmt(s["base_peak_rss_mb"], 0),
+                      _fmt(s["base_rss_ratio"], 2)]
+            if s["base_img_s_runs"]:
+                runs += f" (baseline {_fmt(s['base_img_s_runs'])})"
         if with_reference:
-            ratio = _fmt(s["speed_ratio"], 2)
-            cells += [s["ref_model"] or "-", _fmt(s["ref_img_s"]), ratio if ratio == "-" else ratio + "x",
+            cells += [s["ref_model"] or "-", _fmt(s["ref_img_s"]), _times(s["speed_ratio"]),
                       _fmt(s["ref_peak_rss_mb"], 0), _fmt(s["rss_ratio"], 2)]
             if s["ref_img_s_runs"]:
                 runs += f" (timm {_fmt(s['ref_img_s_runs'])})"

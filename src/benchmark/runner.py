@@ -19,12 +19,13 @@ def describe(spec: dict) -> str:
     return f"{spec.get('framework', 'ours')} {spec['job']} of {what}"
 
 
-def run_worker(spec: dict, timeout: Optional[float] = None) -> dict:
-    """Run `spec` in `python -m src.benchmark.worker` and return its result dict (WorkerError if it fails)."""
+def run_worker(spec: dict, timeout: Optional[float] = None, root: str = ROOT) -> dict:
+    """Run `spec` in `python -m src.benchmark.worker` of the checkout at `root` (default: this one) and return its
+    result dict (WorkerError if it fails)."""
     env = dict(os.environ)
     env.setdefault("GLOG_v", "3")  # MindSpore: errors only, the warnings would bury the table
     try:
-        proc = subprocess.run([sys.executable, "-m", "src.benchmark.worker", json.dumps(spec)], cwd=ROOT, env=env,
+        proc = subprocess.run([sys.executable, "-m", "src.benchmark.worker", json.dumps(spec)], cwd=root, env=env,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise WorkerError(f"{describe(spec)} ran past the {timeout:g} s limit (--timeout)") from None
