@@ -44,8 +44,8 @@ def parse_reference_map(text: str) -> Dict[str, str]:
 
 
 SIDES = ("ours", "timm", "baseline")  # our code, timm + PyTorch, our code in another checkout (--baseline)
-TIMED = ("img_s", "ms_step", "ms_step_min", "ms_step_max", "compile_s", "first_step_s", "peak_rss_mb",
-         "device_mem_mb")
+TIMED = ("img_s", "ms_step", "ms_step_min", "ms_step_max", "cpu_ms_step", "compile_s", "first_step_s",
+         "peak_rss_mb", "device_mem_mb")
 
 
 def merge_runs(runs: Sequence[dict]) -> dict:
@@ -83,7 +83,7 @@ class Row:
         for key in TIMED + ("params", "macs", "workers", "img_s_runs"):
             out[key] = ours.get(key)
         out["ref_model"] = self.ref_model or ""
-        for key in ("img_s", "ms_step", "peak_rss_mb", "params", "macs", "img_s_runs"):
+        for key in ("img_s", "ms_step", "cpu_ms_step", "peak_rss_mb", "params", "macs", "img_s_runs"):
             out[f"ref_{key}"] = ref.get(key)
             out[f"base_{key}"] = base.get(key)
         out["speed_ratio"] = _ratio(ours.get("img_s"), ref.get("img_s"))
@@ -96,10 +96,11 @@ class Row:
 
 
 CSV_FIELDS = ["model", "bench", "backend", "batch_size", "image_size", "img_s", "ms_step", "ms_step_min",
-              "ms_step_max", "compile_s", "first_step_s", "peak_rss_mb", "device_mem_mb", "params", "macs", "workers",
-              "runs", "img_s_runs", "ref_model", "ref_img_s", "ref_ms_step", "ref_peak_rss_mb", "ref_params",
-              "ref_macs", "ref_img_s_runs", "speed_ratio", "rss_ratio", "base_img_s", "base_ms_step",
-              "base_peak_rss_mb", "base_img_s_runs", "base_speed_ratio", "base_rss_ratio", "note"]
+              "ms_step_max", "cpu_ms_step", "compile_s", "first_step_s", "peak_rss_mb", "device_mem_mb", "params",
+              "macs", "workers", "runs", "img_s_runs", "ref_model", "ref_img_s", "ref_ms_step", "ref_cpu_ms_step",
+              "ref_peak_rss_mb", "ref_params", "ref_macs", "ref_img_s_runs", "speed_ratio", "rss_ratio",
+              "base_img_s", "base_ms_step", "base_cpu_ms_step", "base_peak_rss_mb", "base_img_s_runs",
+              "base_speed_ratio", "base_rss_ratio", "note"]
 
 
 def _fmt(value, digits: int = 1) -> str:
@@ -123,25 +124,27 @@ def _times(value) -> str:
 
 def format_table(summaries: Sequence[dict], with_reference: bool, with_baseline: bool = False) -> str:
     """A Markdown table of the summaries (one line per model and bench)."""
-    header = ["model", "bench", "backend", "img/s", "ms/step", "compile s", "peak RSS MB", "params", "MACs"]
+    header = ["model", "bench", "backend", "img/s", "ms/step", "CPU ms/step", "compile s", "peak RSS MB", "params",
+              "MACs"]
     if with_baseline:
-        header += ["baseline img/s", "vs baseline", "baseline RSS MB", "RSS vs baseline"]
+        header += ["baseline img/s", "vs baseline", "baseline CPU ms/step", "baseline RSS MB", "RSS vs baseline"]
     if with_reference:
-        header += ["timm model", "timm img/s", "speed ratio", "timm RSS MB", "RSS ratio"]
+        header += ["timm model", "timm img/s", "speed ratio", "timm CPU ms/step", "timm RSS MB", "RSS ratio"]
     header += ["img/s per run", "note"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     for s in summaries:
-        cells = [s["model"], s["bench"], s["backend"], _fmt(s["img_s"]), _fmt(s["ms_step"]), _fmt(s["compile_s"]),
-                 _fmt(s["peak_rss_mb"], 0), _millions(s["params"]), _millions(s["macs"])]
+        cells = [s["model"], s["bench"], s["backend"], _fmt(s["img_s"]), _fmt(s["ms_step"]),
+                 _fmt(s["cpu_ms_step"], 0), _fmt(s["compile_s"]), _fmt(s["peak_rss_mb"], 0), _millions(s["params"]),
+                 _millions(s["macs"])]
         runs = _fmt(s["img_s_runs"])
         if with_baseline:
-            cells += [_fmt(s["base_img_s"]), _times(s["base_speed_ratio"]), _fmt(s["base_peak_rss_mb"], 0),
-                      _fmt(s["base_rss_ratio"], 2)]
+            cells += [_fmt(s["base_img_s"]), _times(s["base_speed_ratio"]), _fmt(s["base_cpu_ms_step"], 0),
+                      _fmt(s["base_peak_rss_mb"], 0), _fmt(s["base_rss_ratio"], 2)]
             if s["base_img_s_runs"]:
                 runs += f" (baseline {_fmt(s['base_img_s_runs'])})"
         if with_reference:
             cells += [s["ref_model"] or "-", _fmt(s["ref_img_s"]), _times(s["speed_ratio"]),
-                      _fmt(s["ref_peak_rss_mb"], 0), _fmt(s["rss_ratio"], 2)]
+                      _fmt(s["ref_cpu_ms_step"], 0), _fmt(s["ref_peak_rss_mb"], 0), _fmt(s["rss_ratio"], 2)]
             if s["ref_img_s_runs"]:
                 runs += f" (timm {_fmt(s['ref_img_s_runs'])})"
         cells += [runs, s["note"] if with_reference or s["img_s"] is None else ""]

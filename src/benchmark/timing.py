@@ -9,19 +9,24 @@ from typing import Callable, List
 
 @dataclass
 class StepTimes:
-    """Wall-clock seconds of the timed steps (after the warm-up) and of the first, untimed step."""
+    """Wall-clock seconds of the timed steps (after the warm-up) and of the first, untimed step, and the CPU
+    seconds (all threads of the process) of each timed step."""
     first: float
     steps: List[float]
+    cpu: List[float]
 
     @property
     def median(self) -> float:
         return statistics.median(self.steps)
 
     def summary(self, batch_size: int) -> dict:
-        """img/s and ms per step from the median step; the fastest and slowest step show the spread."""
+        """img/s and ms per step from the median step; the fastest and slowest step show the spread. The CPU time
+        per step hardly depends on what else runs on the machine (with one thread it is the work itself; with
+        several it includes their waiting), which makes it the steadier figure on a busy machine."""
         median = self.median
         return {"img_s": batch_size / median, "ms_step": 1000 * median, "ms_step_min": 1000 * min(self.steps),
-                "ms_step_max": 1000 * max(self.steps), "first_step_s": self.first, "iters": len(self.steps)}
+                "ms_step_max": 1000 * max(self.steps), "cpu_ms_step": 1000 * statistics.median(self.cpu),
+                "first_step_s": self.first, "iters": len(self.steps)}
 
 
 def time_steps(step: Callable[[], object], warmup: int, iters: int) -> StepTimes:
@@ -35,12 +40,13 @@ def time_steps(step: Callable[[], object], warmup: int, iters: int) -> StepTimes
     first = time.perf_counter() - start
     for _ in range(warmup):
         step()
-    times = []
+    times, cpu = [], []
     for _ in range(iters):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - start)
-    return StepTimes(first, times)
+        cpu.append(time.process_time() - start_cpu)
+    return StepTimes(first, times, cpu)
 
 
 def peak_rss_mb() -> float:
