@@ -104,6 +104,8 @@ def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int =
 class ConvBnAct(nn.Cell):
     """conv + BN + act with the named children `conv`, `bn1` (timm's ConvBnAct key layout)."""
 
+    conv_bn_pairs = (("conv", "bn1"),)  # what fuse.fold_batchnorm folds
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
                  groups: int = 1, act: Optional[str] = "relu"):
         super().__init__()
@@ -137,7 +139,14 @@ class SqueezeExcite(nn.Cell):
 
 class GhostModule(nn.Cell):
     """Ghost module (arXiv 1911.11907): a primary conv makes ceil(out / ratio) intrinsic maps, a cheap depthwise
-    conv derives the rest, and the concatenation is sliced to exactly `out_channels`."""
+    conv derives the rest, and the concatenation has exactly `out_channels` maps.
+
+    The official code concatenates and then slices to `out_channels`. Every width the zoo builds divides evenly
+    (ratio 2, even widths), where that slice keeps everything; MindSpore's CPU graph still runs it as a
+    StridedSlice over the whole map, which took most of GhostNet's inference time (python benchmark.py, NOTES).
+    So the slice is taken only when the widths need it, and then on the cheap maps before the concatenation
+    (fewer channels to copy); the result is the same.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, ratio: int = 2,
                  dw_size: int = 3, stride: int = 1, act: Optional[str] = "relu"):
@@ -148,12 +157,15 @@ class GhostModule(nn.Cell):
         self.primary_conv = conv_bn(in_channels, init_channels, kernel_size, stride, act=act)
         self.cheap_operation = conv_bn(init_channels, new_channels, dw_size, 1, groups=init_channels, act=act)
         self.concat = ops.Concat(axis=1)
+        self.cheap_channels = out_channels - init_channels  # ghost maps kept
+        self.trim = self.cheap_channels < new_channels
 
     def construct(self, x):
         x1 = self.primary_conv(x)
         x2 = self.cheap_operation(x1)
-        out = self.concat((x1, x2))
-        return out[:, :self.out_channels, :, :]
+        if self.trim:
+            x2 = x2[:, :self.cheap_channels]
+        return self.concat((x1, x2))
 
 
 class GhostBottleneck(nn.Cell):
@@ -162,6 +174,8 @@ class GhostBottleneck(nn.Cell):
     `se_channels` is the SE's reduced width (0: no SE); the caller computes it with its own rounding rule.
     Child names follow the official code (`ghost1`, `conv_dw`, `bn_dw`, `se`, `ghost2`, `shortcut`).
     """
+
+    conv_bn_pairs = (("conv_dw", "bn_dw"),)
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, se_channels: int = 0, act: str = "relu"):
