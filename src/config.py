@@ -8,7 +8,6 @@ checkpoints. Only the entry scripts see a `Config`: they unpack it into the libr
 import argparse
 import difflib
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -143,7 +142,8 @@ KEYS: Tuple[Key, ...] = (
     Key("image_check", "structure", to_image_check, D, "how image files are checked before they are read: "
                                                        "structure (headers and end marker, about 20 us a file; "
                                                        "the older name signature means the same), decode (decode "
-                                                       "every file with Pillow), none", ("none", "structure", "decode")),
+                                                       "every file with Pillow), none",
+        ("none", "structure", "decode")),
     Key("num_parallel_workers", 4, to_int, D, "data-pipeline workers (capped at the CPU count)"),
     Key("batch_size", 128, to_int, D, "images per step and device"),
     Key("eval_batch_size", 0, to_int, D, "evaluation batch (0: batch_size)"),

@@ -1,7 +1,6 @@
 """Distributed pieces that run in one process: launcher environments, rank tables, sharding, count reduction, lr
 scaling. The multi-process runs are in test_launchers.py."""
 import json
-import logging
 import re
 import os
 import threading

@@ -2,7 +2,6 @@
 
 Each test here failed on the code before issue 10 (see the comment at each)."""
 import errno
-import glob
 import os
 import re
 import signal

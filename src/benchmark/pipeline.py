@@ -69,7 +69,7 @@ def bench_reference(data_path: str, split: str, batch_size: int, image_size: int
     """timm's pipeline (timm.data.create_dataset + create_loader, no prefetcher: normalisation in the workers;
     `crop_pct` the evaluation crop over the resized short side, ours from the model's default config)."""
     from ..timm_reference import import_timm
-    timm = import_timm()
+    import_timm()  # a clear error when timm is missing
     from timm.data import create_dataset, create_loader
     root = os.path.join(data_path, split)
     if not os.path.isdir(root):

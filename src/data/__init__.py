@@ -5,6 +5,7 @@ from .loader import (Augmentation, DataSource, Loader, augmentation_seed, check_
 from .synthetic import ensure_synthetic_dataset
 from .transforms import create_transforms
 
-__all__ = ["Augmentation", "DataSource", "Loader", "create_split_loader", "augmentation_seed", "check_class_count", "create_dataset", "create_loader",
+__all__ = ["Augmentation", "DataSource", "Loader", "create_split_loader", "augmentation_seed", "check_class_count",
+           "create_dataset", "create_loader",
            "create_transforms", "ensure_synthetic_dataset", "open_split", "pipeline_errors", "resolve_cifar10",
            "resolve_data_path", "resolve_image_folder", "scan_image_folder"]

@@ -4,8 +4,6 @@ decay_t = min(decay, (1 + t) / (10 + t)) at update t (the usual warm-up, so shor
 initial weights). Validation and the best checkpoint use the averaged weights when EMA is on; the average is also
 written as a plain network checkpoint `<model>_ema.ckpt` (loadable by eval.py) whenever training checkpoints are.
 """
-from typing import Optional
-
 import mindspore as ms
 import numpy as np
 from mindspore import nn, ops
