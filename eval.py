@@ -14,7 +14,7 @@ from src.deploy import head_classes
 from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
 from src.engine.evaluation import evaluate, format_result, write_result_json
 from src.errors import DataError
-from src.models import check_model_name, create_model, get_default_cfg
+from src.models import check_model_name, create_model, get_default_cfg, prepare_for_inference
 from src.runtime import LOG, setup_logging, setup_runtime
 
 PROG = "eval.py"
@@ -38,6 +38,7 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     net = create_model(cfg.model, num_classes=num_classes, drop_rate=cfg.drop_rate,
                        image_size=preprocessing.image_size)
     load_weights(net, cfg.checkpoint_path)
+    prepare_for_inference(net)  # BatchNorms folded into the convolutions (src/models/fuse.py)
     root = resolve_data_path(cfg.dataset, cfg.data_path, cfg.output_dir, num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
     source = open_split(root, "val", cfg.dataset, cfg.image_check)

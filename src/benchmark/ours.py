@@ -1,6 +1,7 @@
 """Our networks under MindSpore: inference, training steps and ONNX export, each timed on in-memory data.
 
-Inference is the eval-mode network in graph mode. A training step is what `ms.Model` runs per batch: the network
+Inference is the eval-mode network in graph mode, prepared as eval.py prepares it (BatchNorm folded into the
+convolutions, `prepare_for_inference`). A training step is what `ms.Model` runs per batch: the network
 `mindspore.amp.build_train_network` builds (forward, loss, backward, Momentum update; at amp level O0 a
 `TrainOneStepCell` around the network with its loss), here on one random batch kept in memory so that only the
 network is timed. `compile_s` is the graph compilation (`Cell.compile`), timed on its own.
@@ -59,18 +60,18 @@ def bench_infer(model: str, batch_size: int, image_size: int, warmup: int, iters
     """Eval-mode forward passes of `model` on one in-memory batch."""
     import mindspore as ms
     target = _setup(device_target, num_threads)
+    from ..models import prepare_for_inference
     net = create_network(model, image_size)
-    net.set_train(False)
+    facts = _model_facts(net, image_size)
+    prepare_for_inference(net)
     images, _ = _inputs(batch_size, image_size, 1000)
     runner = net if amp_level == "O0" else ms.amp.auto_mixed_precision(net, amp_level)
     start = time.perf_counter()
     runner.compile(images)
     compile_s = time.perf_counter() - start
     times = time_steps(lambda: runner(images).asnumpy(), warmup, iters)
-    result = dict(times.summary(batch_size), compile_s=compile_s, peak_rss_mb=peak_rss_mb(),
-                  device_mem_mb=_device_memory_mb(target), device=target)
-    result.update(_model_facts(net, image_size))
-    return result
+    return dict(times.summary(batch_size), compile_s=compile_s, peak_rss_mb=peak_rss_mb(),
+                device_mem_mb=_device_memory_mb(target), device=target, **facts)
 
 
 def bench_train(model: str, batch_size: int, image_size: int, warmup: int, iters: int, amp_level: str = "O0",
