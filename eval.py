@@ -19,7 +19,7 @@ from src.engine.checkpoint import load_opened, open_checkpoint
 from src.engine.evaluation import (ConfusionAccumulator, confusion_details, evaluate, format_confused,
                                    format_result, write_result_json)
 from src.errors import ConfigError, DataError
-from src.models import check_model_name, create_model, get_default_cfg, reparameterize
+from src.models import check_model_name, create_model, get_default_cfg, prepare_for_inference, reparameterize
 from src.plots import check_figure_path, draw_confusion
 from src.prediction import class_names
 from src.progress import Progress
@@ -81,6 +81,7 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     if cfg.reparam and reparameterize(net):
         LOG.info(f"re-parameterised {opened.model}: training-time branches folded into single convolutions "
                  f"(--reparam false keeps them)")
+    prepare_for_inference(net)  # BatchNorms folded into the convolutions (src/models/fuse.py)
     root = resolve_data_path(dataset, data_path, cfg.output_dir, opened.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
     source = open_split(root, "val", dataset, cfg.image_check)

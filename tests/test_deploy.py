@@ -112,6 +112,39 @@ def test_the_comparison_catches_a_wrong_bn_eps_and_a_sigmoid_gate(tmp_path):
     assert relative_difference(reference, sigmoid_gate(x).asnumpy()) > 1e-2
 
 
+def _onnx_warnings(capfd, session, batches, size):
+    """Outputs of `session` for each batch size, and what onnxruntime wrote to stderr meanwhile."""
+    capfd.readouterr()
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal((b, 3, size, size)).astype(np.float32) for b in batches]
+    outputs = [session.run(None, {"x": x})[0] for x in inputs]
+    return inputs, outputs, capfd.readouterr().err
+
+
+def test_dynamic_batch_onnx_declares_a_symbolic_batch_on_the_output(tmp_path, capfd):
+    """`--batch_size 0` exports: input and output batch dimensions are both symbolic, so batches of 1 and 32 run
+    without onnxruntime's shape warning and equal the network; the old export (a batch-1 example with
+    dynamic_axes) declared the output {1, classes} and did warn, which shows the check would catch it."""
+    from src.deploy import onnx_session
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net = _calibrated("mobilenet_v1_025", np.random.default_rng(0))
+    path = export_model(net, str(tmp_path / "dynamic"), "ONNX", batch_size=0, image_size=SIZE)
+    session = onnx_session(path)
+    assert session.get_inputs()[0].shape == ["N", 3, SIZE, SIZE]
+    assert session.get_outputs()[0].shape == ["N", 7]
+    inputs, outputs, err = _onnx_warnings(capfd, session, (1, 32), SIZE)
+    assert "Expected shape" not in err, err
+    for x, out in zip(inputs, outputs):
+        assert out.shape == (len(x), 7)
+        assert relative_difference(net(ms.Tensor(x)).asnumpy(), out) < TOLERANCE
+
+    ms.onnx.export(net, ms.Tensor(np.zeros((1, 3, SIZE, SIZE), np.float32)), file_name=str(tmp_path / "old"),
+                   input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    old = onnx_session(str(tmp_path / "old.onnx"))
+    assert old.get_outputs()[0].shape == [1, 7]
+    assert "Expected shape" in _onnx_warnings(capfd, old, (32,), SIZE)[2]
+
+
 @pytest.mark.slow
 def test_export_cli_reads_classes_from_the_checkpoint_and_refuses_air(trained, tmp_path, capsys):
     ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")

@@ -4,7 +4,7 @@ import pytest
 import mindspore as ms
 from mindspore import nn
 
-from src.models.genet import GENetRes50
+from src.models.genet import GatherExcite, GENetRes50
 from src.models.registry import create_model
 from src.models.utils import count_params
 
@@ -76,3 +76,50 @@ def test_theta_minus_runs_at_any_resolution():
 def test_bad_image_size_refused():
     with pytest.raises(ValueError, match="image_size must be a positive integer"):
         GENetRes50(7, image_size=0)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+@pytest.mark.parametrize("extra,mlp,downsample", [(False, False, False), (True, False, True), (True, True, False)],
+                         ids=["theta_minus", "theta_down", "theta_plus"])
+def test_gather_excite_is_x_times_the_broadcast_gate(mode, extra, mlp, downsample):
+    """The operator is x * sigmoid(context) with the (N, C, 1, 1) context broadcast over H and W, whatever the
+    product is built from (GatherExcite expands the gate with BroadcastTo: the implicitly broadcast Mul held 4x its
+    output's size on CPU). Inputs get per-channel offsets and the gather's BN statistics are calibrated on them, so
+    the gates spread over the sigmoid's range and a changed function (another gather, no sigmoid, the gate on the
+    wrong axes) shows far beyond the tolerance."""
+    size, channels = 16, 32
+    rng = np.random.default_rng(3)
+    offsets = rng.uniform(-3.0, 3.0, (1, channels, 1, 1))
+    x = (rng.standard_normal((4, channels, size, size)) + offsets).astype(np.float32)
+    tensor = ms.Tensor(x)
+    ge = GatherExcite(channels, size, extra=extra, mlp=mlp, downsample=downsample)
+    ge.set_train(False)
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # the context from the operator's own sub-cells, called one by one
+    if extra:  # calibrate the gather's BN on the conv's output: the context is then O(1) per channel
+        conv_out = ge.gather[0](ge.down(tensor) if downsample else tensor).asnumpy()
+        ge.gather[1].moving_mean.set_data(ms.Tensor(conv_out.mean(axis=(0, 2, 3)).astype(np.float32)))
+        ge.gather[1].moving_variance.set_data(ms.Tensor(conv_out.var(axis=(0, 2, 3)).astype(np.float32)))
+        context = ge.gather(ge.down(tensor) if downsample else tensor)
+    else:
+        context = ms.Tensor(x.mean(axis=(2, 3), keepdims=True))
+    if mlp:  # the random C -> C/16 -> C MLP gives small outputs: widen its last layer so the gates spread
+        ge.mlp[2].weight.set_data(ms.Tensor(ge.mlp[2].weight.asnumpy() * 8.0))
+        context = ge.mlp(context)
+    context = context.asnumpy().astype(np.float64)
+    assert context.shape == (4, channels, 1, 1)
+    gate = _sigmoid(context)
+    assert gate.std() > 0.1, "the gates must spread for the comparison to mean something"
+    reference = x.astype(np.float64) * gate
+
+    ms.set_context(mode=mode)
+    out = ge(tensor).asnumpy()
+    assert out.shape == x.shape and out.dtype == np.float32
+    scale = np.abs(reference).max()
+    assert np.abs(out - reference).max() < 1e-5 * scale
+    # the tolerance is far below what another function gives: the ungated input, or the gates of other channels
+    assert np.abs(x - reference).max() > 1e-2 * scale
+    assert np.abs(x * gate[:, ::-1] - reference).max() > 1e-2 * scale

@@ -110,10 +110,27 @@ def test_hard_sigmoid_is_relu6_form():
     np.testing.assert_allclose(y, np.clip(x + 3, 0, 6) / 6, atol=1e-7)
 
 
-def test_ghost_module_slices_to_odd_width():
-    module = GhostModule(4, 7)
-    out = module(ms.Tensor(np.random.randn(1, 4, 6, 6).astype(np.float32)))
-    assert out.shape == (1, 7, 6, 6)
+@pytest.mark.parametrize("out_channels, ratio", [(7, 2), (8, 3), (8, 2)])
+def test_ghost_module_equals_the_official_concat_then_slice(out_channels, ratio):
+    """The slice, when the widths need one, is taken on the cheap maps before the concatenation: the same output
+    as the official concatenate-then-slice, in graph mode too."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    module = GhostModule(4, out_channels, ratio=ratio)
+    module.set_train(False)
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 4, 6, 6)).astype(np.float32))
+    out = module(x).asnumpy()
+    assert out.shape == (2, out_channels, 6, 6)
+    x1 = module.primary_conv(x)
+    official = np.concatenate([x1.asnumpy(), module.cheap_operation(x1).asnumpy()], axis=1)[:, :out_channels]
+    np.testing.assert_allclose(out, official, rtol=1e-6, atol=1e-6)
+    assert module.trim == (out_channels % ratio != 0)
+
+
+def test_registered_ghostnets_take_no_slice():
+    """Every Ghost module of the registered GhostNets has widths that divide evenly (no slice in the graph)."""
+    for name in [n for n in list_models("ghostnet_*") if not n.startswith("ghostnet_d_")]:  # D has none
+        modules = [c for _, c in create_model(name).cells_and_names() if isinstance(c, GhostModule)]
+        assert modules and not any(m.trim for m in modules), name
 
 
 def test_official_key_layout():

@@ -50,7 +50,9 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
     if file_format == "ONNX":
         kwargs = dict(input_names=["x"], output_names=["logits"])
         if batch_size == 0:
-            example = ms.Tensor(np.zeros((1, 3, image_size, image_size), np.float32))
+            # The shapeless example makes the batch symbolic through the whole graph, outputs included; with a
+            # batch-1 example and dynamic_axes alone MindSpore declared the output as {1, classes}, and
+            # onnxruntime warned on every batch of another size.
             kwargs["dynamic_axes"] = {"x": {0: "N"}, "logits": {0: "N"}}
         ms.onnx.export(net, example, file_name=base, **kwargs)
         if record is not None:

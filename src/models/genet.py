@@ -38,7 +38,7 @@ attribute name `ge`. Checkpoint filter: the model zoo's GENet_Res50 names.
 import re
 from typing import Mapping, Optional
 
-from mindspore import nn
+from mindspore import nn, ops
 
 from .convert import apply_rules
 from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, init_weights
@@ -94,7 +94,11 @@ class GatherExcite(nn.Cell):
         context = self.gather(context)
         if self.use_mlp:
             context = self.mlp(context)
-        return x * self.gate(context)
+        # The (N, C, 1, 1) gate is expanded to x's shape before the product: the same values as the implicitly
+        # broadcast `x * gate`, but on CPU (MindSpore 2.10, graph mode) a Mul with a broadcast operand keeps about
+        # 4x its output's size allocated after the run (+99 MB for one 8x256x56x56 product), which made the peak of
+        # a batch-16 inference 2.2 GB instead of 0.96 GB; alone it also ran about 3x slower than BroadcastTo + Mul.
+        return x * ops.broadcast_to(self.gate(context), x.shape)
 
 
 class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):

@@ -73,6 +73,8 @@ class GhostNet(ClassifierMixin, nn.Cell):
     dw_branches: GhostNetV3's parallel branches of the stride-2 depthwise convs (0: one conv + BN).
     """
 
+    conv_bn_pairs = (("conv_stem", "bn1"),)
+
     def __init__(self, cfgs: Sequence, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.2,
                  in_channels: int = 3, use_se: bool = True, relative_exp: bool = False, divisor: int = 4,
                  act: str = "relu", head_channels: int = 1280, module: Optional[Callable[..., nn.Cell]] = None,

@@ -34,7 +34,7 @@ ATTENTION_FROM = 2   # DFC attention in ghost1 of every block but the first two,
 
 class GhostModuleV3(nn.Cell):
     """Ghost module with re-parameterisable branches (timm's GhostModuleV3); `attention` is timm's
-    mode='shortcut' (DFC attention, as in GhostNetV2). Output: concat(intrinsic, ghost)[:out] (x gate)."""
+    mode='shortcut' (DFC attention, as in GhostNetV2). Output: concat(intrinsic, ghost), out_channels maps (x gate)."""
 
     def __init__(self, in_channels: int, out_channels: int, act: Optional[str] = "relu", attention: bool = False,
                  branches: int = NUM_BRANCHES):
@@ -55,6 +55,8 @@ class GhostModuleV3(nn.Cell):
         if attention:
             self.short_conv = DFCAttention(in_channels, out_channels)
         self.concat = ops.Concat(axis=1)
+        self.cheap_channels = out_channels - init_channels  # ghost maps kept (the slice only where widths need it,
+        self.trim = self.cheap_channels < init_channels     # on the cheap maps: see layers.GhostModule)
         self.deployed = False
 
     def construct(self, x):
@@ -74,7 +76,9 @@ class GhostModuleV3(nn.Cell):
                 x2 = x2 + branch(x1)
         if self.has_act:
             x2 = self.cheap_activation(x2)
-        out = self.concat((x1, x2))[:, :self.out_channels, :, :]
+        if self.trim:
+            x2 = x2[:, :self.cheap_channels]
+        out = self.concat((x1, x2))
         if self.attention:
             out = out * self.short_conv(x)
         return out

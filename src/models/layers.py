@@ -107,6 +107,8 @@ def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int =
 class ConvBnAct(nn.Cell):
     """conv + BN + act with the named children `conv`, `bn1` (timm's ConvBnAct key layout)."""
 
+    conv_bn_pairs = (("conv", "bn1"),)  # what fuse.fold_batchnorm folds
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
                  groups: int = 1, act: Optional[str] = "relu"):
         super().__init__()
@@ -135,7 +137,9 @@ class SqueezeExcite(nn.Cell):
 
     def construct(self, x):
         s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
-        return x * self.gate(s)
+        # the gate expanded to x's shape first: MindSpore's CPU Mul with an implicitly broadcast (N, C, 1, 1) operand
+        # kept about 4x its output's size allocated (ghostnet_100, batch 16, inference: peak RSS 848 -> 738 MB)
+        return x * ops.broadcast_to(self.gate(s), x.shape)
 
 
 def nearest_indices(source: int, target: int):
@@ -188,7 +192,13 @@ class DFCAttention(nn.SequentialCell):
 
 class GhostModule(nn.Cell):
     """Ghost module (arXiv 1911.11907): a primary conv makes ceil(out / ratio) intrinsic maps, a cheap depthwise
-    conv derives the rest, and the concatenation is sliced to exactly `out_channels`.
+    conv derives the rest, and the concatenation has exactly `out_channels` maps.
+
+    The official code concatenates and then slices to `out_channels`. Every width the zoo builds divides evenly
+    (ratio 2, even widths), where that slice keeps everything; MindSpore's CPU graph still runs it as a
+    StridedSlice over the whole map, which took most of GhostNet's inference time (python benchmark.py, NOTES).
+    So the slice is taken only when the widths need it, and then on the cheap maps before the concatenation
+    (fewer channels to copy); the result is the same.
 
     attention: GhostNetV2's module (timm's GhostModuleV2): the output multiplied by a DFC attention gate computed
     from the module's input (`short_conv`).
@@ -208,11 +218,15 @@ class GhostModule(nn.Cell):
             if stride != 1:
                 raise ValueError(f"DFC attention gates a stride-1 Ghost module, got stride {stride}")
             self.short_conv = DFCAttention(in_channels, out_channels)
+        self.cheap_channels = out_channels - init_channels  # ghost maps kept
+        self.trim = self.cheap_channels < new_channels
 
     def construct(self, x):
         x1 = self.primary_conv(x)
         x2 = self.cheap_operation(x1)
-        out = self.concat((x1, x2))[:, :self.out_channels, :, :]
+        if self.trim:
+            x2 = x2[:, :self.cheap_channels]
+        out = self.concat((x1, x2))
         if self.attention:
             out = out * self.short_conv(x)
         return out
@@ -230,6 +244,8 @@ class GhostBottleneck(nn.Cell):
     re-parameterisable form: that many parallel k x k conv + BN branches (`dw_rpr_conv`) plus a 1x1 conv + BN
     scale branch (`dw_rpr_scale`), which `switch_to_deploy` folds into one `conv_dw` with bias (no `bn_dw`).
     """
+
+    conv_bn_pairs = (("conv_dw", "bn_dw"),)
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, se_channels: int = 0, act: str = "relu", module: Callable[..., nn.Cell] = None,

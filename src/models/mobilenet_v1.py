@@ -30,6 +30,8 @@ MOBILENET_V1_STAGES = [
 class DepthwiseSeparable(nn.Cell):
     """Depthwise 3x3 conv + BN + ReLU6, then pointwise 1x1 conv + BN + ReLU6."""
 
+    conv_bn_pairs = (("conv_dw", "bn1"), ("conv_pw", "bn2"))
+
     def __init__(self, in_channels: int, out_channels: int, stride: int):
         super().__init__()
         self.conv_dw = conv2d(in_channels, in_channels, 3, stride, groups=in_channels)
@@ -44,6 +46,8 @@ class DepthwiseSeparable(nn.Cell):
 
 
 class MobileNetV1(ClassifierMixin, nn.Cell):
+    conv_bn_pairs = (("conv_stem", "bn1"),)
+
     def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.0, in_channels: int = 3):
         super().__init__()
         channels = make_divisible(32 * width, 8)

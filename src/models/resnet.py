@@ -17,6 +17,8 @@ EXPANSION = 4  # a bottleneck's output width over its 3x3 width
 
 
 class Bottleneck(nn.Cell):
+    conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int = 1,
                  attn: Optional[nn.Cell] = None, attn_name: str = "attn"):
         super().__init__()
@@ -65,6 +67,7 @@ class ResNetMixin:
     `conv1`, `bn1`) and the pass through `layer1` .. `layer4` (`forward_stages`, the default `forward_features`)."""
 
     STEM_CHANNELS = 64
+    conv_bn_pairs = (("conv1", "bn1"),)
 
     def init_stem(self, in_channels: int) -> int:
         self.conv1 = conv2d(in_channels, self.STEM_CHANNELS, 7, stride=2)

@@ -1,0 +1,103 @@
+"""The same work with timm + PyTorch: inference under `torch.no_grad`, a training step (forward, label-smoothed cross
+entropy, backward, Momentum SGD step with timm's weight-decay grouping), and timm's own ONNX export.
+
+PyTorch runs with `torch.set_num_threads(num_threads)` (the cores available, by default) and, unless the caller
+chose one, oneDNN's default instruction set: the worker that runs this removes the AVX2 cap that `import src`
+sets for MindSpore (see worker.py), because that cap also reaches PyTorch's oneDNN.
+"""
+import time
+from typing import Dict
+
+from .ours import LABEL_SMOOTHING, LEARNING_RATE, MOMENTUM, WEIGHT_DECAY
+from .timing import peak_rss_mb, time_steps
+
+
+def _torch(num_threads: int):
+    from ..timm_reference import import_timm
+    timm = import_timm()
+    import torch
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+    return timm, torch
+
+
+def create_reference(timm, name: str):
+    """timm's `name` with random weights and 1000 classes; ValueError naming timm's close matches if unknown."""
+    if name not in timm.list_models():
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        raise ValueError(f"timm {timm.__version__} has no model '{name}'" +
+                         (f"; similar: {', '.join(close)}" if close else ""))
+    return timm.create_model(name, pretrained=False, num_classes=1000)
+
+
+def _inputs(torch, batch_size: int, image_size: int):
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size, 3, image_size, image_size, generator=generator)
+    labels = torch.randint(0, 1000, (batch_size,), generator=generator)
+    return images, labels
+
+
+def _model_facts(torch, model, image_size: int) -> Dict:
+    """Trainable parameters and the MACs of one image (convolutions and matrix products, FlopCounterMode / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, 3, image_size, image_size))
+    model.train(was_training)
+    return {"params": int(params), "macs": int(counter.get_total_flops() // 2)}
+
+
+def bench_infer(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
+                num_threads: int = 0) -> Dict:
+    timm, torch = _torch(num_threads)
+    model = create_reference(timm, name).eval()
+    images, _ = _inputs(torch, batch_size, image_size)
+
+    def step():
+        with torch.no_grad():
+            return model(images)
+
+    times = time_steps(step, warmup, iters)
+    result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
+                  device="CPU", threads=torch.get_num_threads())
+    result.update(_model_facts(torch, model, image_size))
+    return result
+
+
+def bench_train(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
+                num_threads: int = 0) -> Dict:
+    timm, torch = _torch(num_threads)
+    from timm.optim import create_optimizer_v2
+    model = create_reference(timm, name).train()
+    optimizer = create_optimizer_v2(model, "momentum", lr=LEARNING_RATE, momentum=MOMENTUM,
+                                    weight_decay=WEIGHT_DECAY)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
+    images, labels = _inputs(torch, batch_size, image_size)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    times = time_steps(step, warmup, iters)
+    result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
+                  device="CPU", threads=torch.get_num_threads())
+    result.update(_model_facts(torch, model, image_size))
+    return result
+
+
+def export_onnx(name: str, path: str, batch_size: int, image_size: int) -> Dict:
+    """timm's network exported by `torch.onnx.export` (the TorchScript exporter, which needs no onnxscript) for
+    a fixed batch; eval mode, random weights."""
+    timm, torch = _torch(0)
+    model = create_reference(timm, name).eval()
+    images, _ = _inputs(torch, batch_size, image_size)
+    start = time.perf_counter()
+    with torch.no_grad():
+        torch.onnx.export(model, images, path, dynamo=False, input_names=["x"], output_names=["logits"])
+    return {"path": path, "export_s": time.perf_counter() - start}

@@ -1,0 +1,86 @@
+"""One measurement in its own process: `python -m src.benchmark.worker 'JSON spec'`.
+
+The spec names a job (infer, train, export, onnx, data) and a framework (ours: MindSpore, timm: timm + PyTorch);
+the result is printed as one line `BENCH_RESULT {json}`; a user error as `BENCH_ERROR message` (exit status 2).
+A PyTorch process gets oneDNN's default instruction set unless the spec names one (`onednn_isa`): `import src`
+caps oneDNN at AVX2 for MindSpore's depthwise convolutions, and PyTorch's oneDNN would read that cap too.
+"""
+import json
+import os
+import sys
+
+from .. import CPU_ISA_VARIABLE
+
+RESULT_PREFIX = "BENCH_RESULT "
+ERROR_PREFIX = "BENCH_ERROR "
+JOBS = ("infer", "train", "export", "onnx", "data")
+FRAMEWORKS = ("ours", "timm")
+
+
+def _apply_isa(spec: dict) -> None:
+    """PyTorch and onnxruntime processes: the oneDNN instruction set the spec asks for, else the library default."""
+    if spec.get("framework") == "timm" or spec["job"] == "onnx":
+        isa = spec.get("onednn_isa")
+        if isa:
+            os.environ[CPU_ISA_VARIABLE] = isa
+        else:
+            os.environ.pop(CPU_ISA_VARIABLE, None)
+
+
+def run_job(spec: dict) -> dict:
+    """Dispatch one spec to the function that measures it."""
+    job, framework = spec.get("job"), spec.get("framework", "ours")
+    if job not in JOBS:
+        raise ValueError(f"unknown benchmark job '{job}'; expected one of {', '.join(JOBS)}")
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework '{framework}'; expected one of {', '.join(FRAMEWORKS)}")
+    _apply_isa(spec)
+    timing = {k: spec[k] for k in ("batch_size", "image_size", "warmup", "iters") if k in spec}
+    threads = spec.get("num_threads", 0)
+    if job == "onnx":
+        from .onnx_timing import bench_onnx
+        return bench_onnx(spec["path"], num_threads=threads, **timing)
+    if job == "data":
+        from . import pipeline
+        common = dict(data_path=spec["data_path"], split=spec["split"], batch_size=spec["batch_size"],
+                      image_size=spec["image_size"], num_workers=spec["num_workers"])
+        if framework == "timm":
+            return pipeline.bench_reference(crop_pct=spec.get("crop_pct", 0.875), **common)
+        return pipeline.bench_ours(model=spec["model"], **common)
+    if framework == "timm":
+        from . import reference
+        if job == "export":
+            return reference.export_onnx(spec["model"], spec["path"], spec["batch_size"], spec["image_size"])
+        fn = reference.bench_infer if job == "infer" else reference.bench_train
+        return fn(spec["model"], num_threads=threads, **timing)
+    from . import ours
+    if job == "export":
+        return ours.export_onnx(spec["model"], spec["path"], spec["batch_size"], spec["image_size"],
+                                spec.get("device_target", "auto"))
+    fn = ours.bench_infer if job == "infer" else ours.bench_train
+    return fn(spec["model"], amp_level=spec.get("amp_level", "O0"), device_target=spec.get("device_target", "auto"),
+              num_threads=threads, **timing)
+
+
+def main(argv=None) -> int:
+    from ..cli import USER_ERRORS
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m src.benchmark.worker 'JSON spec'\n")
+        return 2
+    try:
+        spec = json.loads(argv[0])
+        result = run_job(spec)
+        for key in ("batch_size", "image_size"):
+            if key in spec:
+                result.setdefault(key, spec[key])
+    except (ImportError,) + USER_ERRORS as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(ERROR_PREFIX + str(message).replace("\n", " "), flush=True)
+        return 2
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""BatchNorm folding for inference: every BatchNorm that directly follows a convolution becomes part of it.
+
+In eval mode a BatchNorm is the per-channel affine map y = gamma * (x - mean) / sqrt(var + eps) + beta, so the
+convolution before it can absorb it: weight * scale and a bias beta - mean * scale (plus its own bias * scale),
+with scale = gamma / sqrt(var + eps). MindSpore's CPU graph mode does not do this itself: it runs every BatchNorm
+as its own kernel, a full pass over the feature map (python benchmark.py --bench infer; NOTES).
+
+Which BatchNorm follows which convolution: in a SequentialCell, a BatchNorm2d right after a Conv2d; in other cells,
+the (conv, bn) attribute pairs the cell lists in `conv_bn_pairs` (its construct computes bn(conv(x)) for each).
+The folded network computes the same function in eval mode only; its parameter names differ (the BatchNorms are
+gone, the convolutions gain biases), so it is for evaluation, prediction and export, never for training or for
+saving checkpoints.
+"""
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+from mindspore import nn
+
+
+def _pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.BatchNorm2d, callable]]:
+    """(conv, bn, replace_bn) for every conv + BN pair that `cell` itself holds."""
+    if isinstance(cell, nn.SequentialCell):
+        for i in range(len(cell) - 1):
+            conv, bn = cell[i], cell[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                yield conv, bn, lambda new, i=i + 1: cell.__setitem__(i, new)
+    for conv_name, bn_name in getattr(cell, "conv_bn_pairs", ()):
+        conv, bn = getattr(cell, conv_name, None), getattr(cell, bn_name, None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            yield conv, bn, lambda new, name=bn_name: setattr(cell, name, new)
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Give `conv` the weights and bias of conv followed by the eval-mode `bn` (float64 arithmetic)."""
+    import mindspore as ms
+    gamma, beta = bn.gamma.asnumpy().astype(np.float64), bn.beta.asnumpy().astype(np.float64)
+    mean, var = bn.moving_mean.asnumpy().astype(np.float64), bn.moving_variance.asnumpy().astype(np.float64)
+    scale = gamma / np.sqrt(var + bn.eps)
+    weight = conv.weight.asnumpy().astype(np.float64) * scale.reshape(-1, 1, 1, 1)
+    bias = conv.bias.asnumpy().astype(np.float64) if conv.has_bias else np.zeros_like(mean)
+    bias = (bias - mean) * scale + beta
+    dtype = conv.weight.dtype
+    conv.weight.set_data(ms.Tensor(weight.astype(np.float32), dtype))
+    if conv.has_bias:
+        conv.bias.set_data(ms.Tensor(bias.astype(np.float32), dtype))
+    else:
+        name = conv.weight.name.rsplit(".", 1)[0] + ".bias" if "." in conv.weight.name else "bias"
+        conv.bias = ms.Parameter(ms.Tensor(bias.astype(np.float32), dtype), name=name)
+        conv.has_bias = True
+
+
+def fold_batchnorm(net: nn.Cell) -> int:
+    """Fold every BatchNorm that follows a convolution into it (see the module docstring); put `net` in eval mode
+    and return how many were folded. Call it before the network's first run in graph mode: a compiled graph keeps
+    the structure it was compiled with."""
+    folded = 0
+    for _, cell in list(net.cells_and_names()):
+        for conv, bn, replace in list(_pairs(cell)):
+            fold_conv_bn(conv, bn)
+            replace(nn.Identity())
+            folded += 1
+    net.set_train(False)
+    return folded
+
+
+def prepare_for_inference(net: nn.Cell) -> nn.Cell:
+    """`net` in eval mode with its BatchNorms folded (eval.py, export.py and the benchmark's inference): load the
+    weights first, and do not train or save checkpoints from it afterwards."""
+    fold_batchnorm(net)
+    return net
+
+
+def remaining_batchnorms(net: nn.Cell) -> Optional[list]:
+    """Names of the BatchNorm cells of `net` (after folding: those that follow no convolution)."""
+    return [name for name, cell in net.cells_and_names() if isinstance(cell, (nn.BatchNorm2d, nn.BatchNorm1d))]

@@ -1,0 +1,86 @@
+"""BatchNorm folding for inference: every BatchNorm of every network folds into its convolution, and the folded
+network computes what the original computes in eval mode."""
+import numpy as np
+import pytest
+import mindspore as ms
+
+from src.deploy import calibrate_batchnorm, relative_difference
+from src.models import create_model, fold_batchnorm, list_models, reparameterize
+from src.models.fuse import remaining_batchnorms
+
+SIZE = 32
+TOLERANCE = 1e-4  # max |difference| / max |logit|, as for the exported files (test_deploy)
+FAST = ("ghostnet_050", "mobilenet_v1_025")
+
+
+def _network(name, rng):
+    """Random weights, BN statistics calibrated on random images, and random gammas / betas, so that each
+    BatchNorm is far from the identity."""
+    net = create_model(name, num_classes=7, image_size=SIZE)
+    for param_name, param in net.parameters_and_names():
+        if param_name.endswith(("gamma", "beta")):
+            shift = 1.0 if param_name.endswith("gamma") else 0.0
+            values = shift + 0.5 * rng.standard_normal(param.shape)
+            if param_name.endswith("bn3.gamma"):
+                # small residual branches, as test_deploy's _calibrated: with gammas near 1 the random 101-layer
+                # GhostNet-D amplifies float32 rounding stage after stage (2.3e-4 here, unfolded vs folded)
+                values *= 0.2
+            param.set_data(ms.Tensor(values.astype(np.float32)))
+    calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((32, 3, SIZE, SIZE)).astype(np.float32)))
+    for param_name, param in net.parameters_and_names():
+        if param_name.endswith(("moving_mean", "moving_variance")):   # the folding has real statistics to fold
+            values = param.asnumpy()
+            assert np.ptp(values) > 0 and not np.allclose(values, 0 if "mean" in param_name else 1), param_name
+    return net
+
+
+def _check_informative(net, x, reference):
+    """The comparison means something: logits of order one (not vanished or exploded through the depth) that
+    depend on the input (another input moves them by much more than the tolerance)."""
+    scale = float(np.abs(reference).max())
+    assert 1e-2 < scale < 1e3, scale
+    other = net(ms.Tensor(np.flip(x.asnumpy(), axis=3).copy() * 0.5 + 0.3)).asnumpy()
+    assert relative_difference(reference, other) > 100 * TOLERANCE
+
+
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in list_models()])
+def test_every_batchnorm_folds_and_the_output_stays(name):
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    rng = np.random.default_rng(0)
+    net = _network(name, rng)
+    reparameterize(net)  # as eval.py: GhostNetV3 / RepGhost deployed first (their identity-BN branches fold there)
+    x = ms.Tensor(rng.standard_normal((2, 3, SIZE, SIZE)).astype(np.float32))
+    net.set_train(False)
+    reference = net(x).asnumpy()
+    _check_informative(net, x, reference)
+    bns = len(remaining_batchnorms(net))
+    assert bns > 0
+    assert fold_batchnorm(net) == bns
+    assert remaining_batchnorms(net) == []
+    assert not net.training
+    assert relative_difference(reference, net(x).asnumpy()) < TOLERANCE
+
+
+def test_folded_graph_matches_and_a_wrong_fold_would_show():
+    """In graph mode too; and the comparison is sharp: folding with a wrong eps moves the logits."""
+    from src.models import fuse
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(1)
+    net = _network("ghostnet_050", rng)
+    x = ms.Tensor(rng.standard_normal((2, 3, SIZE, SIZE)).astype(np.float32))
+    net.set_train(False)
+    reference = net(x).asnumpy()
+    _check_informative(net, x, reference)
+    folded = create_model("ghostnet_050", num_classes=7, image_size=SIZE)
+    ms.load_param_into_net(folded, net.parameters_dict())
+    fold_batchnorm(folded)
+    assert relative_difference(reference, folded(x).asnumpy()) < TOLERANCE
+
+    wrong = create_model("ghostnet_050", num_classes=7, image_size=SIZE)
+    ms.load_param_into_net(wrong, net.parameters_dict())
+    for _, cell in wrong.cells_and_names():
+        if isinstance(cell, ms.nn.BatchNorm2d):
+            cell.eps = 1e-2
+    assert fuse.fold_batchnorm(wrong) > 0
+    assert relative_difference(reference, wrong(x).asnumpy()) > 10 * TOLERANCE
