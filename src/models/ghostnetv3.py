@@ -24,7 +24,7 @@ from mindspore import nn, ops
 
 from .convert import torch_bn_rename
 from .ghostnet import GHOSTNET_CFGS, GhostNet, timm_cfg
-from .layers import ConvBnAct, DFCAttention, batch_norm, create_act
+from .layers import ConvBnAct, DFCAttention, GhostJoin, batch_norm, create_act
 from .registry import WeightSource, register_model
 from .reparam import fuse_conv_bn, fuse_identity_bn, fused_conv, sum_branches
 
@@ -32,7 +32,7 @@ NUM_BRANCHES = 3     # parallel conv + BN branches of every re-parameterisable c
 ATTENTION_FROM = 2   # DFC attention in ghost1 of every block but the first two, as in GhostNetV2
 
 
-class GhostModuleV3(nn.Cell):
+class GhostModuleV3(GhostJoin, nn.Cell):
     """Ghost module with re-parameterisable branches (timm's GhostModuleV3); `attention` is timm's
     mode='shortcut' (DFC attention, as in GhostNetV2). Output: concat(intrinsic, ghost), out_channels maps (x gate)."""
 
@@ -76,12 +76,7 @@ class GhostModuleV3(nn.Cell):
                 x2 = x2 + branch(x1)
         if self.has_act:
             x2 = self.cheap_activation(x2)
-        if self.trim:
-            x2 = x2[:, :self.cheap_channels]
-        out = self.concat((x1, x2))
-        if self.attention:
-            out = out * self.short_conv(x)
-        return out
+        return self.join(x, x1, x2)
 
     def switch_to_deploy(self) -> None:
         """Fold the branches into `primary_conv.0` (1x1) and `cheap_operation.0` (3x3 depthwise), both with bias."""

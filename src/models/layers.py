@@ -190,7 +190,21 @@ class DFCAttention(nn.SequentialCell):
         return y
 
 
-class GhostModule(nn.Cell):
+class GhostJoin:
+    """The end of a Ghost module (mixed into GhostModule and GhostNetV3's module): the intrinsic maps `x1` and the
+    ghost maps `x2` concatenated to `out_channels` maps, times the DFC attention gate of the module's input `x` when
+    there is one. The module sets `concat`, `trim`, `cheap_channels`, `attention` (and `short_conv`)."""
+
+    def join(self, x, x1, x2):
+        if self.trim:
+            x2 = x2[:, :self.cheap_channels]
+        out = self.concat((x1, x2))
+        if self.attention:
+            out = out * self.short_conv(x)
+        return out
+
+
+class GhostModule(GhostJoin, nn.Cell):
     """Ghost module (arXiv 1911.11907): a primary conv makes ceil(out / ratio) intrinsic maps, a cheap depthwise
     conv derives the rest, and the concatenation has exactly `out_channels` maps.
 
@@ -223,13 +237,7 @@ class GhostModule(nn.Cell):
 
     def construct(self, x):
         x1 = self.primary_conv(x)
-        x2 = self.cheap_operation(x1)
-        if self.trim:
-            x2 = x2[:, :self.cheap_channels]
-        out = self.concat((x1, x2))
-        if self.attention:
-            out = out * self.short_conv(x)
-        return out
+        return self.join(x, x1, self.cheap_operation(x1))
 
 
 class GhostBottleneck(nn.Cell):
