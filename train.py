@@ -194,12 +194,7 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     val_loader = _loader_factory(cfg, runtime, val_source, preprocessing, False)() if val_source else None
     steps = train_loader.steps
 
-    lr_scale, lr_line = linear_lr_scale(cfg.batch_size, runtime.group_size, cfg.lr_reference_batch, cfg.lr_scaling,
-                                        cfg.lr_max)
-    LOG.info(lr_line)
-    lr = create_scheduler(steps, cfg.epoch_size, lr_max=cfg.lr_max, lr_init=cfg.lr_init, lr_end=cfg.lr_end,
-                          warmup_epochs=cfg.warmup_epochs, decay_mode=cfg.lr_decay_mode, power=cfg.lr_power,
-                          lr_scale=lr_scale, decay_rate=cfg.lr_decay_rate, decay_epochs=cfg.lr_decay_epochs)
+    lr = _lr_schedule(cfg, runtime, steps)
     amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
     if runtime.is_main:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
@@ -210,30 +205,14 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     LOG.info(f"data {train_source.root}: {train_loader.total} training images{shard}, {steps} steps of "
              f"{cfg.batch_size} per epoch" + (f"; {val_loader.total} validation images" if val_loader else
                                               "; no validation split"))
-    if state is not None:
-        step = int(state["global_step"].asnumpy().reshape(-1)[0])
-        LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
-                 f"{start_epoch + 1} of {cfg.epoch_size}")
-        if step != start_epoch * steps:
-            LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
-                     f"make {start_epoch * steps}; the lr schedule continues from step {step}")
-    elif runtime.is_main and periodic_checkpoints(ckpt_dir, cfg.model):
-        LOG.info(f"warning: {ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
-                 f"them as it writes its own")
+    _log_resume(cfg, runtime, state, start_epoch, steps, ckpt_dir)
     (monitor, saver, ema, validator), callbacks = _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir,
                                                              state is not None, record, epoch_time_label)
     if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it keeps
         callbacks.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, validator,
                                         start_epoch if state is not None else None,
                                         f"{cfg.model}: {os.path.basename(os.path.abspath(cfg.output_dir))}"))
-    smoothing = cfg.label_smooth_factor if cfg.use_label_smooth else 0.0
-    loss = create_loss(smoothing, cfg.num_classes)
-    loss_network = None
-    if cfg.kd_teacher:  # knowledge distillation: the frozen teacher's logits join the label loss
-        teacher = create_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt, cfg.num_classes, preprocessing.image_size)
-        loss_network = distillation_network(net, teacher, loss, cfg.kd_weight, cfg.kd_temperature)
-        LOG.info(f"distilling from {cfg.kd_teacher} ({cfg.kd_teacher_ckpt}, frozen): loss = {1 - cfg.kd_weight:g} "
-                 f"x label loss + {cfg.kd_weight:g} x T^2 x KL at T = {cfg.kd_temperature:g}")
+    loss, loss_network = _loss(cfg, net, preprocessing)
     trainer = Trainer(net, loss,
                       lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,
                                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
@@ -251,7 +230,49 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
                 first_loader=train_loader,
                 augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
-    summary = {"train_seconds": time.time() - start, "final_loss": monitor.last_loss,
+    return _finish(cfg, runtime, net, time.time() - start, monitor, saver, ema, validator, ckpt_dir, val_source,
+                   preprocessing)
+
+
+def _lr_schedule(cfg, runtime, steps: int):
+    """The per-step learning rates, scaled for the global batch when the config asks (logged)."""
+    lr_scale, lr_line = linear_lr_scale(cfg.batch_size, runtime.group_size, cfg.lr_reference_batch, cfg.lr_scaling,
+                                        cfg.lr_max)
+    LOG.info(lr_line)
+    return create_scheduler(steps, cfg.epoch_size, lr_max=cfg.lr_max, lr_init=cfg.lr_init, lr_end=cfg.lr_end,
+                            warmup_epochs=cfg.warmup_epochs, decay_mode=cfg.lr_decay_mode, power=cfg.lr_power,
+                            lr_scale=lr_scale, decay_rate=cfg.lr_decay_rate, decay_epochs=cfg.lr_decay_epochs)
+
+
+def _log_resume(cfg, runtime, state, start_epoch: int, steps: int, ckpt_dir: str) -> None:
+    """Say where a resumed run continues, or that a new run replaces an earlier run's checkpoints."""
+    if state is not None:
+        step = int(state["global_step"].asnumpy().reshape(-1)[0])
+        LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
+                 f"{start_epoch + 1} of {cfg.epoch_size}")
+        if step != start_epoch * steps:
+            LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
+                     f"make {start_epoch * steps}; the lr schedule continues from step {step}")
+    elif runtime.is_main and periodic_checkpoints(ckpt_dir, cfg.model):
+        LOG.info(f"warning: {ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
+                 f"them as it writes its own")
+
+
+def _loss(cfg, net, preprocessing):
+    """(label loss, loss network or None): with kd_teacher, the frozen teacher's logits join the label loss."""
+    loss = create_loss(cfg.label_smooth_factor if cfg.use_label_smooth else 0.0, cfg.num_classes)
+    if not cfg.kd_teacher:
+        return loss, None
+    teacher = create_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt, cfg.num_classes, preprocessing.image_size)
+    LOG.info(f"distilling from {cfg.kd_teacher} ({cfg.kd_teacher_ckpt}, frozen): loss = {1 - cfg.kd_weight:g} "
+             f"x label loss + {cfg.kd_weight:g} x T^2 x KL at T = {cfg.kd_temperature:g}")
+    return loss, distillation_network(net, teacher, loss, cfg.kd_weight, cfg.kd_temperature)
+
+
+def _finish(cfg, runtime, net, seconds: float, monitor, saver, ema, validator, ckpt_dir: str, val_source,
+            preprocessing) -> Dict:
+    """The end of a run: the result line, the ranks' agreement, the prediction grid; the run's summary."""
+    summary = {"train_seconds": seconds, "final_loss": monitor.last_loss,
                "checkpoints": [p for _, p in periodic_checkpoints(ckpt_dir, cfg.model)]}
     if saver is not None:
         summary["last_checkpoint"] = (os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if ema is not None
