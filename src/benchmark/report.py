@@ -23,6 +23,11 @@ REFERENCE_MODELS: Dict[str, Tuple[Optional[str], str]] = {
     "ghostnet_d_50": ("resnet50", "the ResNet-50 it ghosts"),
     "ghostnet_d_101": ("resnet101", "the ResNet-101 it ghosts"),
 }
+# GhostNetV2, GhostNetV3 and RepGhost: timm holds the same networks under the same names (ours are converted from them)
+REFERENCE_MODELS.update({name: (name, "same network") for name in (
+    "ghostnetv2_100", "ghostnetv2_130", "ghostnetv2_160", "ghostnetv3_050", "ghostnetv3_100", "ghostnetv3_130",
+    "ghostnetv3_160", "repghostnet_050", "repghostnet_058", "repghostnet_080", "repghostnet_100", "repghostnet_111",
+    "repghostnet_130", "repghostnet_150", "repghostnet_200")})
 
 
 def reference_model(name: str, overrides: Optional[Dict[str, str]] = None) -> Tuple[Optional[str], str]:
