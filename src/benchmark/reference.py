@@ -30,6 +30,13 @@ def create_reference(timm, name: str):
     return timm.create_model(name, pretrained=False, num_classes=1000)
 
 
+def deployed(timm, model):
+    """timm's inference form: re-parameterisable branches (GhostNetV3, RepGhost) folded, as ours are for
+    inference and export (`timm.utils.model.reparameterize_model`; other networks unchanged)."""
+    from timm.utils.model import reparameterize_model
+    return reparameterize_model(model)
+
+
 def _inputs(torch, batch_size: int, image_size: int):
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch_size, 3, image_size, image_size, generator=generator)
@@ -53,7 +60,7 @@ def _model_facts(torch, model, image_size: int) -> Dict:
 def bench_infer(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
                 num_threads: int = 0) -> Dict:
     timm, torch = _torch(num_threads)
-    model = create_reference(timm, name).eval()
+    model = deployed(timm, create_reference(timm, name).eval())
     images, _ = _inputs(torch, batch_size, image_size)
 
     def step():
@@ -95,7 +102,7 @@ def export_onnx(name: str, path: str, batch_size: int, image_size: int) -> Dict:
     """timm's network exported by `torch.onnx.export` (the TorchScript exporter, which needs no onnxscript) for
     a fixed batch; eval mode, random weights."""
     timm, torch = _torch(0)
-    model = create_reference(timm, name).eval()
+    model = deployed(timm, create_reference(timm, name).eval())
     images, _ = _inputs(torch, batch_size, image_size)
     start = time.perf_counter()
     with torch.no_grad():
