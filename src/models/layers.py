@@ -130,7 +130,7 @@ def expand_gate(gate, x):
     The same values as the implicitly broadcast product, but MindSpore 2.10's CPU Mul with a broadcast operand keeps
     about 4x its output's size allocated after the run: 16 chained products on 8x256x56x56 maps took +1583 MB and
     12.8 ms each broadcast, +54 MB and 7.1 ms each tiled first (graph mode). GENet's Gather-Excite and every
-    squeeze-excite take it (genet_res50_theta_minus, batch 16 inference: peak RSS 2181 -> 960 MB). Tile rather than
+    squeeze-excite take it (genet_res50_theta_minus, batch 16 inference: peak RSS 2181 -> 886 MB). Tile rather than
     BroadcastTo: BroadcastTo needs the whole target shape, which a dynamic-batch export does not have, and ONNX's
     Expand takes no -1 for "keep"."""
     return ops.tile(gate, (1, 1) + x.shape[2:])
