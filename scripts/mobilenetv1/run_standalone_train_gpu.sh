@@ -4,19 +4,5 @@
 # Usage: bash run_standalone_train_gpu.sh [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
 #        [-- train.py options]
 # Environment: CONFIG overrides the recipe, DEVICE_ID (default 0). Output and log: ./train_gpu/ (ckpt/, log).
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/_family.sh"
-
-usage() {
-  echo "Usage: bash $0 [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2
-  exit 1
-}
-split_args "$@"
-[ ${#POSITIONAL[@]} -ge 2 ] && [ ${#POSITIONAL[@]} -le 3 ] || usage
-CONFIG_PATH=$(existing_file "$(mobilenet_config "${POSITIONAL[0]}")" CONFIG)
-DATASET_PATH=$(existing_dir "${POSITIONAL[1]}" DATASET_PATH)
-PRETRAINED=$(optional_file "${POSITIONAL[2]:-}" PRETRAINED_CKPT_PATH)
-ARGS=(--config "$CONFIG_PATH" --data_path "$DATASET_PATH" --device_target GPU --device_id "${DEVICE_ID:-0}")
-[ -n "$PRETRAINED" ] && ARGS+=(--pretrained_ckpt "$PRETRAINED")
-run_training train_gpu "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
+# run_standalone_train.sh does the work, with --device_target GPU.
+_MOBILENET_TARGET=GPU _MOBILENET_SCRIPT="$0" exec bash "$(dirname "${BASH_SOURCE[0]}")/run_standalone_train.sh" "$@"
