@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+
+from tests.helpers import ON_CI
 import mindspore as ms
 
 from src.engine.checkpoint import load_weights
@@ -23,7 +25,7 @@ try:  # PyTorch, timm and safetensors are optional: without them only the model-
     torch.set_num_threads(2)
 except ImportError:
     torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch / timm is not installed")
+needs_torch = pytest.mark.skipif(torch is None and not ON_CI, reason="PyTorch / timm is not installed")
 NUM_CLASSES = 11
 SIZE = 64  # 64x64 inputs: every stride is exercised and the last feature map is 2x2
 TOL = 1e-4
