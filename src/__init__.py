@@ -1,11 +1,47 @@
 """ghostzoo: the GhostNet family, GENet-Res50, GhostNet-D and MobileNetV1 in MindSpore.
 
-Importing the package (every entry script, tool and `import src.models` does) caps oneDNN at AVX2 unless the user
-chose otherwise: on AVX-512 CPUs oneDNN's default picks a reference kernel for grouped (depthwise) convolutions
-that ran 10-75x slower here. oneDNN reads the variable at its first primitive, so this works even when MindSpore
-was imported first, as long as no operator has run yet.
+Installed, the package is `ghostzoo` (`pip install .`); in a plain clone the same code is the folder `src`, which
+the entry scripts import. The library's front doors are importable from the top level:
+
+    import ghostzoo
+    net = ghostzoo.create_model("ghostnet_100", num_classes=10)
+    ghostzoo.list_models("ghostnet_*")
+
+They are loaded on first use, so `import ghostzoo` does not import MindSpore.
+
+Importing the package caps oneDNN at AVX2 unless the user chose otherwise: on AVX-512 CPUs oneDNN's default picks
+a reference kernel for grouped (depthwise) convolutions that is many times slower (docs/performance.md). oneDNN
+reads the variable at its first primitive, so this works even when MindSpore was imported first, as long as no
+operator has run yet.
 """
+import importlib
 import os
+
+__version__ = "0.3.0"
 
 CPU_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 os.environ.setdefault(CPU_ISA_VARIABLE, "AVX2")
+
+# public name -> submodule that defines it
+_API = {
+    "create_model": "models",
+    "list_models": "models",
+    "get_default_cfg": "models",
+    "count_params": "models",
+    "reparameterize": "models",
+    "fold_batchnorm": "models",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

@@ -25,7 +25,7 @@ def run_worker(spec: dict, timeout: Optional[float] = None, root: str = ROOT) ->
     env = dict(os.environ)
     env.setdefault("GLOG_v", "3")  # MindSpore: errors only, the warnings would bury the table
     try:
-        proc = subprocess.run([sys.executable, "-m", "src.benchmark.worker", json.dumps(spec)], cwd=root, env=env,
+        proc = subprocess.run([sys.executable, "-m", f"{__package__}.worker", json.dumps(spec)], cwd=root, env=env,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise WorkerError(f"{describe(spec)} ran past the {timeout:g} s limit (--timeout)") from None

@@ -15,12 +15,12 @@ import tempfile
 import mindspore as ms
 import numpy as np
 
-from src.cli import run_main
-from src.config import to_bool
-from src.deploy import calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir, run_onnx
-from src.engine.checkpoint import load_weights, read_checkpoint, split_training_state
-from src.models import check_model_name, create_model, get_default_cfg, list_models, reparameterize
-from src.progress import track
+from ..cli import run_main
+from ..config import to_bool
+from ..deploy import calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir, run_onnx
+from ..engine.checkpoint import load_weights, read_checkpoint, split_training_state
+from ..models import check_model_name, create_model, get_default_cfg, list_models, reparameterize
+from ..progress import track
 
 
 def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0, reparam: bool = True):

@@ -10,9 +10,9 @@ import os
 import sys
 import time
 
-from src.cli import run_main
-from src.data.image_check import IMAGE_EXTENSIONS, check_image_structure
-from src.progress import track
+from ..cli import run_main
+from ..data.image_check import IMAGE_EXTENSIONS, check_image_structure
+from ..progress import track
 
 
 def image_files(root: str):

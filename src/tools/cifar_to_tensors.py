@@ -16,11 +16,11 @@ import sys
 import numpy as np
 from mindspore.dataset import transforms
 
-from src.cli import run_main
-from src.data.folders import read_cifar10, resolve_cifar10
-from src.data.preprocessing import CIFAR10_MEAN, CIFAR10_STD, Preprocessing
-from src.data.transforms import cifar_eval_transforms
-from src.deploy import read_file_record
+from ..cli import run_main
+from ..data.folders import read_cifar10, resolve_cifar10
+from ..data.preprocessing import CIFAR10_MEAN, CIFAR10_STD, Preprocessing
+from ..data.transforms import cifar_eval_transforms
+from ..deploy import read_file_record
 
 
 def write_tensors(data_path: str, output_dir: str, preprocessing: Preprocessing, label_file: str) -> int:

@@ -14,8 +14,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from src.cli import run_main
-from src.engine.checkpoint import read_checkpoint, split_training_state
+from ..cli import run_main
+from ..engine.checkpoint import read_checkpoint, split_training_state
 
 RUNNING = ("moving_mean", "moving_variance")
 BOOKKEEPING = ("epoch_num", "step_num", "global_step", "top_1_accuracy")

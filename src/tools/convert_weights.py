@@ -33,14 +33,14 @@ from typing import Dict, List, Optional
 import mindspore as ms
 import numpy as np
 
-from src.cli import run_main
-from src.engine.checkpoint import load_weights, read_checkpoint
-from src.data.preprocessing import resolve_preprocessing
-from src.engine.record import ModelRecord
-from src.models import (convert_state_dict, create_model, find_source_model, get_default_cfg, known_sources,
+from ..cli import run_main
+from ..engine.checkpoint import load_weights, read_checkpoint
+from ..data.preprocessing import resolve_preprocessing
+from ..engine.record import ModelRecord
+from ..models import (convert_state_dict, create_model, find_source_model, get_default_cfg, known_sources,
                         weight_sources)
-from src.models.convert import format_names, head_size
-from src.progress import Progress
+from ..models.convert import format_names, head_size
+from ..progress import Progress
 
 PROG = "convert_weights"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")

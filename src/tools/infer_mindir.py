@@ -18,13 +18,13 @@ import time
 import numpy as np
 from mindspore.dataset import transforms
 
-from src.cli import run_main
-from src.data.folders import check_image_file
-from src.data.preprocessing import Preprocessing, resolve_preprocessing
-from src.data.transforms import folder_eval_transforms
-from src.deploy import RESULT_SUFFIX, list_images, make_predictor, read_file_record, result_keys
-from src.errors import DataError
-from src.models import DefaultCfg, get_default_cfg
+from ..cli import run_main
+from ..data.folders import check_image_file
+from ..data.preprocessing import Preprocessing, resolve_preprocessing
+from ..data.transforms import folder_eval_transforms
+from ..deploy import RESULT_SUFFIX, list_images, make_predictor, read_file_record, result_keys
+from ..errors import DataError
+from ..models import DefaultCfg, get_default_cfg
 
 
 def preprocess_fn(preprocessing: Preprocessing):

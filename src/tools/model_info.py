@@ -9,8 +9,8 @@ after `reparameterize`, as export.py and eval.py run it).
 import argparse
 import sys
 
-from src.cli import run_main
-from src.models import check_model_name, count_macs, count_params, create_model, list_models, reparameterize
+from ..cli import run_main
+from ..models import check_model_name, count_macs, count_params, create_model, list_models, reparameterize
 
 
 def _run(args) -> int:

@@ -9,11 +9,11 @@ import argparse
 import json
 import sys
 
-from src.cli import run_main
-from src.data.preprocessing import resolve_preprocessing
-from src.models import DefaultCfg
-from src.deploy import read_file_record
-from src.engine.checkpoint import open_checkpoint
+from ..cli import run_main
+from ..data.preprocessing import resolve_preprocessing
+from ..models import DefaultCfg
+from ..deploy import read_file_record
+from ..engine.checkpoint import open_checkpoint
 
 
 def harness_args(preprocessing) -> str:

@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-from src.cli import run_main
-from src.engine.report import CURVES_NAME, read_run
-from src.plots import check_figure_path, draw_curves
+from ..cli import run_main
+from ..engine.report import CURVES_NAME, read_run
+from ..plots import check_figure_path, draw_curves
 
 PROG = "python -m src.tools.plot_run"
 OVERLAY_NAME = "curves_overlay.png"

@@ -15,8 +15,8 @@ import json
 import sys
 from typing import List
 
-from src.cli import run_main
-from src.rank_table import (RankTableError, build_rank_table, merge_rank_tables, parse_rank_table, read_hccn_conf,
+from ..cli import run_main
+from ..rank_table import (RankTableError, build_rank_table, merge_rank_tables, parse_rank_table, read_hccn_conf,
                             select_server, validate_dump)
 
 

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from src.cli import run_main
+from ..cli import run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEP_LINE = re.compile(r"epoch: (\d+) step: \[?(\d+)(?:/\d+\])?[,:]")
@@ -50,12 +50,12 @@ def _train(args: List[str], **kwargs) -> subprocess.Popen:
 
 
 def _checkpoints(ckpt_dir: str, model: str) -> List[Tuple[int, str]]:
-    from src.engine.checkpoint import periodic_checkpoints
+    from ..engine.checkpoint import periodic_checkpoints
     return periodic_checkpoints(ckpt_dir, model)
 
 
 def _global_step(path: str) -> int:
-    from src.engine.checkpoint import read_checkpoint
+    from ..engine.checkpoint import read_checkpoint
     return int(read_checkpoint(path)["global_step"].asnumpy().reshape(-1)[0])
 
 
@@ -81,7 +81,7 @@ def _max_difference(a_path: str, b_path: str) -> float:
     optimizer moments, step counters); inf when they hold other entries. Text entries (the model record, which
     names the run's own folder) are not compared."""
     import numpy as np
-    from src.engine.checkpoint import read_checkpoint
+    from ..engine.checkpoint import read_checkpoint
     a, b = read_checkpoint(a_path), read_checkpoint(b_path)
     numeric = lambda d: {k: v.asnumpy().astype(np.float64) for k, v in d.items()  # noqa: E731
                          if hasattr(v, "asnumpy")}
@@ -404,8 +404,8 @@ def classify(returncode: int, stderr: str) -> str:
 def bad_inputs(workdir: str, log: Callable[[str], None], only: int = 0) -> Dict:
     """Run every case (the first `only` when given); return the outcome counts and the cases' lines."""
     import mindspore as ms
-    from src.models import create_model
-    from src.deploy import export_model
+    from ..models import create_model
+    from ..deploy import export_model
     os.makedirs(workdir, exist_ok=True)
     net = create_model("ghostnet_050", num_classes=2)
     ckpt = os.path.join(workdir, "ghostnet_050.ckpt")

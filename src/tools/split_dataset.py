@@ -16,8 +16,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from src.cli import run_main
-from src.data.folders import scan_image_folder
+from ..cli import run_main
+from ..data.folders import scan_image_folder
 
 
 def plan_split(src: str, train_ratio: float, seed: int) -> Dict[str, Tuple[List[str], List[str]]]:
