@@ -11,7 +11,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.datagen import TINY, write_cifar10_bin, write_image_folder  # noqa: E402
+from tests.support import TINY, write_cifar10_bin, write_image_folder  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def exported(trained, tmp_path_factory):
     """fixed.onnx (batch 1), dynamic.onnx and model.mindir exported from the `trained` run's last checkpoint, and a
     recipe for files read without their record."""
     import export as export_script
-    from tests.datagen import ROOT
+    from tests.support import ROOT
     out = tmp_path_factory.mktemp("exported")
     ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
     base = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--checkpoint_path", ckpt]

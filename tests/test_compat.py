@@ -16,8 +16,8 @@ import mindspore as ms
 import eval as eval_script
 from src.engine.checkpoint import load_weights
 from src.models import create_model, list_models
-from tests.datagen import ROOT
-from tests.helpers import make_loader
+from tests.support import ROOT
+from tests.support import make_loader
 
 DATA = os.path.join(ROOT, "tests", "data")
 CKPT = os.path.join(DATA, "pre_redesign_mobilenet_v1_025_best.ckpt")

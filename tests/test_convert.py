@@ -8,19 +8,19 @@ import re
 import numpy as np
 import pytest
 
-from tests.helpers import ON_CI
+from tests.support import ON_CI
 import mindspore as ms
 
 from src.engine.checkpoint import load_weights
 from src.models import create_model
 from src.models.utils import count_params
 from src.tools import convert_weights as cw
-from tests.helpers import tensor_entries
+from tests.support import tensor_entries
 
 try:  # PyTorch, timm and safetensors are optional: without them only the model-zoo and argument tests run
     import torch
     from safetensors.torch import save_file
-    from tests import torch_helpers as tr
+    from tests import support as tr
     tr.import_timm()
     torch.set_num_threads(2)
 except ImportError:

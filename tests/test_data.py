@@ -7,8 +7,8 @@ import pytest
 
 from src.data import pipeline_errors, resolve_cifar10, resolve_image_folder, scan_image_folder
 from src.errors import DataError
-from tests.datagen import cifar_records, write_image_folder
-from tests.helpers import make_loader
+from tests.support import cifar_records, write_image_folder
+from tests.support import make_loader
 
 
 def test_split_layouts(tmp_path, image_folder):

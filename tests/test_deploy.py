@@ -16,7 +16,7 @@ from src.deploy import (calibrate_batchnorm, export_model, list_images, relative
                         run_mindir, run_onnx)
 from src.models import can_reparameterize, create_model, list_models, reparameterize
 from src.tools import infer_mindir
-from tests.datagen import ROOT, TINY
+from tests.support import ROOT, TINY
 
 # Relative tolerance: max |difference| / max |logit|.
 TOLERANCE = 1e-4
@@ -252,7 +252,7 @@ def test_reference_runner_labels_and_postprocess_match_eval(exported, synthetic_
 def test_result_keys_keep_same_stems_apart(tmp_path):
     from src.deploy import result_keys
     from src.errors import DataError
-    from tests.datagen import write_image_folder
+    from tests.support import write_image_folder
     rng = np.random.default_rng(0)
     write_image_folder(str(tmp_path / "a"), rng, classes=2, per_class=1)  # a/class_0/img_0.jpg, a/class_1/img_0.jpg
     keys = result_keys(str(tmp_path / "a"), list_images(str(tmp_path / "a")))

@@ -158,7 +158,7 @@ def test_train_with_a_teacher_checkpoint(trained, synthetic_root, tmp_path, caps
     import train as train_script
     import eval as eval_script
     from src.engine.checkpoint import load_weights, read_checkpoint
-    from tests.datagen import TINY
+    from tests.support import TINY
     teacher_ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
     teacher_before = open(teacher_ckpt, "rb").read()
     out = str(tmp_path / "kd")

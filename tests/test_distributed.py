@@ -19,7 +19,7 @@ from src.rank_table import (RankTableError, build_rank_table, merge_rank_tables,
                             select_server)
 from src.tools import rank_table as rank_table_tool
 from src.tools.compare_checkpoints import compare
-from tests.helpers import DEVICE_IPS as IPS, make_loader, write_json as _write
+from tests.support import DEVICE_IPS as IPS, make_loader, write_json as _write
 
 
 

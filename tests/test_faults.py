@@ -14,8 +14,8 @@ import pytest
 
 import train as train_script
 from src.engine.checkpoint import read_checkpoint
-from tests.datagen import ROOT, TINY
-from tests.helpers import tensor_entries
+from tests.support import ROOT, TINY
+from tests.support import tensor_entries
 
 pytestmark = pytest.mark.slow
 
@@ -283,7 +283,7 @@ def test_two_runs_cannot_share_an_output_dir(synthetic_root, tmp_path, capsys):
 
 
 def test_one_class_training_set_is_refused(tmp_path, capsys):
-    from tests.datagen import write_image_folder
+    from tests.support import write_image_folder
     write_image_folder(str(tmp_path / "data" / "train"), np.random.default_rng(0), classes=1, per_class=40)
     rc = train_script.main(TINY + ["--data_path", str(tmp_path / "data"), "--output_dir", str(tmp_path / "o"),
                                    "--epoch_size", "1"])

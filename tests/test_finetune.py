@@ -9,7 +9,7 @@ import eval as eval_script
 import fine_tune as fine_tune_script
 from src.engine.checkpoint import read_checkpoint
 from src.tools import split_dataset
-from tests.datagen import ROOT, write_image_folder
+from tests.support import ROOT, write_image_folder
 
 pytestmark = pytest.mark.slow
 

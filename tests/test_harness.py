@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers import ON_CI
+from tests.support import ON_CI
 
 from src.deploy import list_images, result_key
 

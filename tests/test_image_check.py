@@ -11,7 +11,7 @@ from PIL import Image
 
 from src.data.image_check import check_image_structure
 from src.tools import check_images
-from tests.datagen import ROOT, TINY, write_image_folder
+from tests.support import ROOT, TINY, write_image_folder
 
 
 def _jpeg(size=(64, 48), **save) -> bytes:

@@ -14,8 +14,8 @@ import pytest
 from src.data.sharding import read_sample_record
 from src.rank_table import build_rank_table, merge_rank_tables
 from src.tools.compare_checkpoints import compare, read_weights
-from tests.datagen import ROOT
-from tests.helpers import DEVICE_IPS as IPS, SCRIPTS, run_script as run, write_json as _table
+from tests.support import ROOT
+from tests.support import DEVICE_IPS as IPS, SCRIPTS, run_script as run, write_json as _table
 
 LAUNCHERS = ["run_distribute_train.sh", "run_distribute_train_msrun.sh", "run_distribute_train_gpu.sh",
              "run_distribute_train_cpu.sh"]

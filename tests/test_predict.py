@@ -16,7 +16,7 @@ import eval as eval_script
 import predict as predict_script
 import train as train_script
 from src.engine.report import read_run
-from tests.datagen import TINY
+from tests.support import TINY
 
 pytestmark = pytest.mark.slow
 

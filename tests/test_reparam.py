@@ -204,7 +204,7 @@ def test_reparam_changes_nothing_for_other_models(tmp_path, capsys):
 def test_eval_scores_the_same_with_and_without_folding(synthetic_root, tmp_path, capsys):
     import json
     import eval as eval_script
-    from tests.datagen import TINY
+    from tests.support import TINY
     net = _network("ghostnetv3_050")
     net.reset_classifier(4)
     ckpt = str(tmp_path / "v3.ckpt")

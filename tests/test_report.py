@@ -18,7 +18,7 @@ from src.errors import DataError
 from src.plots import CURVES_SIZE, DPI, draw_confusion, draw_curves, draw_prediction_grid
 from src.prediction import collect_images, predictions_csv, spread_over_classes, top_k
 from src.progress import Progress, track
-from tests.datagen import ROOT
+from tests.support import ROOT
 
 PLAIN_LINE = re.compile(r"^eval: (\d+)/100 img \((\d+)%\), [\d.]+ img/s, eta \d+:\d\d:\d\d$")
 

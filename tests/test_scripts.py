@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from tests.datagen import ROOT
-from tests.helpers import run_script as run
+from tests.support import ROOT
+from tests.support import run_script as run
 
 
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.datagen import ROOT, write_cifar10_bin, write_image_folder
+from tests.support import ROOT, write_cifar10_bin, write_image_folder
 
 pytestmark = pytest.mark.slow
 SCRIPTS = os.path.join(ROOT, "scripts")

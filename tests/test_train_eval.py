@@ -11,7 +11,7 @@ import eval as eval_script
 import train as train_script
 from src.engine.checkpoint import read_checkpoint
 
-from tests.datagen import TINY
+from tests.support import TINY
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from tests.datagen import ROOT
+from tests.support import ROOT
 
 
 def _project_copy(tmp_path):
