@@ -14,14 +14,14 @@ from typing import Dict
 from src.cli import run_main
 from src.config import parse_config
 from src.data import create_split_loader, open_split, pipeline_errors, resolve_data_path, resolve_dataset
-from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
-from src.engine.checkpoint import load_opened, open_checkpoint
+from src.data.preprocessing import PREPROCESSING_KEYS
+from src.engine.checkpoint import open_checkpoint
 from src.engine.evaluation import (ConfusionAccumulator, confusion_details, evaluate, format_confused,
                                    format_result, write_result_json)
 from src.errors import ConfigError, DataError
-from src.models import check_model_name, create_model, get_default_cfg, prepare_for_inference, reparameterize
+from src.loading import class_names, log_deployed, ready_network, resolve_opened_preprocessing
+from src.models import check_model_name
 from src.plots import check_figure_path, draw_confusion
-from src.prediction import class_names
 from src.progress import Progress
 from src.runtime import LOG, setup_logging, setup_runtime
 
@@ -72,16 +72,10 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     record = opened.record
     dataset, data_path = data_for(cfg, record)
     keys = PREPROCESSING_KEYS
-    preprocessing = resolve_preprocessing(get_default_cfg(opened.model), cfg.set_by("command line", keys),
-                                          record.preprocessing.to_dict() if record else None,
-                                          cfg.set_by("recipe", keys), dataset=dataset)
-    net = create_model(opened.model, num_classes=opened.num_classes, drop_rate=cfg.drop_rate,
-                       image_size=preprocessing.image_size)
-    load_opened(net, opened)
-    if cfg.reparam and reparameterize(net):
-        LOG.info(f"re-parameterised {opened.model}: training-time branches folded into single convolutions "
-                 f"(--reparam false keeps them)")
-    prepare_for_inference(net)  # BatchNorms folded into the convolutions (src/models/fuse.py)
+    preprocessing = resolve_opened_preprocessing(opened, cfg.set_by("command line", keys), cfg.set_by("recipe", keys),
+                                                 dataset)
+    net = ready_network(opened, preprocessing, reparameterize=cfg.reparam, drop_rate=cfg.drop_rate)
+    log_deployed(net)
     root = resolve_data_path(dataset, data_path, cfg.output_dir, opened.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
     source = open_split(root, "val", dataset, cfg.image_check)

@@ -16,11 +16,10 @@ import sys
 
 from src.cli import run_main
 from src.config import merge_aliases, recipe_values, to_bool
-from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
+from src.data.preprocessing import PREPROCESSING_KEYS
 from src.deploy import FILE_FORMATS, export_model
-from src.engine.checkpoint import load_opened, open_checkpoint
 from src.engine.record import ModelRecord
-from src.models import create_model, get_default_cfg, reparameterize
+from src.loading import log_deployed, open_model
 from src.runtime import setup_runtime
 
 PROG = "export.py"
@@ -66,18 +65,11 @@ def export(args) -> str:
         raise ValueError(f"--batch_size must be 0 (dynamic) or positive, got {args.batch_size}")
     recipe = recipe_values(args.config, ("model",) + PREPROCESSING_KEYS) if args.config else {}
     runtime = setup_runtime(args.device_target, args.device_id)
-    opened = open_checkpoint(checkpoint, args.model or None, args.num_classes or None)
-    record = opened.record
-    preprocessing = resolve_preprocessing(get_default_cfg(opened.model),
-                                          {"image_size": args.image_size or None},
-                                          record.preprocessing.to_dict() if record else None, recipe,
-                                          dataset=record.dataset if record else "imagenet")
+    net = open_model(checkpoint, args.model or None, args.num_classes or None,
+                     preprocessing={"image_size": args.image_size or None}, recipe=recipe, reparameterize=args.reparam)
+    log_deployed(net, print)
+    opened, record, preprocessing = net.opened, net.record, net.preprocessing
     image_size = preprocessing.image_size
-    net = create_model(opened.model, num_classes=opened.num_classes, image_size=image_size)
-    load_opened(net, opened)
-    if args.reparam and reparameterize(net):
-        print(f"re-parameterised {opened.model}: training-time branches folded into single convolutions "
-              f"(--reparam false keeps them)")
     exported = ModelRecord(opened.model, opened.num_classes, preprocessing, record.classes if record else None,
                            record.dataset if record else "", record.data_path if record else "",
                            f"{PROG} of {checkpoint}", record.config if record else {})

@@ -30,6 +30,8 @@ _API = {
     "count_params": "models",
     "reparameterize": "models",
     "fold_batchnorm": "models",
+    "open_model": "loading",
+    "deploy_form": "models",
 }
 
 __all__ = sorted(_API) + ["__version__"]

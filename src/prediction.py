@@ -22,6 +22,7 @@ from .data.folders import check_image_file
 from .data.image_check import IMAGE_EXTENSIONS
 from .data.preprocessing import Preprocessing, resolve_preprocessing
 from .errors import ConfigError, DataError
+from .loading import class_names
 from .outputs import atomic_write_text
 
 OUTPUT_FORMATS = (".csv", ".json")
@@ -148,12 +149,6 @@ def network_predict(net) -> Callable[[np.ndarray], np.ndarray]:
     return lambda batch: net(ms.Tensor(batch)).asnumpy()
 
 
-def class_names(classes: Optional[Sequence[str]], num_classes: int) -> List[str]:
-    """The recorded class names, or the class indices as names (padded with indices to `num_classes`)."""
-    names = [str(c) for c in (classes or [])][:num_classes]
-    return names + [str(i) for i in range(len(names), num_classes)]
-
-
 def check_model_file(path: str) -> str:
     """The suffix of an existing .ckpt / .onnx / .mindir file; an error naming the path otherwise (checked before
     MindSpore is set up or any image is looked at)."""
@@ -176,20 +171,13 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
     from .models import get_default_cfg
     suffix = check_model_file(path)
     if suffix == ".ckpt":
-        from .engine.checkpoint import load_opened, open_checkpoint
-        from .models import create_model, reparameterize
-        opened = open_checkpoint(path, model or None)
-        record = opened.record
-        preprocessing = resolve_preprocessing(get_default_cfg(opened.model),
-                                              record.preprocessing.to_dict() if record else None,
-                                              dataset=record.dataset if record else "imagenet")
-        net = create_model(opened.model, num_classes=opened.num_classes, image_size=preprocessing.image_size)
-        load_opened(net, opened)
-        reparameterize(net)  # GhostNetV3 / RepGhost predict deployed, as eval.py and export.py do (same outputs)
-        names = class_names(record.classes if record else None, opened.num_classes)
+        from .loading import open_model
+        net = open_model(path, model or None)  # deployed, as eval.py and export.py run it
+        opened, record = net.opened, net.record
         how = f"{opened.model}, {opened.num_classes} classes ({opened.how})"
-        return Predictor(padded_predict(network_predict(net), batch_size), names, preprocessing, opened.model,
-                         path, how + ("" if record and record.classes else "; class names: the class indices"))
+        return Predictor(padded_predict(network_predict(net), batch_size), net.class_names, net.preprocessing,
+                         opened.model, path,
+                         how + ("" if record and record.classes else "; class names: the class indices"))
     from .deploy import make_predictor, read_file_record
     record = read_file_record(path)
     if record is None and not model:

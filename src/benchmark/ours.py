@@ -1,7 +1,7 @@
 """Our networks under MindSpore: inference, training steps and ONNX export, each timed on in-memory data.
 
 Inference is the eval-mode network in graph mode, prepared as eval.py prepares it (re-parameterised, BatchNorm
-folded into the convolutions, `prepare_for_inference`). A training step is what `ms.Model` runs per batch: the network
+folded into the convolutions, `deploy_form`). A training step is what `ms.Model` runs per batch: the network
 `mindspore.amp.build_train_network` builds (forward, loss, backward, Momentum update; at amp level O0 a
 `TrainOneStepCell` around the network with its loss), here on one random batch kept in memory so that only the
 network is timed. `compile_s` is the graph compilation (`Cell.compile`), timed on its own.
@@ -60,11 +60,10 @@ def bench_infer(model: str, batch_size: int, image_size: int, warmup: int, iters
     """Eval-mode forward passes of `model` on one in-memory batch."""
     import mindspore as ms
     target = _setup(device_target, num_threads)
-    from ..models import prepare_for_inference, reparameterize
+    from ..models import deploy_form
     net = create_network(model, image_size)
     facts = _model_facts(net, image_size)
-    reparameterize(net)  # as eval.py: GhostNetV3 / RepGhost deployed, then BatchNorm folded
-    prepare_for_inference(net)
+    deploy_form(net)  # the form eval.py, predict.py and export.py run
     images, _ = _inputs(batch_size, image_size, 1000)
     runner = net if amp_level == "O0" else ms.amp.auto_mixed_precision(net, amp_level)
     start = time.perf_counter()
@@ -110,10 +109,10 @@ def bench_train(model: str, batch_size: int, image_size: int, warmup: int, iters
 def export_onnx(model: str, path: str, batch_size: int, image_size: int, device_target: str = "auto") -> Dict:
     """Our ONNX export (`export_model`) of `model` for a fixed batch; the file's path and the export seconds."""
     from ..deploy import export_model
-    from ..models import reparameterize
+    from ..models import deploy_form
     target = _setup(device_target, 0)
     net = create_network(model, image_size)
-    reparameterize(net)  # as export.py writes it by default
+    deploy_form(net)  # as export.py writes it by default
     start = time.perf_counter()
     written = export_model(net, path, "ONNX", batch_size, image_size, target)
     return {"path": written, "export_s": time.perf_counter() - start}

@@ -49,6 +49,7 @@ class OpenedCheckpoint:
     params: Dict[str, ms.Parameter]          # the network's entries, under our parameter names
     record: Optional[ModelRecord]
     how: str                                 # how the model was found (for the log)
+    source: Optional[str] = None             # the foreign source whose names the file had (None: ours)
 
 
 def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optional[int] = None) -> OpenedCheckpoint:
@@ -67,25 +68,27 @@ def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optiona
         model, how = record.model, "recorded in the checkpoint"
     elif model is not None:
         how = "given"
-    else:
+    source = None
+    if record is None and model is None:
         matches, near = recognise(params)
-        if len(matches) > 1:
+        if len({m.model for m in matches}) > 1:
             raise CheckpointError(f"checkpoint '{path}' has no model record and its parameters fit several models "
-                                  f"({', '.join(m for m, _ in matches)}); pass --model NAME")
+                                  f"({', '.join(m.model for m in matches)}); pass --model NAME")
         if not matches:
             closest = "; ".join(f"{m}: {what}" for m, what in near)
             raise CheckpointError(f"checkpoint '{path}' has no model record and matches no registered model by its "
                                   f"parameter names and shapes; the closest: {closest}")
-        model, found = matches[0]
-        how = f"recognised by its parameter names and shapes ({found})"
-        if found != "our names":
-            params = _from_model_zoo(model, params, path)
+        match = matches[0]
+        model, source = match.model, match.source
+        how = f"recognised by its parameter names and shapes ({match.describe()})"
+        if source is not None:
+            params = _from_source(source, model, params, path)
     classifier = get_default_cfg(model).classifier
     if num_classes is None:
         head = params.get(f"{classifier}.weight")
         num_classes = int(head.shape[0]) if head is not None else (record.num_classes if record else
                                                                     get_default_cfg(model).num_classes)
-    return OpenedCheckpoint(path, model, num_classes, params, record, how)
+    return OpenedCheckpoint(path, model, num_classes, params, record, how, source)
 
 
 def load_opened(net: nn.Cell, opened: OpenedCheckpoint) -> None:
@@ -174,14 +177,14 @@ def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
         param.set_data(ms.Tensor(value.asnumpy(), param.dtype))
 
 
-def _from_model_zoo(model: str, params: Dict, path: str) -> Dict:
-    """The model zoo's parameter names of `model` converted to ours, or a CheckpointError."""
+def _from_source(source: str, model: str, params: Dict, path: str) -> Dict:
+    """The parameters of `model` under the names of a foreign `source` converted to ours, or a CheckpointError."""
     try:
-        converted = convert_state_dict("modelzoo", model, {k: v.asnumpy() for k, v in params.items()})
+        converted = convert_state_dict(source, model, {k: v.asnumpy() for k, v in params.items()})
     except ValueError as e:
-        raise CheckpointError(f"'{path}' is neither a checkpoint of {model} nor a model-zoo one it converts from: "
+        raise CheckpointError(f"'{path}' is neither a checkpoint of {model} nor a {source} one it converts from: "
                               f"{str(e)[:300]}") from None
-    LOG.info(f"'{path}' has the model zoo's parameter names: converted to ours")
+    LOG.info(f"'{path}' has the {source} parameter names: converted to ours")
     return {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in converted.items()}
 
 

@@ -3,7 +3,7 @@
 In eval mode a BatchNorm is the per-channel affine map y = gamma * (x - mean) / sqrt(var + eps) + beta, so the
 convolution before it can absorb it: weight * scale and a bias beta - mean * scale (plus its own bias * scale),
 with scale = gamma / sqrt(var + eps). MindSpore's CPU graph mode does not do this itself: it runs every BatchNorm
-as its own kernel, a full pass over the feature map (python benchmark.py --bench infer; NOTES).
+as its own kernel, a full pass over the feature map (docs/performance.md).
 
 Which BatchNorm follows which convolution: in a SequentialCell, a BatchNorm2d right after a Conv2d; in other cells,
 the (conv, bn) attribute pairs the cell lists in `conv_bn_pairs` (its construct computes bn(conv(x)) for each).
@@ -11,7 +11,7 @@ The folded network computes the same function in eval mode only; its parameter n
 gone, the convolutions gain biases), so it is for evaluation, prediction and export, never for training or for
 saving checkpoints.
 """
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, Tuple
 
 import numpy as np
 from mindspore import nn
@@ -63,13 +63,12 @@ def fold_batchnorm(net: nn.Cell) -> int:
     return folded
 
 
-def prepare_for_inference(net: nn.Cell) -> nn.Cell:
-    """`net` in eval mode with its BatchNorms folded (eval.py, export.py and the benchmark's inference): load the
-    weights first, and do not train or save checkpoints from it afterwards."""
-    fold_batchnorm(net)
-    return net
-
-
-def remaining_batchnorms(net: nn.Cell) -> Optional[list]:
-    """Names of the BatchNorm cells of `net` (after folding: those that follow no convolution)."""
-    return [name for name, cell in net.cells_and_names() if isinstance(cell, (nn.BatchNorm2d, nn.BatchNorm1d))]
+def deploy_form(net: nn.Cell, reparameterize: bool = True, fold_bn: bool = True) -> Dict[str, int]:
+    """Turn a network with its final weights into the form eval, predict, export and the benchmark run, in place:
+    re-parameterisable branches folded, then every BatchNorm that follows a convolution folded; eval mode.
+    Returns how many modules each step changed. Do not train or save checkpoints from it afterwards."""
+    from .reparam import reparameterize as fold_branches
+    done = {"reparameterized": fold_branches(net) if reparameterize else 0,
+            "bn_folded": fold_batchnorm(net) if fold_bn else 0}
+    net.set_train(False)
+    return done

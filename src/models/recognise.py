@@ -5,12 +5,26 @@ classifier's rows are free), directly and through each model's model-zoo name ma
 or several give an error naming the closest candidates and what differs.
 """
 import functools
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from .convert import drop_bookkeeping, format_names
 from .registry import create_model, get_default_cfg, list_models, weight_sources
 
 Shapes = Dict[str, Tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A registered model whose parameters a checkpoint holds, under the names of `source` (None: ours)."""
+    model: str
+    source: Optional[str] = None
+
+    def describe(self) -> str:
+        return "our names" if self.source is None else SOURCE_NAMES.get(self.source, f"{self.source}'s names")
+
+
+SOURCE_NAMES = {"modelzoo": "the model zoo's names", "timm": "timm's names", "mindcv": "MindCV's names"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,25 +69,25 @@ def _renamed(shapes: Shapes, model: str, source: str) -> Optional[Shapes]:
     return out
 
 
-def recognise(entries: Mapping) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
-    """([(model, how)] that match exactly, [(model, what differs)] of the closest others, closest first).
+def recognise(entries: Mapping) -> Tuple[List[Match], List[Tuple[str, str]]]:
+    """([Match] of the models that fit exactly, [(model, what differs)] of the closest others, closest first).
 
     `entries`: a checkpoint's name -> array-like (anything with .shape); optimizer and bookkeeping entries are
-    ignored. `how` is "our names" or "the model zoo's names"."""
+    ignored. Each model is tried under our names, then under the names of every foreign source it converts from."""
     shapes = {name: tuple(value.shape) for name, value in drop_bookkeeping(dict(entries)).items()
               if hasattr(value, "shape")}
     matches, near = [], []
     for model in list_models():
-        tries = [("our names", shapes)]
-        if "modelzoo" in weight_sources(model):
-            renamed = _renamed(shapes, model, "modelzoo")
+        tries = [(None, shapes)]
+        for source in sorted(weight_sources(model)):
+            renamed = _renamed(shapes, model, source)
             if renamed is not None and renamed != shapes:
-                tries.append(("the model zoo's names", renamed))
+                tries.append((source, renamed))
         best = None
-        for how, candidate in tries:
+        for source, candidate in tries:
             missing, unexpected, mismatched = compare(candidate, model)
             if not (missing or unexpected or mismatched):
-                matches.append((model, how))
+                matches.append(Match(model, source))
                 best = None
                 break
             score = len(missing) + len(unexpected) + len(mismatched)

@@ -17,9 +17,9 @@ import numpy as np
 
 from ..cli import run_main
 from ..config import to_bool
-from ..deploy import calibrate_batchnorm, export_model, head_classes, relative_difference, run_mindir, run_onnx
-from ..engine.checkpoint import load_weights, read_checkpoint, split_training_state
-from ..models import check_model_name, create_model, get_default_cfg, list_models, reparameterize
+from ..deploy import calibrate_batchnorm, export_model, relative_difference, run_mindir, run_onnx
+from ..loading import open_model
+from ..models import check_model_name, create_model, deploy_form, list_models
 from ..progress import track
 
 
@@ -27,18 +27,14 @@ def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0, repar
     """(onnx relative difference, mindir relative difference, logit scale) for one model."""
     rng = np.random.default_rng(seed)
     if checkpoint:
-        classes = head_classes(split_training_state(read_checkpoint(checkpoint))[0], get_default_cfg(name).classifier)
-        net = create_model(name, num_classes=classes, image_size=image_size)
-        load_weights(net, checkpoint)
+        net = open_model(checkpoint, name, preprocessing={"image_size": image_size}, reparameterize=reparam)
     else:
         net = create_model(name, num_classes=7, image_size=image_size)
         for param_name, param in net.parameters_and_names():
             if param_name.endswith("bn3.gamma"):
                 param.set_data(ms.Tensor(param.asnumpy() * 0.2))
         calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((64, 3, image_size, image_size)).astype(np.float32)))
-    if reparam:
-        reparameterize(net)
-    net.set_train(False)
+        deploy_form(net, reparameterize=reparam)  # the form export.py writes
     x = rng.standard_normal((2, 3, image_size, image_size)).astype(np.float32)
     reference = net(ms.Tensor(x)).asnumpy()
     with tempfile.TemporaryDirectory() as tmp:
