@@ -12,7 +12,7 @@ import sys
 from typing import Dict
 
 from src.cli import run_main
-from src.config import parse_config
+from src.config import EVAL, parse_config
 from src.data import create_split_loader, open_split, pipeline_errors, resolve_data_path, resolve_dataset
 from src.data.preprocessing import PREPROCESSING_KEYS
 from src.engine.checkpoint import open_checkpoint
@@ -74,7 +74,7 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     keys = PREPROCESSING_KEYS
     preprocessing = resolve_opened_preprocessing(opened, cfg.set_by("command line", keys), cfg.set_by("recipe", keys),
                                                  dataset)
-    net = ready_network(opened, preprocessing, reparameterize=cfg.reparam, drop_rate=cfg.drop_rate)
+    net = ready_network(opened, preprocessing, reparameterize=cfg.reparam)
     log_deployed(net)
     root = resolve_data_path(dataset, data_path, cfg.output_dir, opened.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         evaluate_checkpoint(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION), body, argv)
+    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION, script=EVAL), body, argv)
 
 
 if __name__ == "__main__":

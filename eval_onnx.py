@@ -8,15 +8,14 @@ without one lacks); without --data_path the data the record names is scored. Pri
 `result: {...} ckpt=FILE.onnx` line as eval.py. A file exported with a fixed batch size is fed batches of that
 size, the last one padded (the padding's outputs are dropped).
 """
-import argparse
 import os
 import sys
-from typing import Dict
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 
 from src.cli import run_main
-from src.config import recipe_values
+from src.config import EVAL_ONNX, parse_config
 from src.data import create_split_loader, open_split, pipeline_errors, resolve_dataset
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.deploy import onnx_session, predict_batches, read_file_record
@@ -27,30 +26,22 @@ from src.progress import Progress
 from src.runtime import LOG, setup_logging
 
 PROG = "eval_onnx.py"
-RECIPE_KEYS = ("model", "dataset", "image_size", "eval_resize", "interpolation", "mean", "std")
+DESCRIPTION = "Score an ONNX file on an image folder."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Score an ONNX file on an image folder.")
-    parser.add_argument("--onnx_path", required=True)
-    parser.add_argument("--data_path", "--dataset_path", dest="data_path", default="",
-                        help="root with val/ (or a split folder), or CIFAR-10 bin (default: the data the file's "
-                             "record names)")
-    parser.add_argument("--config", default="", help="recipe giving the data set kind and eval preprocessing")
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU"],
-                        help="GPU uses onnxruntime's CUDA provider")
-    parser.add_argument("--result_json", default="")
-    return parser
-
-
-def evaluate_onnx(onnx_path: str, data_path: str, config: str = "", batch_size: int = 32,
-                  device_target: str = "CPU", result_json: str = "") -> Dict[str, float]:
+def evaluate_onnx(onnx_path: str, data_path: str, recipe: Optional[Mapping] = None, batch_size: int = 32,
+                  device_target: str = "CPU", result_json: str = "",
+                  overrides: Optional[Mapping] = None) -> Dict[str, float]:
+    """Score `onnx_path` over the validation split of `data_path` (default: the data its record names).
+    Preprocessing: `overrides`, then the file's record, then `recipe` (which may also name the model and the data
+    set kind)."""
+    if not onnx_path:
+        raise ConfigError("no ONNX file given: pass --onnx_path FILE.onnx")
     setup_logging()
     session = onnx_session(onnx_path, device_target)
     shape = session.get_inputs()[0].shape
     record = read_file_record(onnx_path)
-    recipe = recipe_values(config, RECIPE_KEYS) if config else {}
+    recipe = dict(recipe or {})
     if not data_path:
         if record is None or not record.data_path:
             raise ConfigError(f"no data path given and '{onnx_path}' records none: pass --data_path DIR")
@@ -58,10 +49,10 @@ def evaluate_onnx(onnx_path: str, data_path: str, config: str = "", batch_size: 
             raise FileNotFoundError(f"the data '{onnx_path}' records, '{record.data_path}', no longer exists: pass "
                                     f"--data_path DIR")
         data_path = record.data_path
-    dataset = resolve_dataset(recipe.get("dataset", "auto"), data_path)
+    dataset = resolve_dataset((overrides or {}).get("dataset") or recipe.get("dataset", "auto"), data_path)
     model = record.model if record else recipe.get("model")
     default_cfg = get_default_cfg(model) if model else DefaultCfg()
-    preprocessing = resolve_preprocessing(default_cfg, record.preprocessing.to_dict() if record else None,
+    preprocessing = resolve_preprocessing(default_cfg, overrides, record.preprocessing.to_dict() if record else None,
                                           {k: v for k, v in recipe.items() if k in PREPROCESSING_KEYS},
                                           dataset=dataset)
     if isinstance(shape[2], int) and shape[2] != preprocessing.image_size:
@@ -85,11 +76,13 @@ def evaluate_onnx(onnx_path: str, data_path: str, config: str = "", batch_size: 
 
 
 def main(argv=None) -> int:
-    def body(args) -> int:
-        evaluate_onnx(args.onnx_path, args.data_path, args.config, args.batch_size, args.device_target,
-                      args.result_json)
+    def body(parsed) -> int:
+        cfg = parsed[0]
+        evaluate_onnx(cfg.onnx_path, cfg.data_path, cfg.set_by("recipe", ("model", "dataset") + PREPROCESSING_KEYS),
+                      cfg.batch_size, cfg.device_target, cfg.result_json,
+                      cfg.set_by("command line", ("dataset",) + PREPROCESSING_KEYS))
         return 0
-    return run_main(PROG, build_parser().parse_args, body, argv)
+    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION, script=EVAL_ONNX), body, argv)
 
 
 if __name__ == "__main__":

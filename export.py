@@ -11,80 +11,49 @@ with its moving statistics). --batch_size 0 exports a dynamic batch dimension. A
 Re-parameterisable networks (GhostNetV3, RepGhost) are exported deployed, their training-time branches folded into
 single convolutions, unless --reparam false; for the other networks it changes nothing.
 """
-import argparse
 import sys
 
 from src.cli import run_main
-from src.config import merge_aliases, recipe_values, to_bool
+from src.config import EXPORT_SCRIPT, parse_config
 from src.data.preprocessing import PREPROCESSING_KEYS
-from src.deploy import FILE_FORMATS, export_model
+from src.deploy import export_model
 from src.engine.record import ModelRecord
+from src.errors import ConfigError
 from src.loading import log_deployed, open_model
 from src.runtime import setup_runtime
 
 PROG = "export.py"
-CHECKPOINT_ALIASES = ("ckpt_file", "ckpt_path")
+DESCRIPTION = "Export a checkpoint to MINDIR, ONNX or AIR."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Export a checkpoint to MINDIR, ONNX or AIR.")
-    parser.add_argument("--checkpoint_path", default=None, help="the checkpoint (also --ckpt_file, --ckpt_path)")
-    for alias in CHECKPOINT_ALIASES:
-        parser.add_argument(f"--{alias}", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--file_format", default="MINDIR", type=str.upper, choices=FILE_FORMATS)
-    parser.add_argument("--file_name", default="", help="output path; the format's suffix is added (default: the "
-                                                        "model's name)")
-    parser.add_argument("--batch_size", type=int, default=1, help="input batch size; 0 for a dynamic batch")
-    parser.add_argument("--model", default="", help="the network (default: the checkpoint's)")
-    parser.add_argument("--image_size", type=int, default=0, help="input height and width (default: the "
-                                                                  "checkpoint's, the recipe's, or the model's)")
-    parser.add_argument("--num_classes", type=int, default=0, help="default: the checkpoint's classifier rows")
-    parser.add_argument("--config", "-c", default="", help="a recipe, for values the checkpoint does not record")
-    parser.add_argument("--device_target", default="auto", choices=["auto", "CPU", "GPU", "Ascend"])
-    parser.add_argument("--device_id", type=int, default=0)
-    parser.add_argument("--reparam", type=_bool, default=True, metavar="true|false",
-                        help="fold re-parameterisable branches (GhostNetV3, RepGhost) into single convolutions "
-                             "before export (default true)")
-    return parser
-
-
-def _bool(value: str) -> bool:
-    try:
-        return to_bool(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def export(args) -> str:
-    given = {name: getattr(args, name) for name in ("checkpoint_path",) + CHECKPOINT_ALIASES
-             if getattr(args, name) is not None}
-    checkpoint = merge_aliases(given, "the command line").get("checkpoint_path")
-    if not checkpoint:
-        raise ValueError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
-    if args.batch_size < 0:
-        raise ValueError(f"--batch_size must be 0 (dynamic) or positive, got {args.batch_size}")
-    recipe = recipe_values(args.config, ("model",) + PREPROCESSING_KEYS) if args.config else {}
-    runtime = setup_runtime(args.device_target, args.device_id)
-    net = open_model(checkpoint, args.model or None, args.num_classes or None,
-                     preprocessing={"image_size": args.image_size or None}, recipe=recipe, reparameterize=args.reparam)
+def export(cfg) -> str:
+    """Open `cfg.checkpoint_path`, turn it into its deployed form and write the exported file; its path."""
+    if not cfg.checkpoint_path:
+        raise ConfigError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
+    runtime = setup_runtime(cfg.device_target, cfg.device_id)
+    model = cfg.model if cfg.from_command_line("model") else None
+    num_classes = cfg.num_classes if cfg.from_command_line("num_classes") else None
+    net = open_model(cfg.checkpoint_path, model, num_classes,
+                     preprocessing=cfg.set_by("command line", ("image_size",)),
+                     recipe=cfg.set_by("recipe", PREPROCESSING_KEYS), reparameterize=cfg.reparam)
     log_deployed(net, print)
     opened, record, preprocessing = net.opened, net.record, net.preprocessing
     image_size = preprocessing.image_size
     exported = ModelRecord(opened.model, opened.num_classes, preprocessing, record.classes if record else None,
                            record.dataset if record else "", record.data_path if record else "",
-                           f"{PROG} of {checkpoint}", record.config if record else {})
-    path = export_model(net, args.file_name or opened.model, args.file_format, args.batch_size, image_size,
+                           f"{PROG} of {cfg.checkpoint_path}", record.config if record else {})
+    path = export_model(net, cfg.file_name or opened.model, cfg.file_format, cfg.batch_size, image_size,
                         runtime.device_target, exported)
-    print(f"exported {opened.model} ({opened.num_classes} classes, input {args.batch_size or 'N'}x3x{image_size}x"
+    print(f"exported {opened.model} ({opened.num_classes} classes, input {cfg.batch_size or 'N'}x3x{image_size}x"
           f"{image_size}; {opened.how}) to {path}")
     return path
 
 
 def main(argv=None) -> int:
-    def body(args) -> int:
-        export(args)
+    def body(parsed) -> int:
+        export(parsed[0])
         return 0
-    return run_main(PROG, build_parser().parse_args, body, argv)
+    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION, script=EXPORT_SCRIPT), body, argv)
 
 
 if __name__ == "__main__":

@@ -10,63 +10,39 @@ model's default preprocessing, with the class indices as names). Folders are sea
 draws the images with their top-1 label and probability, green (right) or red (wrong) where the image's folder
 is named after one of the classes. Corrupt or unreadable images are listed on stderr and skipped.
 """
-import argparse
 import os
 import sys
 
 from src.cli import run_main
-from src.data.folders import IMAGE_CHECKS
+from src.config import PREDICT, parse_config
 from src.plots import check_figure_path
-from src.prediction import (MODEL_SUFFIXES, accuracy, check_model_file, check_output_path, collect_images,
+from src.prediction import (accuracy, check_model_file, check_output_path, collect_images,
                             draw_grid, format_table, open_predictor, predict_files, write_predictions)
 from src.progress import Progress
 
 PROG = "predict.py"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER|GLOB",
-                        help="image files, folders (searched recursively) or glob patterns (quote them)")
-    parser.add_argument("--checkpoint_path", "--model_path", "--ckpt_file", dest="model_path", required=True,
-                        metavar="FILE", help=f"a checkpoint or an exported file ({', '.join(MODEL_SUFFIXES)})")
-    parser.add_argument("--model", default="", help="the network of a file without a model record (for its "
-                                                    "preprocessing)")
-    parser.add_argument("--top_k", type=int, default=5, help="classes shown per image (default 5)")
-    parser.add_argument("--batch_size", type=int, default=32, help="images per inference batch (default 32)")
-    parser.add_argument("--output", default="", metavar="FILE", help="also write the predictions to a .csv or "
-                                                                     ".json file")
-    parser.add_argument("--grid", default="", metavar="FILE.png", help="draw the images with their top-1 label")
-    parser.add_argument("--grid_max", type=int, default=48, help="images on the grid at most (default 48, "
-                                                                 "spread over the true classes)")
-    parser.add_argument("--image_check", default="structure", choices=IMAGE_CHECKS,
-                        help="check each file's structure (default), fully decode it with Pillow, or neither")
-    parser.add_argument("--device_target", default="auto", choices=["auto", "CPU", "GPU", "Ascend"])
-    parser.add_argument("--mode", default="graph", choices=["graph", "pynative"])
-    return parser
+INPUTS = (("inputs",), dict(nargs="+", metavar="IMAGE|FOLDER|GLOB", help="image files, folders (searched "
+                                                                         "recursively) or glob patterns (quote them)"))
 
 
 def check_arguments(args) -> str:
     """Errors in the options before any model is loaded; returns the model file's suffix."""
-    for name in ("top_k", "batch_size", "grid_max"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.output:
         check_output_path(args.output)
     if args.grid:
         check_figure_path(args.grid, "--grid")
-    return check_model_file(args.model_path)
+    return check_model_file(args.checkpoint_path)
 
 
-def predict(args) -> int:
+def predict(args, inputs) -> int:
+    """Predict the images `inputs` name with the model `args.checkpoint_path` holds, as the options say."""
     suffix = check_arguments(args)
-    images = collect_images(args.inputs)
+    images = collect_images(inputs)
     if suffix != ".onnx":
         from src.runtime import setup_runtime  # the network (.ckpt) or GraphCell (.mindir) runs on MindSpore
         setup_runtime(args.device_target, 0, args.mode, distribute="false")
-    predictor = open_predictor(args.model_path, args.model, args.device_target, args.batch_size)
+    predictor = open_predictor(args.checkpoint_path, args.model if args.from_command_line("model") else "",
+                               args.device_target, args.batch_size)
     sys.stderr.write(f"{predictor.path}: {predictor.how}; {len(images)} image(s)\n")
     with Progress(len(images), "predict", "img") as progress:
         run = predict_files(predictor, images, args.batch_size, args.top_k, args.image_check, progress.update)
@@ -92,7 +68,9 @@ def predict(args) -> int:
 
 
 def main(argv=None) -> int:
-    return run_main(PROG, build_parser().parse_args, predict, argv)
+    def parse(args):
+        return parse_config(args, PROG, __doc__.splitlines()[0], extra=[INPUTS], script=PREDICT)
+    return run_main(PROG, parse, lambda parsed: predict(parsed[0], parsed[1].inputs), argv)
 
 
 if __name__ == "__main__":

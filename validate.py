@@ -7,7 +7,7 @@ import sys
 
 import eval as eval_script
 from src.cli import run_main
-from src.config import parse_config
+from src.config import EVAL, parse_config
 
 PROG = "validate.py"
 
@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         eval_script.evaluate_checkpoint(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, eval_script.DESCRIPTION), body, argv)
+    return run_main(PROG, lambda args: parse_config(args, PROG, eval_script.DESCRIPTION, script=EVAL), body, argv)
 
 
 if __name__ == "__main__":
