@@ -164,3 +164,9 @@ def logits(net: "torch.nn.Module", images: np.ndarray) -> np.ndarray:
     import torch
     with torch.no_grad():
         return net.eval()(torch.from_numpy(images)).numpy()
+
+
+def build_config(argv):
+    """The training Config of `argv`."""
+    from src.config import parse_config
+    return parse_config(argv)[0]

@@ -5,8 +5,9 @@ import os
 import pytest
 import yaml
 
-from src.config import KEYS, Config, build_config, build_parser, parse_config, recipe_values, save_config
+from src.config import Config, build_parser, keys_of, parse_config, save_config
 from src.errors import ConfigError
+from tests.support import build_config
 
 
 def test_layering_defaults_yaml_cli(tmp_path):
@@ -92,18 +93,19 @@ def test_every_recipe_loads():
 
 def test_help_explains_every_key_with_allowed_values_by_section():
     text = " ".join(build_parser("train.py", "Train.").format_help().split())
-    for key in KEYS:
+    for key in keys_of("train"):
         assert f"--{key.name}" in text, key.name
-    for section in ("model:", "data:", "augmentation (training only):", "optimisation:", "evaluation:"):
+    for section in ("model:", "data:", "augmentation (training only):", "optimisation:", "run:"):
         assert section in text
     assert "one of cosine | linear | poly | steps | staircase | constant" in text
     assert "(default: 0.9999)" in text  # ema_decay
 
 
-def test_recipe_values_for_scripts_that_need_a_few(tmp_path):
+def test_a_recipe_serves_every_script(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: ghostnet_050\nimage_size: 48\nepoch_size: 3\n")
-    assert recipe_values(str(recipe), ("model", "image_size")) == {"model": "ghostnet_050", "image_size": 48}
+    cfg, _ = parse_config(["--config", str(recipe)], "export.py", script="export")
+    assert cfg.set_by("recipe", ("model", "image_size")) == {"model": "ghostnet_050", "image_size": 48}
 
 
 def test_replace_validates():
@@ -114,7 +116,7 @@ def test_replace_validates():
 
 
 def test_script_options_come_back_separately():
-    cfg, own = parse_config(["--epoch_size", "3", "--file_format", "ONNX"],
-                            extra=[(["--file_format"], {"default": "MINDIR"})])
-    assert cfg.epoch_size == 3 and own.file_format == "ONNX"
+    cfg, own = parse_config(["--epoch_size", "3", "--harness_args", "yes"],
+                            extra=[(["--harness_args"], {"default": "no"})])
+    assert cfg.epoch_size == 3 and own.harness_args == "yes"
     assert isinstance(cfg, Config)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src.config import build_config
+from tests.support import build_config
 from src.data.sharding import ShardSampler, read_sample_record, shard_indices
 from src.distributed import LaunchEnv, check_rank_table, rank_spread, read_launch_env, wants_distributed
 from src.engine.evaluation import TopKAccumulator

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import train as train_script
-from src.config import build_config
+from tests.support import build_config
 from src.models import count_params, create_model
 from src.runtime import Runtime
 
