@@ -7,48 +7,50 @@ Trainer. `python train.py --help` explains every key.
 import os
 import sys
 import time
-from typing import Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 from src.cli import run_main
 from src.config import parse_config, save_config
-from src.data import (Augmentation, augmentation_seed, check_class_count, create_split_loader, open_split,
-                      resolve_data_path, resolve_dataset)
-from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
+from src.data import (AUGMENTATION_KEYS, Augmentation, augmentation_seed, check_class_count, create_split_loader,
+                      open_split, resolve_data_path, resolve_dataset)
+from src.data.preprocessing import PREPROCESSING_KEYS, Preprocessing, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
-from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
-                                   read_training_state)
+from src.engine.checkpoint import check_checkpoint_file, init_from_checkpoint, read_best, read_training_state
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
 from src.engine.loss import create_loss
 from src.engine.optim import create_optimizer, linear_lr_scale, resolve_amp
 from src.engine.record import ModelRecord
-from src.engine.report import TrainingReport
+from src.engine.report import TrainingReport, draw_validation_grid
+from src.engine.run_files import RunPaths
 from src.engine.scheduler import create_scheduler
 from src.engine.trainer import Trainer, plan_phases, use_sink_mode
 from src.errors import ConfigError
 from src.models import check_model_name, count_params, create_model, freeze_batch_norm, get_default_cfg
 from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
-from src.prediction import draw_validation_grid
 from src.runtime import LOG, setup_logging, setup_runtime
 
 PROG = "train.py"
 DESCRIPTION = "Train a network of the zoo; every config key can be overridden on the command line."
 
 
-def check_inputs(cfg) -> None:
-    """The checks that need no device and write nothing: a bad input fails before any folder or log exists."""
+def check_inputs(cfg) -> str:
+    """The checks that need no device and write nothing, so a bad input fails before any folder or log exists;
+    returns the data-set kind to read."""
     check_model_name(cfg.model)
-    if resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset")) != "synthetic":
-        if not os.path.exists(cfg.data_path):
-            raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
+    kind = resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset"))
+    if kind != "synthetic" and not os.path.exists(cfg.data_path):
+        raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
     for key in ("resume", "pretrained_ckpt"):
         if getattr(cfg, key):
             check_checkpoint_file(getattr(cfg, key), f"--{key}")
     if cfg.kd_teacher:
         check_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt)
     check_output_dir(cfg.output_dir)
+    return kind
 
 
 def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict:
@@ -57,7 +59,7 @@ def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict
     Rank 0 holds a lock on the output folder for the whole run (the other ranks share it). `source` names the
     script in the checkpoints' record; `epoch_time_label` starts the epoch-time log line (the model zoo's fine-tuning
     wrote "Train epoch time")."""
-    check_inputs(cfg)  # before joining a group: under msrun the scheduler process fails on it too
+    kind = check_inputs(cfg)  # before joining a group: under msrun the scheduler process fails on it too
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
     if cfg.device_num and cfg.device_num != runtime.group_size:
@@ -65,173 +67,220 @@ def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict
                           f"process(es); start {cfg.device_num} or leave device_num out")
     lock = RunLock(cfg.output_dir).acquire() if runtime.is_main else None
     try:
-        return _train(cfg, runtime, lock, source, epoch_time_label)
+        run = TrainingRun(cfg, runtime, RunPaths(cfg.output_dir, cfg.model, runtime.rank, runtime.distributed),
+                          kind, source, epoch_time_label)
+        run.start_logging(lock)
+        run.open_data()
+        return run.train()
     finally:
         if lock is not None:
             lock.release()
 
 
-def _start_logging(cfg, runtime, lock) -> str:
-    """Log to the console and OUTPUT_DIR/train[_rank<r>].log; remove temp files a killed run left; return ckpt/."""
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    setup_logging(os.path.join(cfg.output_dir, f"train_rank{runtime.rank}.log" if runtime.distributed
-                               else "train.log"))
-    ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
-    if lock is not None and lock.taken_over:
-        LOG.info(f"took over the lock of a run that ended without releasing it (pid {lock.taken_over.get('pid')} "
-                 f"on {lock.taken_over.get('host')})")
-    if runtime.is_main:
-        stale = remove_stale_temp_files(ckpt_dir, cfg.model)
-        if stale:
-            LOG.info(f"removed {len(stale)} temp file(s) an interrupted earlier run left in {ckpt_dir}: "
-                     f"{', '.join(stale)}")
-    if runtime.distributed:
-        LOG.info(f"rank {runtime.rank} of {runtime.group_size} (launched by {runtime.launcher}, pid {os.getpid()}), "
-                 f"device {runtime.device_target}; only rank 0 writes checkpoints and config.yaml")
-    return ckpt_dir
+@dataclass
+class RunCallbacks:
+    """The callbacks of a run, by role, and in the order MindSpore calls them."""
+    monitor: TrainMonitor
+    saver: Optional[CheckpointSaver] = None
+    ema: Optional[WeightEMA] = None
+    validator: Optional[ValidateAndKeepBest] = None
+    all: List = field(default_factory=list)
 
 
-def _open_data(cfg, runtime):
-    """(cfg with the data-set kind and, when not given, the class count taken from the data; root; training
-    source; validation source or None; preprocessing)."""
-    kind = resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset"))
-    if kind != cfg.dataset:
-        cfg = cfg.replace(source="data", dataset=kind)
-    root = resolve_data_path(kind, cfg.data_path, cfg.output_dir, cfg.num_classes, cfg.seed,
-                             cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class,
-                             runtime.is_main)
-    train_source = open_split(root, "train", kind, cfg.image_check, training=True)
-    if train_source is None:
-        raise ConfigError(f"no training split in '{root}': expected a train/ folder or class folders")
-    if cfg.source("num_classes") == "default" and train_source.num_classes != cfg.num_classes:
-        cfg = cfg.replace(source="data", num_classes=train_source.num_classes)
-        LOG.info(f"num_classes {cfg.num_classes}: the classes of {train_source.root}")
-    check_class_count(train_source, cfg.num_classes)
-    val_source = open_split(root, "val", kind, cfg.image_check) if cfg.eval_interval > 0 else None
-    if val_source is not None:
-        check_class_count(val_source, cfg.num_classes)
-    keys = PREPROCESSING_KEYS
-    preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), cfg.set_by("command line", keys),
-                                          cfg.set_by("recipe", keys), dataset=kind)
-    return cfg, root, train_source, val_source, preprocessing
+@dataclass
+class TrainingRun:
+    """One training run: its configuration, runtime and files, and what it resolved from the data (the data-set
+    kind, the class count, the splits and the network's preprocessing) and the model record its checkpoints carry.
+    The configuration itself is never rewritten: what the data decides lives here."""
+    cfg: Any
+    runtime: Any
+    paths: RunPaths
+    dataset: str
+    source: str = PROG
+    epoch_time_label: str = "epoch time"
+    num_classes: int = 0
+    root: str = ""
+    train_source: Any = None
+    val_source: Any = None
+    preprocessing: Optional[Preprocessing] = None
+    record: Optional[ModelRecord] = None
 
+    def start_logging(self, lock) -> None:
+        """Log to the console and the run's log file; remove temp files a killed run left."""
+        os.makedirs(self.cfg.output_dir, exist_ok=True)
+        setup_logging(self.paths.log)
+        if lock is not None and lock.taken_over:
+            LOG.info(f"took over the lock of a run that ended without releasing it (pid "
+                     f"{lock.taken_over.get('pid')} on {lock.taken_over.get('host')})")
+        if self.runtime.is_main:
+            stale = remove_stale_temp_files(self.paths.ckpt_dir, self.cfg.model)
+            if stale:
+                LOG.info(f"removed {len(stale)} temp file(s) an interrupted earlier run left in "
+                         f"{self.paths.ckpt_dir}: {', '.join(stale)}")
+        if self.runtime.distributed:
+            LOG.info(f"rank {self.runtime.rank} of {self.runtime.group_size} (launched by {self.runtime.launcher}, "
+                     f"pid {os.getpid()}), device {self.runtime.device_target}; only rank 0 writes checkpoints and "
+                     f"config.yaml")
 
-def _loader_factory(cfg, runtime, source, preprocessing, training: bool, samples_file: Optional[str] = None):
-    """make(epoch) -> Loader for this rank's shard of `source` (`samples_file`: where the sampler records the
-    indices it hands out)."""
-    augmentation = Augmentation(cfg.min_scale, tuple(cfg.crop_ratio or (3 / 4, 4 / 3)), cfg.hflip, cfg.color_jitter,
-                                cfg.auto_augment, cfg.randaug_num_ops, cfg.randaug_magnitude, cfg.random_erasing,
-                                cfg.mixup, cfg.cutmix, cfg.mix_prob)
-    batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
+    def open_data(self) -> None:
+        """The data root, its splits, the class count (the data's unless one was given) and the preprocessing."""
+        cfg = self.cfg
+        self.num_classes = cfg.num_classes
+        self.root = resolve_data_path(self.dataset, cfg.data_path, cfg.output_dir, cfg.num_classes, cfg.seed,
+                                      cfg.synthetic_image_size, cfg.synthetic_train_per_class,
+                                      cfg.synthetic_val_per_class, self.runtime.is_main)
+        self.train_source = open_split(self.root, "train", self.dataset, cfg.image_check, training=True)
+        if self.train_source is None:
+            raise ConfigError(f"no training split in '{self.root}': expected a train/ folder or class folders")
+        if cfg.source("num_classes") == "default" and self.train_source.num_classes != cfg.num_classes:
+            self.num_classes = self.train_source.num_classes
+            LOG.info(f"num_classes {self.num_classes}: the classes of {self.train_source.root}")
+        check_class_count(self.train_source, self.num_classes)
+        self.val_source = open_split(self.root, "val", self.dataset, cfg.image_check) if cfg.eval_interval > 0 \
+            else None
+        if self.val_source is not None:
+            check_class_count(self.val_source, self.num_classes)
+        keys = PREPROCESSING_KEYS
+        self.preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), cfg.set_by("command line", keys),
+                                                   cfg.set_by("recipe", keys), dataset=self.dataset)
+        self.record = ModelRecord(cfg.model, self.num_classes, self.preprocessing, self.train_source.classes,
+                                  self.dataset, os.path.abspath(self.root), self.source, self.effective_config())
 
-    def make(epoch: int = 0):
-        return create_split_loader(source, preprocessing, training=training, batch_size=batch_size,
-                                   augmentation=augmentation, num_classes=cfg.num_classes,
-                                   num_shards=runtime.group_size, shard_id=runtime.rank, seed=cfg.seed, epoch=epoch,
-                                   record=samples_file, num_parallel_workers=cfg.num_parallel_workers)
-    return make
+    def effective_config(self) -> Dict:
+        """The config as the run used it: the keys, with the data-set kind and class count the data decided."""
+        return {**self.cfg.to_dict(), "dataset": self.dataset, "num_classes": self.num_classes}
 
+    def loader_factory(self, source, training: bool, samples_file: Optional[str] = None):
+        """make(epoch) -> Loader for this rank's shard of `source` (`samples_file`: where the sampler records the
+        indices it hands out)."""
+        cfg, runtime = self.cfg, self.runtime
+        augmentation = Augmentation(**{key: getattr(cfg, key) for key in AUGMENTATION_KEYS})
+        batch_size = cfg.batch_size if training else (cfg.eval_batch_size or cfg.batch_size)
 
-def _build_network(cfg, preprocessing):
-    """The network, from pretrained weights and with frozen BN when asked, and the resume state (or None)."""
-    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
-                       image_size=preprocessing.image_size)
-    if cfg.pretrained_ckpt:
-        init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
-    if cfg.freeze_bn:
-        LOG.info(f"freeze_bn: {freeze_batch_norm(net)} BN layers normalise with their running statistics")
-    state = read_training_state(cfg.resume, net) if cfg.resume else None
-    return net, state
+        def make(epoch: int = 0):
+            return create_split_loader(source, self.preprocessing, training=training, batch_size=batch_size,
+                                       augmentation=augmentation, num_classes=self.num_classes,
+                                       num_shards=runtime.group_size, shard_id=runtime.rank, seed=cfg.seed,
+                                       epoch=epoch, record=samples_file,
+                                       num_parallel_workers=cfg.num_parallel_workers)
+        return make
 
+    def build_network(self):
+        """The network, from pretrained weights and with frozen BN when asked, and the resume state (or None)."""
+        cfg = self.cfg
+        net = create_model(cfg.model, num_classes=self.num_classes, drop_rate=cfg.drop_rate,
+                           image_size=self.preprocessing.image_size)
+        if cfg.pretrained_ckpt:
+            init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
+        if cfg.freeze_bn:
+            LOG.info(f"freeze_bn: {freeze_batch_norm(net)} BN layers normalise with their running statistics")
+        state = read_training_state(cfg.resume, net) if cfg.resume else None
+        return net, state
 
-def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: bool, record, epoch_time_label):
-    """(monitor, checkpoint saver or None, EMA or None, validator or None) and the callback list; every checkpoint
-    written carries the model `record`."""
-    monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size,
-                           epoch_time_label)
-    callbacks = [monitor]
-    saver = ema = validator = None
-    extra = record.append_dict()
-    if runtime.is_main and cfg.save_checkpoint:
-        saver = CheckpointSaver(ckpt_dir, cfg.model, steps, cfg.save_checkpoint_epochs, cfg.keep_checkpoint_max,
-                                cfg.epoch_size, extra, exclude=(TEACHER_PREFIX,))
-        callbacks.append(saver)
-    if cfg.ema:
-        ema = WeightEMA(net, cfg.ema_decay)
-        if resuming:
-            LOG.info(resume_ema(ema, cfg.resume, cfg.model))
-        callbacks.append(EMAUpdate(ema, os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if runtime.is_main else None,
-                                   cfg.save_checkpoint_epochs, cfg.epoch_size, extra))
-    if val_loader is not None:
-        best_path = os.path.join(ckpt_dir, f"{cfg.model}_best.ckpt")
-        best = read_best(best_path) if resuming else None
+    def callbacks(self, net, steps: int, lr, val_loader, resuming: bool, start_epoch: int) -> RunCallbacks:
+        """The run's callbacks; every checkpoint written carries the model record."""
+        cfg, runtime, paths = self.cfg, self.runtime, self.paths
+        monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size,
+                               self.epoch_time_label)
+        parts = RunCallbacks(monitor, all=[monitor])
+        extra = self.record.append_dict()
+        if runtime.is_main and cfg.save_checkpoint:
+            parts.saver = CheckpointSaver(paths.ckpt_dir, cfg.model, steps, cfg.save_checkpoint_epochs,
+                                          cfg.keep_checkpoint_max, cfg.epoch_size, extra, exclude=(TEACHER_PREFIX,))
+            parts.all.append(parts.saver)
+        if cfg.ema:
+            parts.ema = WeightEMA(net, cfg.ema_decay)
+            if resuming:
+                LOG.info(resume_ema(parts.ema, cfg.resume, cfg.model))
+            parts.all.append(EMAUpdate(parts.ema, paths.ema if runtime.is_main else None, cfg.save_checkpoint_epochs,
+                                       cfg.epoch_size, extra))
+        if val_loader is not None:
+            parts.validator = self._validator(net, val_loader, parts.ema, resuming, extra)
+            parts.all.append(parts.validator)
+        if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it
+            parts.all.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, parts.validator,
+                                            start_epoch if resuming else None,
+                                            f"{cfg.model}: {os.path.basename(os.path.abspath(cfg.output_dir))}"))
+        return parts
+
+    def _validator(self, net, val_loader, ema, resuming: bool, extra) -> ValidateAndKeepBest:
+        best = read_best(self.paths.best) if resuming else None
         if best is not None:
-            LOG.info(f"resume: the best so far is top-1 {best[0]:.4f} at epoch {best[1]} ({best_path}); it is "
+            LOG.info(f"resume: the best so far is top-1 {best[0]:.4f} at epoch {best[1]} ({self.paths.best}); it is "
                      f"replaced only by a better one")
-        validator = ValidateAndKeepBest(net, val_loader.dataset, cfg.eval_interval, cfg.epoch_size, best_path,
-                                        runtime.is_main, ema,
-                                        runtime.sum_across_ranks if runtime.distributed else None, best, extra)
-        callbacks.append(validator)
-    return (monitor, saver, ema, validator), callbacks
+        runtime = self.runtime
+        return ValidateAndKeepBest(net, val_loader.dataset, self.cfg.eval_interval, self.cfg.epoch_size,
+                                   self.paths.best, runtime.is_main, ema,
+                                   runtime.sum_across_ranks if runtime.distributed else None, best, extra)
 
+    def train(self) -> Dict:
+        """Build the network and its data, train, and finish (see `finish`)."""
+        cfg, runtime = self.cfg, self.runtime
+        net, state = self.build_network()
+        start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
+        if start_epoch >= cfg.epoch_size:
+            raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
+                              f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
+        samples_file = self.paths.samples if cfg.record_samples else None
+        if samples_file and os.path.exists(samples_file):
+            os.remove(samples_file)
+        make_train_loader = self.loader_factory(self.train_source, True, samples_file)
+        train_loader = make_train_loader(start_epoch)
+        val_loader = self.loader_factory(self.val_source, False)() if self.val_source else None
+        steps = train_loader.steps
+        lr = _lr_schedule(cfg, runtime, steps)
+        amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
+        if runtime.is_main:
+            save_config(self.effective_config(), self.paths.config)
+        self._log_start(net, amp_level, train_loader, val_loader, steps)
+        _log_resume(cfg, runtime, state, start_epoch, steps, self.paths)
+        parts = self.callbacks(net, steps, lr, val_loader, state is not None, start_epoch)
+        loss, loss_network = _loss(cfg, net, self.preprocessing, self.num_classes)
+        trainer = Trainer(net, loss, lambda: _optimizer(cfg, net, lr, opt_scale), amp_level=amp_level,
+                          loss_scale_manager=scale_manager,
+                          sink=use_sink_mode(cfg.dataset_sink_mode, runtime.device_target, cfg.ema),
+                          callbacks=parts.all, loss_network=loss_network)
+        phases = plan_phases(start_epoch, cfg.epoch_size, cfg.freeze_epochs)
+        for phase in phases:
+            if phase.frozen:
+                LOG.info(f"epochs {phase.first_epoch + 1}-{phase.end_epoch}: backbone frozen, training the "
+                         f"classifier only")
+        start = time.time()
+        trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
+                    first_loader=train_loader,
+                    augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
+        return self.finish(net, time.time() - start, parts)
 
-def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
-    ckpt_dir = _start_logging(cfg, runtime, lock)
-    cfg, root, train_source, val_source, preprocessing = _open_data(cfg, runtime)
-    record = ModelRecord(cfg.model, cfg.num_classes, preprocessing, train_source.classes, cfg.dataset,
-                         os.path.abspath(root), source, cfg.to_dict())
-    net, state = _build_network(cfg, preprocessing)
-    start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
-    if start_epoch >= cfg.epoch_size:
-        raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "
-                          f"epoch_size={cfg.epoch_size}; raise --epoch_size to train further")
-    samples_file = (os.path.join(cfg.output_dir, f"samples_rank{runtime.rank}.txt") if cfg.record_samples
-                    else None)
-    if samples_file and os.path.exists(samples_file):
-        os.remove(samples_file)
-    make_train_loader = _loader_factory(cfg, runtime, train_source, preprocessing, True, samples_file)
-    train_loader = make_train_loader(start_epoch)
-    val_loader = _loader_factory(cfg, runtime, val_source, preprocessing, False)() if val_source else None
-    steps = train_loader.steps
+    def _log_start(self, net, amp_level: str, train_loader, val_loader, steps: int) -> None:
+        cfg, runtime = self.cfg, self.runtime
+        LOG.info(f"model {cfg.model}: {count_params(net):,} parameters, {self.num_classes} classes; device "
+                 f"{runtime.device_target}, mode {cfg.mode}, amp {amp_level}")
+        shard = (f" (rank {runtime.rank} reads {train_loader.num_samples} of {train_loader.total})"
+                 if runtime.distributed else "")
+        LOG.info(f"data {self.train_source.root}: {train_loader.total} training images{shard}, {steps} steps of "
+                 f"{cfg.batch_size} per epoch" + (f"; {val_loader.total} validation images" if val_loader else
+                                                  "; no validation split"))
 
-    lr = _lr_schedule(cfg, runtime, steps)
-    amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
-    if runtime.is_main:
-        save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
-    LOG.info(f"model {cfg.model}: {count_params(net):,} parameters, {cfg.num_classes} classes; device "
-             f"{runtime.device_target}, mode {cfg.mode}, amp {amp_level}")
-    shard = (f" (rank {runtime.rank} reads {train_loader.num_samples} of {train_loader.total})"
-             if runtime.distributed else "")
-    LOG.info(f"data {train_source.root}: {train_loader.total} training images{shard}, {steps} steps of "
-             f"{cfg.batch_size} per epoch" + (f"; {val_loader.total} validation images" if val_loader else
-                                              "; no validation split"))
-    _log_resume(cfg, runtime, state, start_epoch, steps, ckpt_dir)
-    (monitor, saver, ema, validator), callbacks = _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir,
-                                                             state is not None, record, epoch_time_label)
-    if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it keeps
-        callbacks.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, validator,
-                                        start_epoch if state is not None else None,
-                                        f"{cfg.model}: {os.path.basename(os.path.abspath(cfg.output_dir))}"))
-    loss, loss_network = _loss(cfg, net, preprocessing)
-    trainer = Trainer(net, loss,
-                      lambda: create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum,
-                                               weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
-                                               filter_bias_and_bn=cfg.filter_bias_and_bn, loss_scale=opt_scale,
-                                               rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps),
-                      amp_level=amp_level, loss_scale_manager=scale_manager,
-                      sink=use_sink_mode(cfg.dataset_sink_mode, runtime.device_target, cfg.ema), callbacks=callbacks,
-                      loss_network=loss_network)
-    phases = plan_phases(start_epoch, cfg.epoch_size, cfg.freeze_epochs)
-    for phase in phases:
-        if phase.frozen:
-            LOG.info(f"epochs {phase.first_epoch + 1}-{phase.end_epoch}: backbone frozen, training the classifier "
-                     f"only")
-    start = time.time()
-    trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
-                first_loader=train_loader,
-                augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
-    return _finish(cfg, runtime, net, time.time() - start, monitor, saver, ema, validator, ckpt_dir, val_source,
-                   preprocessing)
+    def finish(self, net, seconds: float, parts: RunCallbacks) -> Dict:
+        """The end of a run: the result line, the ranks' agreement, the prediction grid; the run's summary."""
+        cfg, runtime, paths = self.cfg, self.runtime, self.paths
+        summary = {"train_seconds": seconds, "final_loss": parts.monitor.last_loss,
+                   "checkpoints": [p for _, p in paths.periodic()]}
+        if parts.saver is not None:
+            summary["last_checkpoint"] = paths.ema if parts.ema is not None else parts.saver.latest
+        if parts.validator is not None and parts.validator.history:
+            final = parts.validator.history[-1]
+            LOG.info(format_result(final, summary.get("last_checkpoint", "")))
+            summary.update(final=final, best=parts.validator.best, best_epoch=parts.validator.best_epoch)
+        if runtime.distributed:
+            summary["rank_spread"] = report_rank_agreement(net, runtime.rank, runtime.group_size, LOG)
+        if runtime.is_main and cfg.prediction_grid:
+            summary["prediction_grid"], line = draw_validation_grid(
+                net, self.val_source, self.preprocessing, cfg.prediction_grid, paths.predictions,
+                cfg.eval_batch_size or cfg.batch_size, f"{cfg.model} after epoch {cfg.epoch_size} (final weights)")
+            LOG.info(line)
+        LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {paths.ckpt_dir}")
+        return summary
 
 
 def _lr_schedule(cfg, runtime, steps: int):
@@ -244,7 +293,7 @@ def _lr_schedule(cfg, runtime, steps: int):
                             lr_scale=lr_scale, decay_rate=cfg.lr_decay_rate, decay_epochs=cfg.lr_decay_epochs)
 
 
-def _log_resume(cfg, runtime, state, start_epoch: int, steps: int, ckpt_dir: str) -> None:
+def _log_resume(cfg, runtime, state, start_epoch: int, steps: int, paths: RunPaths) -> None:
     """Say where a resumed run continues, or that a new run replaces an earlier run's checkpoints."""
     if state is not None:
         step = int(state["global_step"].asnumpy().reshape(-1)[0])
@@ -253,43 +302,26 @@ def _log_resume(cfg, runtime, state, start_epoch: int, steps: int, ckpt_dir: str
         if step != start_epoch * steps:
             LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
                      f"make {start_epoch * steps}; the lr schedule continues from step {step}")
-    elif runtime.is_main and periodic_checkpoints(ckpt_dir, cfg.model):
-        LOG.info(f"warning: {ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
+    elif runtime.is_main and paths.periodic():
+        LOG.info(f"warning: {paths.ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
                  f"them as it writes its own")
 
 
-def _loss(cfg, net, preprocessing):
+def _optimizer(cfg, net, lr, loss_scale: float):
+    return create_optimizer(net, lr, name=cfg.optimizer, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                            nesterov=cfg.nesterov, filter_bias_and_bn=cfg.filter_bias_and_bn, loss_scale=loss_scale,
+                            rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps)
+
+
+def _loss(cfg, net, preprocessing, num_classes: int):
     """(label loss, loss network or None): with kd_teacher, the frozen teacher's logits join the label loss."""
-    loss = create_loss(cfg.label_smooth_factor if cfg.use_label_smooth else 0.0, cfg.num_classes)
+    loss = create_loss(cfg.label_smooth_factor if cfg.use_label_smooth else 0.0, num_classes)
     if not cfg.kd_teacher:
         return loss, None
-    teacher = create_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt, cfg.num_classes, preprocessing.image_size)
+    teacher = create_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt, num_classes, preprocessing.image_size)
     LOG.info(f"distilling from {cfg.kd_teacher} ({cfg.kd_teacher_ckpt}, frozen): loss = {1 - cfg.kd_weight:g} "
              f"x label loss + {cfg.kd_weight:g} x T^2 x KL at T = {cfg.kd_temperature:g}")
     return loss, distillation_network(net, teacher, loss, cfg.kd_weight, cfg.kd_temperature)
-
-
-def _finish(cfg, runtime, net, seconds: float, monitor, saver, ema, validator, ckpt_dir: str, val_source,
-            preprocessing) -> Dict:
-    """The end of a run: the result line, the ranks' agreement, the prediction grid; the run's summary."""
-    summary = {"train_seconds": seconds, "final_loss": monitor.last_loss,
-               "checkpoints": [p for _, p in periodic_checkpoints(ckpt_dir, cfg.model)]}
-    if saver is not None:
-        summary["last_checkpoint"] = (os.path.join(ckpt_dir, f"{cfg.model}_ema.ckpt") if ema is not None
-                                      else saver.latest)
-    if validator is not None and validator.history:
-        final = validator.history[-1]
-        LOG.info(format_result(final, summary.get("last_checkpoint", "")))
-        summary.update(final=final, best=validator.best, best_epoch=validator.best_epoch)
-    if runtime.distributed:
-        summary["rank_spread"] = report_rank_agreement(net, runtime.rank, runtime.group_size, LOG)
-    if runtime.is_main and cfg.prediction_grid:
-        summary["prediction_grid"], line = draw_validation_grid(
-            net, val_source, preprocessing, cfg.prediction_grid, os.path.join(cfg.output_dir, "predictions.png"),
-            cfg.eval_batch_size or cfg.batch_size, f"{cfg.model} after epoch {cfg.epoch_size} (final weights)")
-        LOG.info(line)
-    LOG.info(f"training finished in {summary['train_seconds']:.1f} s; checkpoints in {ckpt_dir}")
-    return summary
 
 
 def main(argv=None) -> int:

@@ -211,8 +211,9 @@ def _recipe_items(path: str, keys: Dict[str, Key]) -> Dict[str, Any]:
     return merge_aliases(values, f"'{path}'")
 
 
-def save_config(cfg: Config, path: str) -> None:
-    """Write the effective config as YAML (atomically)."""
+def save_config(values, path: str) -> None:
+    """Write an effective config (a Config or its values) as YAML, atomically; it reads back as a recipe."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    values = values.to_dict() if isinstance(values, Config) else dict(values)
+    atomic_write_text(path, yaml.safe_dump(values, sort_keys=False))
 

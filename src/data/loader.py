@@ -168,22 +168,22 @@ def create_dataset(source: DataSource, *, training: bool, num_shards: int = 1, s
 
 
 def create_loader(dataset: ds.Dataset, image_transforms: Sequence, *, batch_size: int, training: bool,
-                  num_classes: int = 0, mixup: float = 0.0, cutmix: float = 0.0, mix_prob: float = 1.0,
-                  random_erasing: float = 0.0, seed: int = 0, rank: int = 0, epoch: int = 0,
-                  num_parallel_workers: int = 4) -> Loader:
-    """Transform, batch (training drops the last partial batch), erase and mix; `seed`, `rank` and `epoch` seed
-    the erasing (see augmentation_seed)."""
+                  num_classes: int = 0, augmentation: Optional[T.Augmentation] = None, seed: int = 0, rank: int = 0,
+                  epoch: int = 0, num_parallel_workers: int = 4) -> Loader:
+    """Transform, batch (training drops the last partial batch), erase and mix as `augmentation` says; `seed`,
+    `rank` and `epoch` seed the erasing (see augmentation_seed)."""
+    aug = augmentation or T.Augmentation()
     workers = _workers(num_parallel_workers)
     sampler = getattr(dataset, "shard_sampler", None)
     data = dataset.map(list(image_transforms), input_columns="image", num_parallel_workers=workers)
     data = data.map(transforms.TypeCast(ms.int32), input_columns="label", num_parallel_workers=workers)
-    if training and random_erasing > 0:
-        eraser = T.RandomErasingBatch(random_erasing, augmentation_seed(seed, rank, 0), epoch)
+    if training and aug.random_erasing > 0:
+        eraser = T.RandomErasingBatch(aug.random_erasing, augmentation_seed(seed, rank, 0), epoch)
         data = data.batch(batch_size, drop_remainder=True, num_parallel_workers=workers, per_batch_map=eraser,
                           input_columns=["image"])
     else:
         data = data.batch(batch_size, drop_remainder=training, num_parallel_workers=workers)
-    mix = T.batch_mix_ops(num_classes, mixup, cutmix, mix_prob) if training else []
+    mix = T.batch_mix_ops(num_classes, aug.mixup, aug.cutmix, aug.mix_prob) if training else []
     if mix:
         data = data.map([transforms.OneHot(num_classes), transforms.TypeCast(ms.float32)],
                         input_columns="label", num_parallel_workers=workers)
@@ -198,40 +198,18 @@ def create_loader(dataset: ds.Dataset, image_transforms: Sequence, *, batch_size
     return Loader(data, steps, shard, total)
 
 
-@dataclass(frozen=True)
-class Augmentation:
-    """The training augmentation of a recipe (evaluation uses none)."""
-    min_scale: float = 0.08
-    crop_ratio: Sequence[float] = (3 / 4, 4 / 3)
-    hflip: float = 0.5
-    color_jitter: float = 0.0
-    auto_augment: str = "none"
-    randaug_num_ops: int = 2
-    randaug_magnitude: int = 9
-    random_erasing: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    mix_prob: float = 1.0
-
-
 def create_split_loader(source: DataSource, preprocessing, *, training: bool, batch_size: int,
-                        augmentation: Optional[Augmentation] = None, num_classes: int = 0, num_shards: int = 1,
+                        augmentation: Optional[T.Augmentation] = None, num_classes: int = 0, num_shards: int = 1,
                         shard_id: int = 0, seed: int = 0, epoch: int = 0, record: Optional[str] = None,
                         num_parallel_workers: int = 4) -> Loader:
     """create_transforms + create_dataset + create_loader for one rank's shard of `source` from `epoch` on, with a
     `preprocessing` (data.preprocessing.Preprocessing) and, for training, an `augmentation`."""
-    aug = augmentation or Augmentation()
-    image_transforms = T.create_transforms(
-        "cifar10" if source.kind == "cifar10" else "folder", training, image_size=preprocessing.image_size,
-        mean=preprocessing.mean, std=preprocessing.std, eval_resize=preprocessing.eval_resize,
-        interpolation=preprocessing.interpolation, min_scale=aug.min_scale, crop_ratio=aug.crop_ratio,
-        hflip=aug.hflip, color_jitter=aug.color_jitter, auto_augment=aug.auto_augment,
-        randaug_num_ops=aug.randaug_num_ops, randaug_magnitude=aug.randaug_magnitude)
+    image_transforms = T.create_transforms("cifar10" if source.kind == "cifar10" else "folder", training,
+                                           preprocessing, augmentation)
     dataset = create_dataset(source, training=training, num_shards=num_shards, shard_id=shard_id, seed=seed,
                              epoch=epoch, record=record, num_parallel_workers=num_parallel_workers)
     return create_loader(dataset, image_transforms, batch_size=batch_size, training=training,
-                         num_classes=num_classes, mixup=aug.mixup, cutmix=aug.cutmix, mix_prob=aug.mix_prob,
-                         random_erasing=aug.random_erasing, seed=seed, rank=shard_id, epoch=epoch,
+                         num_classes=num_classes, augmentation=augmentation, seed=seed, rank=shard_id, epoch=epoch,
                          num_parallel_workers=num_parallel_workers)
 
 

@@ -2,7 +2,8 @@
 `create_transforms` from explicit values: a model's default config or a checkpoint's record supplies the input
 size, eval resize, interpolation, mean and std; a recipe supplies the augmentation."""
 import math
-from typing import List, Sequence
+from dataclasses import dataclass, fields
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from mindspore.dataset import transforms, vision
@@ -120,23 +121,45 @@ def cifar_eval_transforms(image_size: int, mean, std) -> List:
     return ops + _normalize(mean, std)
 
 
-def create_transforms(kind: str, training: bool, *, image_size: int, mean: Sequence[float], std: Sequence[float],
-                      eval_resize: int = 0, interpolation: str = "bilinear", min_scale: float = 0.08,
-                      crop_ratio: Sequence[float] = (3 / 4, 4 / 3), hflip: float = 0.5, color_jitter: float = 0.0,
-                      auto_augment: str = "none", randaug_num_ops: int = 2, randaug_magnitude: int = 9) -> List:
-    """The per-image operations of a split: `kind` "folder" (encoded image files) or "cifar10" (32x32 arrays).
+@dataclass(frozen=True)
+class Augmentation:
+    """The training augmentation of a recipe (evaluation uses none); the fields are the recipe's key names."""
+    min_scale: float = 0.08
+    crop_ratio: Optional[Sequence[float]] = None      # None: (3/4, 4/3)
+    hflip: float = 0.5
+    color_jitter: float = 0.0
+    auto_augment: str = "none"
+    randaug_num_ops: int = 2
+    randaug_magnitude: int = 9
+    random_erasing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mix_prob: float = 1.0
 
-    Evaluation of folders resizes the short side to `eval_resize` (0: image_size) and centre-crops image_size.
-    Augmentation values apply to training only."""
+    @property
+    def aspect_ratios(self) -> Tuple[float, float]:
+        return tuple(self.crop_ratio) if self.crop_ratio else (3 / 4, 4 / 3)
+
+
+AUGMENTATION_KEYS = tuple(f.name for f in fields(Augmentation))
+
+
+def create_transforms(kind: str, training: bool, preprocessing,
+                      augmentation: Optional[Augmentation] = None) -> List:
+    """The per-image operations of a split: `kind` "folder" (encoded image files) or "cifar10" (32x32 arrays), with
+    a `preprocessing` (data.preprocessing.Preprocessing) and, for training, an `augmentation`.
+
+    Evaluation of folders resizes the short side to the eval resize and centre-crops the image size."""
     if kind not in KINDS:
         raise ValueError(f"unknown data kind '{kind}'; expected one of {', '.join(KINDS)}")
-    if interpolation not in INTERPOLATION:
-        raise ValueError(f"unknown interpolation '{interpolation}'; expected one of {', '.join(INTERPOLATION)}")
-    augment = auto_augment_ops(auto_augment, randaug_num_ops, randaug_magnitude, cifar=kind == "cifar10")
+    p, aug = preprocessing, augmentation or Augmentation()
+    if p.interpolation not in INTERPOLATION:
+        raise ValueError(f"unknown interpolation '{p.interpolation}'; expected one of {', '.join(INTERPOLATION)}")
+    augment = auto_augment_ops(aug.auto_augment, aug.randaug_num_ops, aug.randaug_magnitude, cifar=kind == "cifar10")
     if kind == "cifar10":
-        return (cifar_train_transforms(image_size, mean, std, hflip, augment) if training
-                else cifar_eval_transforms(image_size, mean, std))
+        return (cifar_train_transforms(p.image_size, p.mean, p.std, aug.hflip, augment) if training
+                else cifar_eval_transforms(p.image_size, p.mean, p.std))
     if training:
-        return folder_train_transforms(image_size, mean, std, min_scale, color_jitter, hflip, augment,
-                                       crop_ratio, interpolation)
-    return folder_eval_transforms(image_size, eval_resize or image_size, mean, std, interpolation)
+        return folder_train_transforms(p.image_size, p.mean, p.std, aug.min_scale, aug.color_jitter, aug.hflip,
+                                       augment, aug.aspect_ratios, p.interpolation)
+    return folder_eval_transforms(p.image_size, p.eval_resize or p.image_size, p.mean, p.std, p.interpolation)

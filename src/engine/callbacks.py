@@ -13,7 +13,7 @@ from mindspore.train.callback import Callback
 
 from ..outputs import atomic_save_checkpoint
 from ..runtime import LOG
-from .checkpoint import periodic_checkpoints
+from .run_files import periodic_checkpoints, periodic_name
 from .ema import WeightEMA, save_ema
 from .evaluation import evaluate
 
@@ -156,7 +156,7 @@ class CheckpointSaver(Callback):
         if epoch % self.every and epoch != self.total_epochs:
             return
         os.makedirs(self.directory, exist_ok=True)
-        path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{self.steps}.ckpt")
+        path = os.path.join(self.directory, periodic_name(self.prefix, epoch, self.steps))
         step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
         saver = None
         if self.exclude:

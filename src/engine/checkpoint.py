@@ -2,9 +2,8 @@
 pretrained weights (ours or the model zoo's, converted on the fly), resuming a run (weights, optimizer moments,
 step, EMA, best so far), and finding a run's periodic checkpoints."""
 import os
-import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import mindspore as ms
 from mindspore import nn
@@ -229,18 +228,3 @@ def read_best(path: str) -> Optional[Tuple[float, int]]:
         return None
     epoch = int(state["epoch_num"].asnumpy()) if "epoch_num" in state else 0
     return float(state["top_1_accuracy"].asnumpy()), epoch
-
-
-CHECKPOINT_NAME = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<steps>\d+)\.ckpt$")
-
-
-def periodic_checkpoints(directory: str, prefix: str) -> List[Tuple[int, str]]:
-    """(epoch, path) of every `<prefix>-<epoch>_<steps>.ckpt` in `directory`, oldest epoch first."""
-    if not os.path.isdir(directory):
-        return []
-    found = []
-    for name in os.listdir(directory):
-        match = CHECKPOINT_NAME.match(name)
-        if match and match.group("prefix") == prefix:
-            found.append((int(match.group("epoch")), os.path.join(directory, name)))
-    return sorted(found)

@@ -8,11 +8,11 @@ import os
 from typing import Optional
 
 import mindspore as ms
-import numpy as np
 from mindspore import nn, ops
 
 from ..outputs import atomic_save_checkpoint
 from .checkpoint import read_checkpoint
+from .run_files import ema_name
 
 _ema_update = ops.MultitypeFuncGraph("ema_update")
 
@@ -64,14 +64,9 @@ def save_ema(ema: WeightEMA, path: str, extra: Optional[dict] = None) -> None:
     atomic_save_checkpoint([{"name": k, "data": v} for k, v in ema.state().items()], path, append_dict=extra)
 
 
-def ema_matches(ema: WeightEMA, net: nn.Cell) -> bool:
-    """Whether the averages equal the network's current values (used by tests and sanity checks)."""
-    return all(np.array_equal(p.asnumpy(), a.asnumpy()) for p, a in zip(ema.params, ema.averages))
-
-
 def resume_ema(ema: WeightEMA, resume_path: str, model: str) -> str:
     """Continue the average saved beside the resumed checkpoint (`<model>_ema.ckpt`); return the log line."""
-    path = os.path.join(os.path.dirname(os.path.abspath(resume_path)), f"{model}_ema.ckpt")
+    path = os.path.join(os.path.dirname(os.path.abspath(resume_path)), ema_name(model))
     if os.path.isfile(path):
         ema.load_state(read_checkpoint(path))
         return f"resume: EMA weights from {path}"

@@ -321,3 +321,23 @@ class TrainingReport(Callback):
         from ..plots import draw_curves
         return draw_curves([self.history], self.curves_path, self.title)
 
+
+def draw_validation_grid(net, source, preprocessing, count: int, path: str, batch_size: int = 32,
+                         title: str = "") -> Tuple[Optional[str], str]:
+    """(path written or None, a line for the log): the network's predictions on `count` images of a validation
+    split of image files, taken in turn from each class."""
+    from ..prediction import (Predictor, accuracy, draw_grid, network_predict, padded_predict, predict_files,
+                              spread_over_classes)
+    if source is None or source.kind != "folder":
+        what = "no validation split" if source is None else f"the {source.kind} validation split holds no image files"
+        return None, f"prediction grid: {what}; none drawn"
+    chosen = [p for p, _ in spread_over_classes(source.samples, lambda s: s[1], count)]
+    batch = min(batch_size, len(chosen))
+    predictor = Predictor(padded_predict(network_predict(net), batch), list(source.classes), preprocessing,
+                          "", "", "the network in memory")
+    run = predict_files(predictor, chosen, batch, 1)
+    if not run.predictions:
+        return None, f"prediction grid: none of the {len(chosen)} chosen images could be read; none drawn"
+    right, known = accuracy(run.predictions) or (0, 0)
+    written = draw_grid(run, predictor.classes, path, count, title)
+    return written, f"prediction grid: {written} ({right} of {known} right)"

@@ -50,7 +50,7 @@ def _train(args: List[str], **kwargs) -> subprocess.Popen:
 
 
 def _checkpoints(ckpt_dir: str, model: str) -> List[Tuple[int, str]]:
-    from ..engine.checkpoint import periodic_checkpoints
+    from ..engine.run_files import periodic_checkpoints
     return periodic_checkpoints(ckpt_dir, model)
 
 
