@@ -8,7 +8,8 @@ from mindspore import nn
 
 from src.models import (can_reparameterize, count_macs, count_params, create_model, list_models, register_model,
                         reparameterize)
-from src.models.layers import GhostModule, HardSigmoid, make_divisible
+from src.models.ghost import GhostModule
+from src.models.layers import HardSigmoid, make_divisible
 
 # Trainable parameters at 1000 classes (reference: official GhostNet code / timm).
 PARAM_COUNTS = {

@@ -26,8 +26,8 @@ from typing import Callable, Mapping, Optional, Sequence, Tuple
 from mindspore import nn
 
 from .convert import apply_rules, stage_positions, torch_bn_rename
-from .layers import (ClassifierMixin, ConvBnAct, GhostBottleneck, batch_norm, conv2d, create_act, init_weights,
-                     make_divisible)
+from .ghost import GhostBottleneck
+from .layers import ClassifierMixin, ConvBnAct, batch_norm, conv2d, create_act, init_weights, make_divisible
 from .registry import DefaultCfg, WeightSource, register_model
 from .reparam import reparameterize
 

@@ -24,7 +24,8 @@ from mindspore import nn, ops
 
 from .convert import torch_bn_rename
 from .ghostnet import GHOSTNET_CFGS, GhostNet, timm_cfg
-from .layers import ConvBnAct, DFCAttention, GhostJoin, batch_norm, create_act
+from .ghost import DFCAttention, GhostJoin
+from .layers import ConvBnAct, batch_norm, create_act
 from .registry import WeightSource, register_model
 from .reparam import fuse_conv_bn, fuse_identity_bn, fused_conv, sum_branches
 
