@@ -64,6 +64,14 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
     setup_logging()
+    net, source = _open(cfg)
+    result, confusion = _score(cfg, runtime, net, source)
+    _report(cfg, runtime, net.opened.model, source, result, confusion)
+    return result
+
+
+def _open(cfg):
+    """(the checkpoint's network, deployed; the validation split it is scored on)."""
     opened = open_checkpoint(cfg.checkpoint_path, cfg.model if cfg.from_command_line("model") else None,
                              cfg.num_classes if cfg.from_command_line("num_classes") else None)
     LOG.info(f"checkpoint {cfg.checkpoint_path}: {opened.model}, {opened.num_classes} classes ({opened.how})")
@@ -85,13 +93,18 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     if record is not None and record.classes and source.classes != record.classes and dataset != "cifar10":
         LOG.info(f"note: the validation classes {source.classes[:5]}... differ from the checkpoint's "
                  f"{record.classes[:5]}...; labels follow the validation folders' order")
-    loader = create_split_loader(source, preprocessing, training=False,
+    return net, source
+
+
+def _score(cfg, runtime, net, source):
+    """(the result over every image of `source`, the confusion matrix when one is asked for)."""
+    loader = create_split_loader(source, net.preprocessing, training=False,
                                  batch_size=cfg.eval_batch_size or cfg.batch_size, num_shards=runtime.group_size,
                                  shard_id=runtime.rank, num_parallel_workers=cfg.num_parallel_workers)
     if runtime.distributed:
         LOG.info(f"rank {runtime.rank} of {runtime.group_size}: scoring {loader.num_samples} of {loader.total} "
                  f"images")
-    confusion = (ConfusionAccumulator(max(opened.num_classes, source.num_classes))
+    confusion = (ConfusionAccumulator(max(net.opened.num_classes, source.num_classes))
                  if cfg.confusion or cfg.result_json else None)
     progress = Progress(loader.num_samples, "eval", "img") if runtime.is_main else None  # rank 0's shard
     try:
@@ -104,6 +117,11 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     if result["num_samples"] != loader.total:
         raise RuntimeError(f"scored {result['num_samples']} images but the split has {loader.total}")
     LOG.info(format_result(result, cfg.checkpoint_path))
+    return result, confusion
+
+
+def _report(cfg, runtime, model: str, source, result, confusion) -> None:
+    """The most confused pairs in the log, the confusion picture and the result JSON, as asked."""
     details = {}
     if confusion is not None:
         classes = class_names(source.classes, confusion.num_classes)  # the labels follow the folders' order
@@ -113,13 +131,12 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
         details = confusion_details(confusion, classes, pairs)
         if cfg.confusion and runtime.is_main:
             where = os.path.join(*source.root.split(os.sep)[-2:])  # the title's width is that of the matrix
-            title = (f"{opened.model} on {where}: top-1 {result['top_1_accuracy']:.4f} over "
+            title = (f"{model} on {where}: top-1 {result['top_1_accuracy']:.4f} over "
                      f"{result['num_samples']} images")
             LOG.info(f"confusion: {draw_confusion(confusion.matrix, classes, cfg.confusion, pairs, title)}")
     if cfg.result_json and runtime.is_main:
-        write_result_json(result, cfg.result_json, checkpoint=cfg.checkpoint_path, model=opened.model,
+        write_result_json(result, cfg.result_json, checkpoint=cfg.checkpoint_path, model=model,
                           data_path=source.root, **details)
-    return result
 
 
 def main(argv=None) -> int:

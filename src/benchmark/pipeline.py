@@ -5,7 +5,6 @@ Training: decode + random resized crop + flip + normalise (the default augmentat
 decode + resize of the short side + centre crop + normalise. The first batch (pipeline start-up) is timed apart.
 """
 import os
-import tempfile
 import time
 from typing import Dict, Iterable
 
@@ -20,10 +19,6 @@ def generate_images(root: str, image_size: int, per_class: int, num_classes: int
     from ..data.synthetic import ensure_synthetic_dataset
     return ensure_synthetic_dataset(root, num_classes=num_classes, image_size=image_size, train_per_class=per_class,
                                     val_per_class=per_class, seed=seed)
-
-
-def default_data_root() -> str:
-    return os.path.join(tempfile.gettempdir(), "ghostzoo_benchmark_images")
 
 
 def _consume(batches: Iterable, batch_size_of) -> Dict:
