@@ -45,7 +45,7 @@ def check(name: str, image_size: int, checkpoint: str = "", seed: int = 0, repar
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.check_export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.check_export", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
     parser.add_argument("--image_size", type=int, default=32)
     parser.add_argument("--checkpoint_path", default="", help="check these weights (one model) instead")

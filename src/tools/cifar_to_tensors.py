@@ -52,7 +52,8 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.cifar_to_tensors", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.cifar_to_tensors",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--data_path", required=True)
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--model_path", default="", help="the exported .mindir / .onnx whose record gives the "

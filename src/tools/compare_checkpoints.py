@@ -60,7 +60,7 @@ def compare(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray], start: Optional[
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.compare_checkpoints", description=__doc__,
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.compare_checkpoints", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a")
     parser.add_argument("b")

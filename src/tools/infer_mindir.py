@@ -82,7 +82,7 @@ def _floats(text: str):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.infer_mindir", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.infer_mindir", description=__doc__.splitlines()[0])
     parser.add_argument("--model_path", "--mindir_path", dest="model_path", required=True)
     parser.add_argument("--dataset_path", required=True)
     parser.add_argument("--output_dir", default=".")

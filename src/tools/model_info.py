@@ -32,7 +32,7 @@ def _row(label: str, net, image_size: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.model_info", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.model_info", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model names (default: every registered model)")
     parser.add_argument("--num_classes", type=int, default=1000)
     parser.add_argument("--image_size", type=int, default=224)

@@ -43,7 +43,7 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.model_record", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.model_record", description=__doc__.splitlines()[0])
     parser.add_argument("path")
     parser.add_argument("--harness_args", action="store_true")
     return run_main("model_record", parser.parse_args, _run, argv)

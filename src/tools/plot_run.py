@@ -14,7 +14,7 @@ from ..cli import run_main
 from ..engine.report import CURVES_NAME, read_run
 from ..plots import check_figure_path, draw_curves
 
-PROG = "python -m src.tools.plot_run"
+PROG = f"python -m {__package__}.plot_run"
 OVERLAY_NAME = "curves_overlay.png"
 
 

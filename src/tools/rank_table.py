@@ -83,7 +83,7 @@ def _plan(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.rank_table", description=__doc__,
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.rank_table", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     write = sub.add_parser("write", help="write a table for the devices of this server")

@@ -58,7 +58,7 @@ def write_split(src: str, dst: str, plan, link: bool = False, overwrite: bool = 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.split_dataset", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.split_dataset", description=__doc__.splitlines()[0])
     parser.add_argument("--src", required=True, help="folder with one sub-folder of images per class")
     parser.add_argument("--dst", required=True, help="where train/ and test/ are written")
     parser.add_argument("--train_ratio", type=float, default=0.75)
