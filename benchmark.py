@@ -15,7 +15,6 @@ process, alternating with ours (ours, timm, ours, timm, ... over `--repeats`), a
 own export (torch.onnx.export) too. `--bench data` times the training and evaluation input pipelines over a folder
 of JPEGs (`--data_path` with train/ and val/, or a generated one), and with `--reference timm` timm's pipeline.
 """
-import argparse
 import importlib.util
 import os
 import platform
@@ -28,53 +27,10 @@ from src.benchmark import WorkerError, reference_model, run_worker
 from src.benchmark.runner import ROOT
 from src.benchmark.report import Row, format_table, parse_reference_map, write_csv
 from src.cli import run_main
+from src.config import BENCH, parse_config
 
 PROG = "benchmark.py"
 DEFAULT_MODELS = ("ghostnet_100", "ghostnet_600m", "mobilenet_v1_100", "genet_res50_theta_minus", "ghostnet_d_101")
-BENCHES = ("infer", "train", "both", "data")
-BACKENDS = ("mindspore", "onnxruntime")
-AMP_LEVELS = ("O0", "O1", "O2", "O3")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--bench", default="both", choices=BENCHES, help="what to time (both: infer and train)")
-    p.add_argument("--model", action="append", default=[],
-                   help="model name or shell pattern (e.g. 'ghostnet_*'); comma-separated or repeated "
-                        f"(default: one per family: {', '.join(DEFAULT_MODELS)})")
-    p.add_argument("--model_list", default="", help="a text file with one model name or pattern per line")
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--image_size", type=int, default=224)
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps after the first (compiling) one")
-    p.add_argument("--iters", type=int, default=10, help="timed steps; img/s and ms/step come from their median")
-    p.add_argument("--repeats", type=int, default=1,
-                   help="runs of every measurement, each in a fresh process, alternating ours and the reference; "
-                        "the table shows medians and every run's img/s")
-    p.add_argument("--amp_level", default="O0", choices=AMP_LEVELS)
-    p.add_argument("--device_target", default="auto", choices=["auto", "CPU", "GPU", "Ascend"])
-    p.add_argument("--num_threads", type=int, default=0,
-                   help="CPU threads of MindSpore's kernels, PyTorch and onnxruntime (0: the cores available)")
-    p.add_argument("--reference", default="none", choices=["none", "timm"],
-                   help="also run timm + PyTorch doing the same work, and print the ratios")
-    p.add_argument("--reference_map", default="",
-                   help="OURS=TIMM pairs (comma-separated) overriding or adding reference networks")
-    p.add_argument("--reference_onednn_isa", default="",
-                   help=f"{CPU_ISA_VARIABLE} for the PyTorch processes (default: unset, oneDNN's own choice; "
-                        f"ours run with the AVX2 cap `import src` sets)")
-    p.add_argument("--backend", default="mindspore", choices=BACKENDS,
-                   help="onnxruntime: time the exported ONNX file instead (inference only)")
-    p.add_argument("--results_file", default="", help="also write the results to this CSV file")
-    p.add_argument("--data_path", default="", help="--bench data: a folder with train/ and val/ class folders "
-                                                   "of images (default: generate JPEGs into a temporary folder)")
-    p.add_argument("--data_image_size", type=int, default=320, help="side of the generated JPEGs")
-    p.add_argument("--data_images", type=int, default=512, help="generated JPEGs per split")
-    p.add_argument("--num_workers", type=int, default=0, help="--bench data: pipeline workers (0: the cores)")
-    p.add_argument("--baseline", default="",
-                   help="another checkout of this repository (e.g. `git worktree add /tmp/before COMMIT`): run the "
-                        "same measurements with its code, alternating with ours, and print the ratios")
-    p.add_argument("--timeout", type=float, default=0, help="seconds one measurement may take (0: no limit)")
-    return p
 
 
 def available_cores() -> int:
@@ -109,12 +65,8 @@ def resolve_models(patterns, model_list: str):
 
 
 def check_args(args) -> None:
-    """Refuse bad values and missing packages before anything runs."""
-    for key, minimum in (("batch_size", 1), ("image_size", 1), ("iters", 1), ("repeats", 1), ("warmup", 0),
-                         ("num_threads", 0), ("num_workers", 0), ("data_images", 1), ("data_image_size", 16)):
-        value = getattr(args, key)
-        if value < minimum:
-            raise ValueError(f"--{key} must be at least {minimum}, got {value}")
+    """Refuse contradicting values and missing packages before anything runs (each value's own range is checked
+    by the configuration)."""
     if args.backend == "onnxruntime":
         if args.bench in ("train", "both", "data"):
             raise ValueError(f"--backend onnxruntime times inference only; use --bench infer (got --bench "
@@ -263,7 +215,7 @@ def data_rows(args, models, threads: int, workdir: str):
 
 def run(args) -> int:
     check_args(args)
-    models = resolve_models(args.model, args.model_list)
+    models = resolve_models([args.model] if args.model else [], args.model_list)
     overrides = parse_reference_map(args.reference_map)
     threads = args.num_threads or available_cores()
     for line in machine_lines(args, threads):
@@ -289,7 +241,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    return run_main(PROG, build_parser().parse_args, run, argv)
+    return run_main(PROG, lambda args: parse_config(args, PROG, __doc__.splitlines()[0], script=BENCH)[0], run, argv)
 
 
 if __name__ == "__main__":

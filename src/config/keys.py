@@ -11,17 +11,18 @@ from ..errors import ConfigError
 from .types import (float_list, optional, to_bool, to_dataset, to_float, to_image_check, to_int, to_str, to_tristate,
                     to_upper)
 
-MODEL, DATA, AUGMENTATION, OPTIMISATION, RUN, EVALUATION, EXPORT, PREDICTION = (
-    "model", "data", "augmentation", "optimisation", "run", "evaluation", "export", "prediction")
+MODEL, DATA, AUGMENTATION, OPTIMISATION, RUN, EVALUATION, EXPORT, PREDICTION, BENCHMARK = (
+    "model", "data", "augmentation", "optimisation", "run", "evaluation", "export", "prediction", "benchmark")
 SECTION_TITLES = {MODEL: "model", DATA: "data", AUGMENTATION: "augmentation (training only)",
                   OPTIMISATION: "optimisation", RUN: "run: device, outputs, checkpoints, distribution",
-                  EVALUATION: "evaluation", EXPORT: "export", PREDICTION: "prediction"}
+                  EVALUATION: "evaluation", EXPORT: "export", PREDICTION: "prediction", BENCHMARK: "benchmark"}
 # the scripts that read the configuration (train.py and fine_tune.py train, eval.py and validate.py evaluate)
-TRAIN, EVAL, EXPORT_SCRIPT, PREDICT, EVAL_ONNX = "train", "eval", "export", "predict", "eval_onnx"
+TRAIN, EVAL, EXPORT_SCRIPT, PREDICT, EVAL_ONNX, BENCH = "train", "eval", "export", "predict", "eval_onnx", "benchmark"
 SCRIPT_NAMES = {TRAIN: "train.py / fine_tune.py", EVAL: "eval.py / validate.py", EXPORT_SCRIPT: "export.py",
-                PREDICT: "predict.py", EVAL_ONNX: "eval_onnx.py"}
+                PREDICT: "predict.py", EVAL_ONNX: "eval_onnx.py", BENCH: "benchmark.py"}
 SECTION_SCRIPTS = {MODEL: (TRAIN,), DATA: (TRAIN, EVAL), AUGMENTATION: (TRAIN,), OPTIMISATION: (TRAIN,),
-                   RUN: (TRAIN,), EVALUATION: (EVAL,), EXPORT: (EXPORT_SCRIPT,), PREDICTION: (PREDICT,)}
+                   RUN: (TRAIN,), EVALUATION: (EVAL,), EXPORT: (EXPORT_SCRIPT,), PREDICTION: (PREDICT,),
+                   BENCHMARK: (BENCH,)}
 ALL_SCRIPTS = tuple(SCRIPT_NAMES)
 _INTERVAL = re.compile(r"^([\[(])(-?inf|-?[0-9.]+), (inf|[0-9.]+)([\])])$")
 
@@ -70,7 +71,7 @@ _DEVICE = (TRAIN, EVAL, EXPORT_SCRIPT, PREDICT)
 KEYS: Tuple[Key, ...] = (
     # --- model
     Key("model", "ghostnet_100", to_str, MODEL, "network name (python -m src.tools.model_info lists them); a "
-        "checkpoint names its own", scripts=_BOTH + (EXPORT_SCRIPT, PREDICT)),
+        "checkpoint names its own", scripts=_BOTH + (EXPORT_SCRIPT, PREDICT, BENCH)),
     Key("num_classes", 1000, to_int, MODEL, "outputs of the classifier; train.py takes it from the data when not "
         "given, eval.py and export.py from the checkpoint unless it is given on the command line",
         aliases=("class_num", "n_class"), interval="[1, inf)", scripts=_BOTH + (EXPORT_SCRIPT,)),
@@ -89,9 +90,9 @@ KEYS: Tuple[Key, ...] = (
         ("auto", "imagenet", "folder", "cifar10", "synthetic"), aliases=("dateset",), scripts=_BOTH + (EVAL_ONNX,)),
     Key("data_path", "", to_str, DATA, "data root, a split folder, or cifar-10-batches-bin (synthetic: where to "
         "generate it; default OUTPUT_DIR/data); eval.py defaults to the data recorded in the checkpoint",
-        aliases=("dataset_path", "data_dir"), scripts=_BOTH + (EVAL_ONNX,)),
+        aliases=("dataset_path", "data_dir"), scripts=_BOTH + (EVAL_ONNX, BENCH)),
     Key("image_size", None, optional(to_int), DATA, "training and evaluation crop (default: the checkpoint's, else "
-        "the model's input size)", interval="[1, inf)", scripts=_BOTH + (EXPORT_SCRIPT, EVAL_ONNX)),
+        "the model's input size)", interval="[1, inf)", scripts=_BOTH + (EXPORT_SCRIPT, EVAL_ONNX, BENCH)),
     Key("eval_resize", None, optional(to_int), DATA, "evaluation resizes the short side to this, then centre-crops "
         "image_size (default: image_size over the model's crop fraction)", interval="[1, inf)",
         scripts=_BOTH + (EVAL_ONNX,)),
@@ -181,7 +182,7 @@ KEYS: Tuple[Key, ...] = (
         "the best checkpoint then use it)"),
     Key("ema_decay", 0.9999, to_float, OPTIMISATION, "EMA decay", interval="(0, 1)"),
     Key("amp_level", "auto", to_str, OPTIMISATION, "mixed precision (auto: O0 on CPU, O2 on GPU, O3 on Ascend)",
-        ("auto", "O0", "O2", "O3")),
+        ("auto", "O0", "O2", "O3"), scripts=(TRAIN, BENCH)),
     Key("loss_scale", 1024.0, to_float, OPTIMISATION, "fixed loss scale used when amp_level is not O0",
         interval="[0, inf)"),
     # --- run
@@ -233,6 +234,33 @@ KEYS: Tuple[Key, ...] = (
     Key("grid", "", to_str, PREDICTION, "draw the images with their top-1 label to this image (.png)"),
     Key("grid_max", 48, to_int, PREDICTION, "images on the grid at most (spread over the true classes)",
         interval="[1, inf)"),
+    # --- benchmark.py
+    Key("bench", "both", to_str, BENCHMARK, "what to time (both: infer and train; data: the input pipelines)",
+        ("infer", "train", "both", "data")),
+    Key("model_list", "", to_str, BENCHMARK, "a text file with one model name or pattern per line"),
+    Key("warmup", 3, to_int, BENCHMARK, "untimed steps after the first (compiling) one", interval="[0, inf)"),
+    Key("iters", 10, to_int, BENCHMARK, "timed steps; img/s and ms/step come from their median",
+        interval="[1, inf)"),
+    Key("repeats", 1, to_int, BENCHMARK, "runs of every measurement, each in a fresh process, alternating ours and "
+        "the reference; the table shows medians and every run's img/s", interval="[1, inf)"),
+    Key("num_threads", 0, to_int, BENCHMARK, "CPU threads of MindSpore's kernels, PyTorch and onnxruntime (0: the "
+        "cores available)", interval="[0, inf)"),
+    Key("reference", "none", to_str, BENCHMARK, "also run timm + PyTorch doing the same work, and print the ratios",
+        ("none", "timm")),
+    Key("reference_map", "", to_str, BENCHMARK, "OURS=TIMM pairs (comma-separated) overriding or adding reference "
+        "networks"),
+    Key("reference_onednn_isa", "", to_str, BENCHMARK, "ONEDNN_MAX_CPU_ISA for the PyTorch processes (default: "
+        "unset, oneDNN's own choice; ours run with the AVX2 cap the package sets)"),
+    Key("backend", "mindspore", to_str, BENCHMARK, "onnxruntime: time the exported ONNX file instead (inference "
+        "only)", ("mindspore", "onnxruntime")),
+    Key("results_file", "", to_str, BENCHMARK, "also write the results to this CSV file"),
+    Key("data_image_size", 320, to_int, BENCHMARK, "--bench data: side of the generated JPEGs",
+        interval="[16, inf)"),
+    Key("data_images", 512, to_int, BENCHMARK, "--bench data: generated JPEGs per split", interval="[1, inf)"),
+    Key("num_workers", 0, to_int, BENCHMARK, "--bench data: pipeline workers (0: the cores)", interval="[0, inf)"),
+    Key("baseline", "", to_str, BENCHMARK, "another checkout of this repository (e.g. `git worktree add "
+        "/tmp/before COMMIT`): run the same measurements with its code, alternating with ours, and print the ratios"),
+    Key("timeout", 0.0, to_float, BENCHMARK, "seconds one measurement may take (0: no limit)", interval="[0, inf)"),
 )
 KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
 # keys whose default, interval or help differ in one script (the same name, meaning another batch there)
@@ -241,6 +269,12 @@ SCRIPT_VARIANTS: Dict[str, Dict[str, dict]] = {
                                        "0 for a dynamic batch"),
                     "device_target": dict(help="where MindSpore builds the graph (AIR needs Ascend)")},
     PREDICT: {"batch_size": dict(default=32, help="images per inference batch")},
+    BENCH: {"model": dict(default="", help="model names or shell patterns, comma-separated (e.g. 'ghostnet_*'; "
+                                           "default: one per family)"),
+            "batch_size": dict(default=32), "image_size": dict(default=224, help="input height and width"),
+            "amp_level": dict(default="O0", choices=("O0", "O1", "O2", "O3")),
+            "data_path": dict(help="--bench data: a folder with train/ and val/ class folders of images (default: "
+                                   "generate JPEGs into a temporary folder)")},
     EVAL_ONNX: {"batch_size": dict(default=32, help="images per onnxruntime batch"),
                 "device_target": dict(default="CPU", choices=("CPU", "GPU"),
                                       help="onnxruntime's execution provider")},
