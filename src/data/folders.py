@@ -62,7 +62,7 @@ def scan_image_folder(root: str, check: str = "structure") -> Tuple[List[Tuple[s
 
     `check`: "structure" parses each file's headers and end marker (image_check.py; about 20 us a file; catches
     the truncated JPEGs that crash MindSpore's decoder), "decode" fully decodes each image with Pillow, "none"
-    skips checks ("signature", the older name, means "structure"). A bad file raises DataError naming it.
+    skips checks ("signature" is another name for "structure"). A bad file raises DataError naming it.
     """
     check = "structure" if check == "signature" else check
     if check not in IMAGE_CHECKS:

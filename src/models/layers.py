@@ -1,6 +1,6 @@
 """Shared building blocks of every network in the zoo.
 
-Conventions (see the reference notes): convolutions use ``pad_mode="pad"`` with ``padding=k // 2`` so that
+Conventions: convolutions use ``pad_mode="pad"`` with ``padding=k // 2`` so that
 PyTorch-trained weights reproduce their outputs; BatchNorm uses MindSpore momentum 0.9 (PyTorch 0.1) and eps
 1e-5. Hard sigmoid / hard swish and global pooling are written with ReLU6 and ReduceMean so that every network
 exports to ONNX (MindSpore has no ONNX converter for HSigmoid, HSwish or AdaptiveAvgPool2d).
