@@ -74,7 +74,7 @@ def eval_preprocess(preprocessing: Preprocessing) -> Callable[[np.ndarray], np.n
     """File bytes -> float32 CHW through the eager MindSpore transforms of eval.py's pipeline."""
     from mindspore.dataset import transforms
 
-    from .data.transforms import folder_eval_transforms
+    from ..data.transforms import folder_eval_transforms
     compose = transforms.Compose(folder_eval_transforms(preprocessing.image_size, preprocessing.eval_resize,
                                                         preprocessing.mean, preprocessing.std,
                                                         preprocessing.interpolation))

@@ -92,7 +92,7 @@ def thumbnail(path: str, size: int = 160) -> np.ndarray:
 def draw_grid(run: PredictionRun, classes: Sequence[str], path: str, max_images: int = 48,
               title: str = "") -> str:
     """The prediction grid of up to `max_images` images (spread over their true classes)."""
-    from .plots import draw_prediction_grid
+    from ..plots import draw_prediction_grid
     chosen = spread_over_classes(run.predictions, lambda p: p.true, max_images)
     items = [(thumbnail(p.path), classes[p.top[0][0]], p.top[0][1], None if p.true is None else classes[p.true])
              for p in chosen]

@@ -81,17 +81,17 @@ def check_model_file(path: str) -> str:
 def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch_size: int = 32) -> Predictor:
     """A Predictor for a checkpoint (.ckpt) or an exported .onnx / .mindir file. `model`: for a file without a
     record, the network whose default preprocessing to use (a record-less checkpoint is recognised without)."""
-    from .models import get_default_cfg
+    from ..models import get_default_cfg
     suffix = check_model_file(path)
     if suffix == ".ckpt":
-        from .loading import open_model
+        from ..loading import open_model
         net = open_model(path, model or None)  # deployed, as eval.py and export.py run it
         opened, record = net.opened, net.record
         how = f"{opened.model}, {opened.num_classes} classes ({opened.how})"
         return Predictor(padded_predict(network_predict(net), batch_size), net.class_names, net.preprocessing,
                          opened.model, path,
                          how + ("" if record and record.classes else "; class names: the class indices"))
-    from .deploy import make_predictor, read_file_record
+    from ..deploy import make_predictor, read_file_record
     record = read_file_record(path)
     if record is None and not model:
         raise ConfigError(f"'{path}' carries no model record: pass --model NAME so that its preprocessing is "
