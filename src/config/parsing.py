@@ -6,6 +6,7 @@ library's keyword arguments.
 import argparse
 import difflib
 import os
+import sys
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import yaml
@@ -51,11 +52,7 @@ class Config:
                         {k.name: k for k in keys_of(self.script)})
 
 
-def _unknown_key(key: str, where: str, script: str = "") -> ConfigError:
-    known = KEY_BY_NAME.get(ALIASES.get(key, key))
-    if known is not None and script and script not in known.used_by:
-        users = ", ".join(SCRIPT_NAMES[s] for s in known.used_by)
-        return ConfigError(f"--{key} is not an option of {SCRIPT_NAMES[script]} (it is one of {users})")
+def _unknown_key(key: str, where: str) -> ConfigError:
     close = difflib.get_close_matches(key, list(KEY_BY_NAME) + list(ALIASES), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; run with --help to list the keys"
     return ConfigError(f"unknown config key '{key}' in {where}{hint}")
@@ -127,14 +124,17 @@ def build_parser(prog: str, description: str, extra: Sequence[Tuple[Sequence[str
     for flags, kwargs in extra:
         parser.add_argument(*flags, **kwargs)
     groups = {}
-    for key in keys_of(script):
+    own = {key.name: key for key in keys_of(script)}
+    for key in KEYS:  # the keys of other scripts are parsed (and checked) too, but not listed
+        key = own.get(key.name, key)
         group = groups.get(key.section) or parser.add_argument_group(SECTION_TITLES[key.section])
         groups[key.section] = group
         allowed = f"; one of {' | '.join(key.choices)}" if key.choices else ""
         default = "from the model" if key.default is None and key.section == DATA else key.default
         also = f"; also --{', --'.join(key.aliases)}" if key.aliases else ""
+        text = f"{key.help}{allowed} (default: {default}{also})" if key.name in own else argparse.SUPPRESS
         group.add_argument(f"--{key.name}", dest=key.name, metavar=_METAVARS.get(key.type.__name__, "VALUE"),
-                           help=f"{key.help}{allowed} (default: {default}{also})", type=_cli_type(key))
+                           help=text, type=_cli_type(key))
         for alias in key.aliases:
             group.add_argument(f"--{alias}", dest=f"{_ALIAS_DEST}{alias}", type=_cli_type(key), help=argparse.SUPPRESS)
     return parser
@@ -180,12 +180,17 @@ def parse_config(argv: Sequence[str], prog: str = "train.py", description: str =
     args, rest = parser.parse_known_args(list(argv))
     for item in rest:
         if item.startswith("--"):
-            raise _unknown_key(item[2:].partition("=")[0], "the command line", script)
+            raise _unknown_key(item[2:].partition("=")[0], "the command line")
         raise ConfigError(f"unexpected argument '{item}'; options are --KEY VALUE pairs (see --help)")
     given = {k: getattr(args, k) for k in KEY_BY_NAME if hasattr(args, k)}
     given.update({d[len(_ALIAS_DEST):]: v for d, v in vars(args).items() if d.startswith(_ALIAS_DEST)})
     given = merge_aliases(given, "the command line")
     keys = {k.name: k for k in keys_of(script)}
+    ignored = [k for k in given if k not in keys]
+    for name in ignored:
+        KEY_BY_NAME[name].check_bounds(given[name], f"--{name}")
+    _note_other_scripts_keys(prog, script, ignored)
+    given = {k: v for k, v in given.items() if k in keys}
     values = {k.name: keys.get(k.name, k).default for k in KEYS}
     sources = {k.name: DEFAULT for k in KEYS}
     recipe = getattr(args, "config", None)
@@ -198,6 +203,15 @@ def parse_config(argv: Sequence[str], prog: str = "train.py", description: str =
     own = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in KEY_BY_NAME
                                 and not k.startswith(_ALIAS_DEST)})
     return validate(Config(values, sources, script), keys), own
+
+
+def _note_other_scripts_keys(prog: str, script: str, names: Sequence[str]) -> None:
+    """One line naming the options given on the command line that another script takes and this one ignores
+    (commands often share a list of options, as the model zoo's launchers do)."""
+    if names:
+        users = sorted({SCRIPT_NAMES[s] for name in names for s in KEY_BY_NAME[name].used_by})
+        sys.stderr.write(f"{prog}: note: ignoring {', '.join('--' + n for n in names)}: not an option of "
+                         f"{SCRIPT_NAMES[script]} (but of {', '.join(users)})\n")
 
 
 def _recipe_items(path: str, keys: Dict[str, Key]) -> Dict[str, Any]:

@@ -26,9 +26,13 @@ def test_every_key_is_taken_by_some_script_and_every_script_has_keys():
     assert all(keys_of(script) for script in SCRIPT_NAMES)
 
 
-def test_a_key_of_another_script_is_refused_naming_the_scripts_that_take_it():
-    with pytest.raises(ConfigError, match=r"--epoch_size is not an option of eval.py.*train.py"):
-        parse_config(["--epoch_size", "3"], "eval.py", script="eval")
+def test_a_key_of_another_script_is_checked_then_ignored_with_a_note(capsys):
+    cfg, _ = parse_config(["--epoch_size", "3", "--batch_size", "5"], "eval.py", script="eval")
+    assert cfg.epoch_size == 90 and cfg.batch_size == 5
+    assert ("eval.py: note: ignoring --epoch_size: not an option of eval.py / validate.py (but of train.py / "
+            "fine_tune.py)") in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--epoch_size must be at least 1"):
+        parse_config(["--epoch_size", "0"], "eval.py", script="eval")
     with pytest.raises(ConfigError, match="unknown config key 'epoch_sise'.*epoch_size"):
         parse_config(["--epoch_sise", "3"])
 
