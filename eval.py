@@ -76,7 +76,7 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
                                           record.preprocessing.to_dict() if record else None,
                                           cfg.set_by("recipe", keys), dataset=dataset)
     net = create_model(opened.model, num_classes=opened.num_classes, drop_rate=cfg.drop_rate,
-                       image_size=preprocessing.image_size)
+                       image_size=preprocessing.image_size, **opened.model_kwargs)
     load_opened(net, opened)
     if cfg.reparam and reparameterize(net):
         LOG.info(f"re-parameterised {opened.model}: training-time branches folded into single convolutions "

@@ -73,7 +73,7 @@ def export(args) -> str:
                                           record.preprocessing.to_dict() if record else None, recipe,
                                           dataset=record.dataset if record else "imagenet")
     image_size = preprocessing.image_size
-    net = create_model(opened.model, num_classes=opened.num_classes, image_size=image_size)
+    net = create_model(opened.model, num_classes=opened.num_classes, image_size=image_size, **opened.model_kwargs)
     load_opened(net, opened)
     if args.reparam and reparameterize(net):
         print(f"re-parameterised {opened.model}: training-time branches folded into single convolutions "

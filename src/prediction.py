@@ -183,7 +183,8 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
         preprocessing = resolve_preprocessing(get_default_cfg(opened.model),
                                               record.preprocessing.to_dict() if record else None,
                                               dataset=record.dataset if record else "imagenet")
-        net = create_model(opened.model, num_classes=opened.num_classes, image_size=preprocessing.image_size)
+        net = create_model(opened.model, num_classes=opened.num_classes, image_size=preprocessing.image_size,
+                           **opened.model_kwargs)
         load_opened(net, opened)
         reparameterize(net)  # GhostNetV3 / RepGhost predict deployed, as eval.py and export.py do (same outputs)
         names = class_names(record.classes if record else None, opened.num_classes)

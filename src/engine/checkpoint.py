@@ -3,16 +3,16 @@ pretrained weights (ours or the model zoo's, converted on the fly), resuming a r
 step, EMA, best so far), and finding a run's periodic checkpoints."""
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import mindspore as ms
 from mindspore import nn
 
 from ..errors import CheckpointError
-from ..models import check_model_name, convert_state_dict, get_default_cfg
+from ..models import check_model_name, convert_state_dict, get_default_cfg, weight_sources
 from ..models.convert import TRAINING_STATE_PREFIXES, format_names
-from ..models.recognise import recognise
+from ..models.recognise import recognise, source_of
 from ..runtime import LOG
 from .optim import OPTIMIZER_STATE_PREFIXES
 from .record import ModelRecord, record_of
@@ -49,6 +49,7 @@ class OpenedCheckpoint:
     params: Dict[str, ms.Parameter]          # the network's entries, under our parameter names
     record: Optional[ModelRecord]
     how: str                                 # how the model was found (for the log)
+    model_kwargs: Dict = field(default_factory=dict)  # builder arguments the weights need (create_model(**...))
 
 
 def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optional[int] = None) -> OpenedCheckpoint:
@@ -57,6 +58,7 @@ def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optiona
     count is `num_classes` when given, else the checkpoint's classifier rows."""
     params, state = split_training_state(read_checkpoint(path))
     record = record_of(state, f"'{path}'")
+    model_kwargs = dict(record.model_kwargs) if record is not None else {}
     if model is not None:
         check_model_name(model)
     if record is not None:
@@ -78,14 +80,16 @@ def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optiona
                                   f"parameter names and shapes; the closest: {closest}")
         model, found = matches[0]
         how = f"recognised by its parameter names and shapes ({found})"
-        if found != "our names":
-            params = _from_model_zoo(model, params, path)
+        source = source_of(found)
+        if source is not None:
+            params = _from_source(source, model, params, path)
+            model_kwargs = dict(weight_sources(model)[source].model_kwargs or {})
     classifier = get_default_cfg(model).classifier
     if num_classes is None:
         head = params.get(f"{classifier}.weight")
         num_classes = int(head.shape[0]) if head is not None else (record.num_classes if record else
                                                                     get_default_cfg(model).num_classes)
-    return OpenedCheckpoint(path, model, num_classes, params, record, how)
+    return OpenedCheckpoint(path, model, num_classes, params, record, how, model_kwargs)
 
 
 def load_opened(net: nn.Cell, opened: OpenedCheckpoint) -> None:
@@ -174,14 +178,14 @@ def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
         param.set_data(ms.Tensor(value.asnumpy(), param.dtype))
 
 
-def _from_model_zoo(model: str, params: Dict, path: str) -> Dict:
-    """The model zoo's parameter names of `model` converted to ours, or a CheckpointError."""
+def _from_source(source: str, model: str, params: Dict, path: str) -> Dict:
+    """A `source`'s parameter names of `model` (the model zoo's, MindCV's) converted to ours, or a CheckpointError."""
     try:
-        converted = convert_state_dict("modelzoo", model, {k: v.asnumpy() for k, v in params.items()})
+        converted = convert_state_dict(source, model, {k: v.asnumpy() for k, v in params.items()})
     except ValueError as e:
-        raise CheckpointError(f"'{path}' is neither a checkpoint of {model} nor a model-zoo one it converts from: "
+        raise CheckpointError(f"'{path}' is neither a checkpoint of {model} nor a {source} one it converts from: "
                               f"{str(e)[:300]}") from None
-    LOG.info(f"'{path}' has the model zoo's parameter names: converted to ours")
+    LOG.info(f"'{path}' has {source}'s parameter names: converted to ours")
     return {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in converted.items()}
 
 
@@ -195,6 +199,9 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoin
     if opened.model != model:
         raise CheckpointError(f"the checkpoint '{path}' holds a {opened.model} ({opened.how}), but this run builds "
                               f"{model}: pass --model {opened.model}")
+    if opened.model_kwargs:
+        LOG.warning(f"the weights of '{path}' were trained in a {model} built with {opened.model_kwargs}; this run's "
+                    f"network has the defaults, so its outputs start from a slightly different function")
     params = opened.params
     prefix = classifier_prefix(net)
     head = params.get(f"{prefix}weight")

@@ -1,8 +1,9 @@
 """Which registered model a checkpoint without a record holds (the model zoo's, or ours from before records).
 
 Every registered model's parameter names and shapes are compared with the checkpoint's, at any class count (the
-classifier's rows are free), directly and through each model's model-zoo name map. One match is the answer; none
-or several give an error naming the closest candidates and what differs.
+classifier's rows are free), directly and through each model's name maps of MindSpore checkpoints written elsewhere
+(the model zoo's, MindCV's). One match is the answer; none or several give an error naming the closest candidates
+and what differs.
 """
 import functools
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -11,6 +12,13 @@ from .convert import drop_bookkeeping, format_names
 from .registry import create_model, get_default_cfg, list_models, weight_sources
 
 Shapes = Dict[str, Tuple[int, ...]]
+# The sources whose checkpoints are MindSpore files, and how a match through their names is described.
+MINDSPORE_SOURCES = {"modelzoo": "the model zoo's names", "mindcv": "MindCV's names"}
+
+
+def source_of(how: str) -> Optional[str]:
+    """The source whose names a match was found through (None for our own names)."""
+    return next((source for source, text in MINDSPORE_SOURCES.items() if text == how), None)
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,16 +67,17 @@ def recognise(entries: Mapping) -> Tuple[List[Tuple[str, str]], List[Tuple[str, 
     """([(model, how)] that match exactly, [(model, what differs)] of the closest others, closest first).
 
     `entries`: a checkpoint's name -> array-like (anything with .shape); optimizer and bookkeeping entries are
-    ignored. `how` is "our names" or "the model zoo's names"."""
+    ignored. `how` is "our names" or one of MINDSPORE_SOURCES' descriptions (see source_of)."""
     shapes = {name: tuple(value.shape) for name, value in drop_bookkeeping(dict(entries)).items()
               if hasattr(value, "shape")}
     matches, near = [], []
     for model in list_models():
         tries = [("our names", shapes)]
-        if "modelzoo" in weight_sources(model):
-            renamed = _renamed(shapes, model, "modelzoo")
-            if renamed is not None and renamed != shapes:
-                tries.append(("the model zoo's names", renamed))
+        for source, how in MINDSPORE_SOURCES.items():
+            if source in weight_sources(model):
+                renamed = _renamed(shapes, model, source)
+                if renamed is not None and renamed != shapes:
+                    tries.append((how, renamed))
         best = None
         for how, candidate in tries:
             missing, unexpected, mismatched = compare(candidate, model)

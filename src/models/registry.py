@@ -52,6 +52,7 @@ class WeightSource:
     renamer: Renamer
     names: Tuple[str, ...] = ()               # the source's own names for the model (e.g. timm's mobilenetv1_100)
     preprocessing: Optional[Dict] = None      # DefaultCfg fields that differ for those weights
+    model_kwargs: Optional[Dict] = None       # builder arguments the weights need (e.g. MindCV MobileNetV1: ReLU)
 
 
 @dataclass
