@@ -149,8 +149,10 @@ def network_predict(net) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def class_names(classes: Optional[Sequence[str]], num_classes: int) -> List[str]:
-    """The recorded class names, or the class indices as names (padded with indices to `num_classes`)."""
-    names = [str(c) for c in (classes or [])][:num_classes]
+    """The recorded class names (ImageNet synsets as their names), ImageNet's names for a record-less 1000- or
+    1001-output head, or the class indices as names (padded with indices to `num_classes`)."""
+    from .weights.classes import readable_classes
+    names = [str(c) for c in (readable_classes(classes, num_classes) or classes or [])][:num_classes]
     return names + [str(i) for i in range(len(names), num_classes)]
 
 
