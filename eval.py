@@ -24,6 +24,7 @@ from src.plots import check_figure_path, draw_confusion
 from src.prediction import class_names
 from src.progress import Progress
 from src.runtime import LOG, setup_logging, setup_runtime
+from src.weights.cli import expand_pretrained
 
 PROG = "eval.py"
 DESCRIPTION = ("Score a checkpoint (top-1 / top-5) over every image of the validation split; the model, classes "
@@ -132,7 +133,8 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         evaluate_checkpoint(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION), body, argv)
+    return run_main(PROG, lambda args: parse_config(expand_pretrained(args, "--checkpoint_path"), PROG, DESCRIPTION),
+                    body, argv)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from src.cli import run_main
+from src.weights.cli import expand_pretrained
 from src.config import merge_aliases, recipe_values, to_bool
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.deploy import FILE_FORMATS, export_model
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
     def body(args) -> int:
         export(args)
         return 0
-    return run_main(PROG, build_parser().parse_args, body, argv)
+    return run_main(PROG, lambda args: build_parser().parse_args(expand_pretrained(args, "--checkpoint_path")),
+                    body, argv)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 import sys
 
 from src.cli import run_main
+from src.weights.cli import expand_pretrained
 from src.data.folders import IMAGE_CHECKS
 from src.plots import check_figure_path
 from src.prediction import (MODEL_SUFFIXES, accuracy, check_model_file, check_output_path, collect_images,
@@ -92,7 +93,8 @@ def predict(args) -> int:
 
 
 def main(argv=None) -> int:
-    return run_main(PROG, build_parser().parse_args, predict, argv)
+    return run_main(PROG, lambda args: build_parser().parse_args(expand_pretrained(args, "--checkpoint_path")),
+                    predict, argv)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from src.models import check_model_name, count_params, create_model, freeze_batc
 from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
 from src.prediction import draw_validation_grid
 from src.runtime import LOG, setup_logging, setup_runtime
+from src.weights.cli import expand_pretrained
 
 PROG = "train.py"
 DESCRIPTION = "Train a network of the zoo; every config key can be overridden on the command line."
@@ -296,7 +297,8 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         train(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION), body, argv)
+    return run_main(PROG, lambda args: parse_config(expand_pretrained(args, "--pretrained_ckpt"), PROG, DESCRIPTION),
+                    body, argv)
 
 
 if __name__ == "__main__":

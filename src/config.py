@@ -74,6 +74,13 @@ def to_tristate(value: Any) -> str:
     return str(parsed).lower()
 
 
+def to_off(value: Any) -> str:
+    """A recipe's `pretrained` (MindCV's recipes say False): only off is accepted there."""
+    if str(value).lower() in ("", "false", "none"):
+        return ""
+    raise ValueError(f"pretrained {value!r} in a recipe: pass --pretrained on the command line")
+
+
 DATASET_NAMES = {"imagenet2012": "imagenet", "imagenet-1k": "imagenet", "cifar-10": "cifar10"}
 
 
@@ -135,6 +142,8 @@ KEYS: Tuple[Key, ...] = (
     Key("pretrained_ckpt", "", to_str, M, "start from these weights (ours, or a model-zoo checkpoint converted on "
                                           "the fly); a head of another class count is replaced",
         aliases=("pre_trained",)),
+    Key("pretrained", "", to_off, M, "published weights: a tag (python -m src.tools.weights list), nothing for "
+                                     "--model's default, or a file; command line only (src/weights/cli.py)"),
     Key("freeze_epochs", 0, to_int, M, "train only the classifier for the first N epochs (fine-tuning)"),
     Key("freeze_bn", False, to_bool, M, "BN normalises with, and keeps, its running statistics (small-batch "
                                         "fine-tuning); gamma and beta still learn"),
