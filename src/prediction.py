@@ -192,7 +192,8 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
         names = class_names(record.classes if record else None, opened.num_classes)
         how = f"{opened.model}, {opened.num_classes} classes ({opened.how})"
         return Predictor(padded_predict(network_predict(net), batch_size), names, preprocessing, opened.model,
-                         path, how + ("" if record and record.classes else "; class names: the class indices"))
+                         path, how + ("" if record and record.classes else "; class names: " + (
+                             "the class indices" if names[0] == "0" else "ImageNet-1k's (by the head size)")))
     from .deploy import make_predictor, read_file_record
     record = read_file_record(path)
     if record is None and not model:
