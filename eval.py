@@ -31,10 +31,16 @@ DESCRIPTION = ("Score a checkpoint (top-1 / top-5) over every image of the valid
                "and preprocessing come from the checkpoint.")
 
 
+FOLDER_DATA = "dataset"  # ./dataset/train and ./dataset/test beside the seeds' scripts
+
+
 def data_for(cfg, record):
     """(data-set kind, data path): the command line's or the recipe's path, else the data the checkpoint records
-    (an error when that is gone)."""
+    (an error when that is gone), else ./dataset when it has a test/ split."""
     data_path = cfg.data_path
+    if not data_path and (record is None or not record.data_path) and os.path.isdir(os.path.join(FOLDER_DATA, "test")):
+        data_path = FOLDER_DATA  # the model zoo's fine-tuning layout, as fine_tune.py reads it
+        LOG.info(f"data: ./{FOLDER_DATA}/test (the checkpoint records no data)")
     if not data_path:
         if record is None or not record.data_path:
             raise ConfigError("no data path given and the checkpoint records none: pass --data_path DIR")
