@@ -17,7 +17,7 @@ from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
 from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
-                                   read_training_state)
+                                   read_training_state, recorded_model_kwargs)
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
@@ -135,8 +135,10 @@ def _loader_factory(cfg, runtime, source, preprocessing, training: bool, samples
 
 def _build_network(cfg, preprocessing):
     """The network, from pretrained weights and with frozen BN when asked, and the resume state (or None)."""
+    kwargs = recorded_model_kwargs(cfg.resume or cfg.pretrained_ckpt)  # e.g. MindCV's ReLU MobileNetV1
     net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate,
-                       image_size=preprocessing.image_size)
+                       image_size=preprocessing.image_size, **kwargs)
+    net.model_kwargs = kwargs
     if cfg.pretrained_ckpt:
         init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
     if cfg.freeze_bn:
@@ -182,6 +184,7 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     record = ModelRecord(cfg.model, cfg.num_classes, preprocessing, train_source.classes, cfg.dataset,
                          os.path.abspath(root), source, cfg.to_dict())
     net, state = _build_network(cfg, preprocessing)
+    record.model_kwargs = net.model_kwargs
     start_epoch = int(state["epoch_num"].asnumpy()) if state else 0
     if start_epoch >= cfg.epoch_size:
         raise ConfigError(f"the checkpoint '{cfg.resume}' already completed {start_epoch} epochs of "

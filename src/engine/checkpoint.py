@@ -199,9 +199,9 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoin
     if opened.model != model:
         raise CheckpointError(f"the checkpoint '{path}' holds a {opened.model} ({opened.how}), but this run builds "
                               f"{model}: pass --model {opened.model}")
-    if opened.model_kwargs:
-        LOG.warning(f"the weights of '{path}' were trained in a {model} built with {opened.model_kwargs}; this run's "
-                    f"network has the defaults, so its outputs start from a slightly different function")
+    if opened.model_kwargs != getattr(net, "model_kwargs", {}):
+        LOG.warning(f"the weights of '{path}' were trained in a {model} built with {opened.model_kwargs}, this "
+                    f"network with {getattr(net, 'model_kwargs', {})}: its outputs start from another function")
     params = opened.params
     prefix = classifier_prefix(net)
     head = params.get(f"{prefix}weight")
@@ -217,6 +217,14 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoin
     ms.load_param_into_net(net, params, strict_load=True)
     LOG.info(f"initialised from {path} ({opened.model}, {opened.how})")
     return opened
+
+
+def recorded_model_kwargs(path: str) -> Dict:
+    """The builder arguments a checkpoint's record asks for ({} without a path or a record)."""
+    if not path or not os.path.isfile(path):
+        return {}
+    record = record_of(split_training_state(read_checkpoint(path))[1], f"'{path}'")
+    return dict(record.model_kwargs) if record is not None else {}
 
 
 def classifier_prefix(net: nn.Cell) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 import mindspore as ms
 
+from src.engine.checkpoint import recorded_model_kwargs
 from src.engine.record import record_of
 from src.models import create_model
 from src.weights import fetch, get_tag, resolve_pretrained, tags
@@ -51,6 +52,7 @@ def test_tag_is_fetched_converted_once_and_recorded(mindcv_tag):
     assert record.classes[281] == "tabby, tabby cat" and len(record.classes) == 1001
     assert record.model_kwargs == {"act": "relu"} and record.preprocessing.interpolation == "bilinear"
     assert "mobilenet_v1_025.test" in record.source
+    assert recorded_model_kwargs(path) == {"act": "relu"}  # what train.py builds a fine-tuned network with
     server.__exit__()  # offline: the converted checkpoint is found in the cache
     assert resolve_pretrained("mobilenet_v1_025", "test") == path
     assert server.requests == ["mobilenet_v1_025-test.ckpt"]
