@@ -220,11 +220,11 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoin
 
 
 def recorded_model_kwargs(path: str) -> Dict:
-    """The builder arguments a checkpoint's record asks for ({} without a path or a record)."""
+    """The builder arguments the weights of a checkpoint need: from its record, or from the source its names were
+    recognised as (MindCV's MobileNetV1: ReLU); {} without a path."""
     if not path or not os.path.isfile(path):
         return {}
-    record = record_of(split_training_state(read_checkpoint(path))[1], f"'{path}'")
-    return dict(record.model_kwargs) if record is not None else {}
+    return open_checkpoint(path).model_kwargs
 
 
 def classifier_prefix(net: nn.Cell) -> str:

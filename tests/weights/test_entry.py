@@ -47,3 +47,23 @@ def test_validate_in_mindcv_form_scores_a_mindcv_checkpoint(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MindCV's names" in done.stdout + done.stderr
     assert "top_1_accuracy" in done.stdout + done.stderr
+
+
+def test_fine_tune_from_a_mindcv_mobilenet_keeps_its_relu(tmp_path, synthetic_root):
+    """A record-less MindCV MobileNetV1 (ReLU, 1001 outputs): the fine-tuned network is built with ReLU, gets a
+    4-class head, and its checkpoints record act=relu for eval.py / predict.py / export.py."""
+    mindcv = pytest.importorskip("mindcv")
+    import mindspore as ms
+    from src.engine.record import record_of
+    from tests.support import TINY
+    source = str(tmp_path / "mobilenet_v1_025-d3377fba.ckpt")
+    ms.save_checkpoint(mindcv.create_model("mobilenet_v1_025", num_classes=1001), source)
+    out = tmp_path / "run"
+    done = run("train.py", *TINY, "--model", "mobilenet_v1_025", "--pretrained_ckpt", source, "--data_path",
+               synthetic_root, "--epoch_size", "1", "--output_dir", str(out), "--device_target", "CPU",
+               "--batch_size", "32", "--mode", "pynative")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    best = [os.path.join(out, "ckpt", n) for n in os.listdir(out / "ckpt") if n.endswith(".ckpt")]
+    record = record_of(ms.load_checkpoint(best[0]))
+    assert record.model == "mobilenet_v1_025" and record.num_classes == 4
+    assert record.model_kwargs == {"act": "relu"}
