@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
         progress.update(1, "loaded back")
     print(f"converted {len(state)} tensors of '{args.input}' into {len(params)} parameters of {model} "
           f"({num_classes} classes): {args.output}")
-    print(f"load with: load_weights(create_model('{model}', num_classes={num_classes}), '{args.output}')")
+    extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    print(f"load with: load_weights(create_model('{model}', num_classes={num_classes}{extra}), '{args.output}')")
     return 0
 
 
