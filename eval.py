@@ -24,16 +24,23 @@ from src.models import check_model_name
 from src.plots import check_figure_path, draw_confusion
 from src.progress import Progress
 from src.runtime import LOG, setup_logging, setup_runtime
+from src.weights.cli import expand_pretrained
 
 PROG = "eval.py"
 DESCRIPTION = ("Score a checkpoint (top-1 / top-5) over every image of the validation split; the model, classes "
                "and preprocessing come from the checkpoint.")
 
 
+FOLDER_DATA = "dataset"  # ./dataset/train and ./dataset/test beside the seeds' scripts
+
+
 def data_for(cfg, record):
     """(data-set kind, data path): the command line's or the recipe's path, else the data the checkpoint records
-    (an error when that is gone)."""
+    (an error when that is gone), else ./dataset when it has a test/ split."""
     data_path = cfg.data_path
+    if not data_path and (record is None or not record.data_path) and os.path.isdir(os.path.join(FOLDER_DATA, "test")):
+        data_path = FOLDER_DATA  # the model zoo's fine-tuning layout, as fine_tune.py reads it
+        LOG.info(f"data: ./{FOLDER_DATA}/test (the checkpoint records no data)")
     if not data_path:
         if record is None or not record.data_path:
             raise ConfigError("no data path given and the checkpoint records none: pass --data_path DIR")
@@ -143,7 +150,8 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         evaluate_checkpoint(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION, script=EVAL), body, argv)
+    return run_main(PROG, lambda args: parse_config(expand_pretrained(args, "--checkpoint_path"), PROG, DESCRIPTION,
+                                                    script=EVAL), body, argv)
 
 
 if __name__ == "__main__":

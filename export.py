@@ -21,6 +21,7 @@ from src.engine.record import ModelRecord
 from src.errors import ConfigError
 from src.loading import log_deployed, open_model
 from src.runtime import setup_runtime
+from src.weights.cli import expand_pretrained
 
 PROG = "export.py"
 DESCRIPTION = "Export a checkpoint to MINDIR, ONNX or AIR."
@@ -41,7 +42,8 @@ def export(cfg) -> str:
     image_size = preprocessing.image_size
     exported = ModelRecord(opened.model, opened.num_classes, preprocessing, record.classes if record else None,
                            record.dataset if record else "", record.data_path if record else "",
-                           f"{PROG} of {cfg.checkpoint_path}", record.config if record else {})
+                           f"{PROG} of {cfg.checkpoint_path}", record.config if record else {},
+                           dict(opened.model_kwargs))
     path = export_model(net, cfg.file_name or opened.model, cfg.file_format, cfg.batch_size, image_size,
                         runtime.device_target, exported)
     print(f"exported {opened.model} ({opened.num_classes} classes, input {cfg.batch_size or 'N'}x3x{image_size}x"
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         export(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION, script=EXPORT_SCRIPT), body, argv)
+    return run_main(PROG, lambda args: parse_config(expand_pretrained(args, "--checkpoint_path"), PROG, DESCRIPTION,
+                                                    script=EXPORT_SCRIPT), body, argv)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from src.cli import run_main
 from src.config import parse_config
 from src.engine.checkpoint import open_checkpoint
 from src.errors import ConfigError
+from src.weights.cli import expand_pretrained
 from train import train
 
 PROG = "fine_tune.py"
@@ -64,6 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
 
     def parse(args):
+        args = expand_pretrained(args, "--pretrained_ckpt")
         return parse_config(defaults_from_checkpoint(args), PROG, DESCRIPTION)
 
     def body(parsed) -> int:

@@ -19,6 +19,7 @@ from src.plots import check_figure_path
 from src.prediction import (accuracy, check_model_file, check_output_path, collect_images,
                             draw_grid, format_table, open_predictor, predict_files, write_predictions)
 from src.progress import Progress
+from src.weights.cli import expand_pretrained
 
 PROG = "predict.py"
 INPUTS = (("inputs",), dict(nargs="+", metavar="IMAGE|FOLDER|GLOB", help="image files, folders (searched "
@@ -69,7 +70,8 @@ def predict(args, inputs) -> int:
 
 def main(argv=None) -> int:
     def parse(args):
-        return parse_config(args, PROG, __doc__.splitlines()[0], extra=[INPUTS], script=PREDICT)
+        return parse_config(expand_pretrained(args, "--checkpoint_path"), PROG, __doc__.splitlines()[0],
+                            extra=[INPUTS], script=PREDICT)
     return run_main(PROG, parse, lambda parsed: predict(parsed[0], parsed[1].inputs), argv)
 
 

@@ -17,7 +17,8 @@ from src.data import (AUGMENTATION_KEYS, Augmentation, augmentation_seed, check_
 from src.data.preprocessing import PREPROCESSING_KEYS, Preprocessing, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
-from src.engine.checkpoint import check_checkpoint_file, init_from_checkpoint, read_best, read_training_state
+from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, read_best, read_training_state,
+                                   recorded_model_kwargs)
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
@@ -32,6 +33,7 @@ from src.errors import ConfigError
 from src.models import check_model_name, count_params, create_model, freeze_batch_norm, get_default_cfg
 from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
 from src.runtime import LOG, setup_logging, setup_runtime
+from src.weights.cli import expand_pretrained
 
 PROG = "train.py"
 DESCRIPTION = "Train a network of the zoo; every config key can be overridden on the command line."
@@ -168,8 +170,10 @@ class TrainingRun:
     def build_network(self):
         """The network, from pretrained weights and with frozen BN when asked, and the resume state (or None)."""
         cfg = self.cfg
+        kwargs = recorded_model_kwargs(cfg.resume or cfg.pretrained_ckpt)  # e.g. MindCV's ReLU MobileNetV1
         net = create_model(cfg.model, num_classes=self.num_classes, drop_rate=cfg.drop_rate,
-                           image_size=self.preprocessing.image_size)
+                           image_size=self.preprocessing.image_size, **kwargs)
+        net.model_kwargs = self.record.model_kwargs = kwargs
         if cfg.pretrained_ckpt:
             init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
         if cfg.freeze_bn:
@@ -328,7 +332,8 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         train(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION), body, argv)
+    return run_main(PROG, lambda args: parse_config(expand_pretrained(args, "--pretrained_ckpt"), PROG, DESCRIPTION),
+                    body, argv)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 import eval as eval_script
 from src.cli import run_main
 from src.config import EVAL, parse_config
+from src.weights.cli import expand_pretrained
 
 PROG = "validate.py"
 
@@ -16,7 +17,9 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         eval_script.evaluate_checkpoint(parsed[0])
         return 0
-    return run_main(PROG, lambda args: parse_config(args, PROG, eval_script.DESCRIPTION, script=EVAL), body, argv)
+    def parse(args):
+        return parse_config(expand_pretrained(args, "--checkpoint_path"), PROG, eval_script.DESCRIPTION, script=EVAL)
+    return run_main(PROG, parse, body, argv)
 
 
 if __name__ == "__main__":

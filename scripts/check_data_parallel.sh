@@ -6,7 +6,7 @@
 # Prints, for each BN mode, the rank agreement line and python -m src.tools.compare_checkpoints of the second
 # epoch's weights (relative to the one-process run's update in that epoch). About 2 minutes per mode on 2 cores.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [WORKER_NUM](optional, default 2) [WORK_DIR](optional, default ./dp_check)" >&2

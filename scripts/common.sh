@@ -6,7 +6,7 @@
 # POSITIONAL and EXTRA (bash functions cannot return arrays), and the rank launcher keeps its process table
 # (PIDS, RANK_OF, LOG_OF) to itself: start_rank adds to it, watch_ranks and stop_ranks read it.
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 PYTHON="${PYTHON:-python}"
 
 die() {

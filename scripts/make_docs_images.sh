@@ -7,7 +7,7 @@
 # OUTPUT_DIR: where the run goes (default: a temporary folder, removed afterwards).
 # Environment: DOCS_DIR (default: the repository's docs/) receives the pictures.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 split_args "$@"
 [ ${#POSITIONAL[@]} -le 1 ] || { echo "Usage: bash $0 [OUTPUT_DIR] [-- extra train.py options]" >&2; exit 1; }

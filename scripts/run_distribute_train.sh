@@ -16,7 +16,7 @@
 # Output: ./train_parallel<RANK_ID>/ per rank: `log` (the rank's output) and train_rank<RANK_ID>.log; rank 0's
 #         folder also holds ckpt/ and config.yaml. When a rank fails, the others are stopped and the script exits 1.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [RANK_TABLE_FILE] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

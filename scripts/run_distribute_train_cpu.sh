@@ -7,7 +7,7 @@
 #              NODE_TIMEOUT, DRY_RUN=1, as in run_distribute_train_msrun.sh.
 # Output: ./train_distribute_cpu/ (rank 0's ckpt/ and config.yaml, train_rank<N>.log per rank, msrun_log/, log).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [cifar10|imagenet2012] [WORKER_NUM] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

@@ -8,7 +8,7 @@
 # Output: ./train_parallel_gpu/ (rank 0's ckpt/ and config.yaml, train_rank<N>.log per rank, mpirun's output in
 #         log and log_output/). mpirun stops every rank when one fails, and this script exits non-zero.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [cifar10|imagenet2012] [CONFIG_PATH] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

@@ -12,7 +12,7 @@
 # Output: ./train_distribute/ (rank 0's ckpt/ and config.yaml, train_rank<N>.log per rank, msrun_log/, log).
 # When a worker fails, msrun stops the others and this script exits non-zero.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [WORKER_NUM] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

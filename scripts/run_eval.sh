@@ -7,7 +7,7 @@
 #              DEVICE_ID (default 0).
 # Log: ./eval/log, which ends with the line `result: {'top_1_accuracy': ..., 'top_5_accuracy': ...} ckpt=...`.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [DATASET_PATH] [CHECKPOINT_PATH] [-- extra eval.py options]" >&2

@@ -6,7 +6,7 @@
 # Environment: CONFIG (recipe giving the eval preprocessing; default configs/ghostnet_100_imagenet.yaml).
 # Log: ./eval_onnx/log.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [ONNX_PATH] [DATASET_PATH] [DEVICE_TARGET](optional: CPU|GPU) [-- extra eval_onnx.py options]" >&2

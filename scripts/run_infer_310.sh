@@ -15,7 +15,7 @@
 # Without an Ascend 310 toolchain the C++ harness does not build; --reference runs the Python reference runner
 # (python -m src.tools.infer_mindir: the same preprocessing and output files) instead.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [MINDIR_PATH] [DATA_PATH] [DEVICE_ID](optional) [--reference] [-- infer options]" >&2

@@ -5,7 +5,7 @@
 # Environment: CONFIG (recipe, default configs/ghostnet_100_imagenet.yaml), DEVICE_ID (default 0).
 # Output and log: ./train/ (checkpoints in ./train/ckpt, log in ./train/log).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

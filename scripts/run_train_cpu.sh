@@ -6,7 +6,7 @@
 # Environment: CONFIG overrides the recipe chosen by the data-set name.
 # Output and log: ./train_cpu/ (checkpoints in ./train_cpu/ckpt, log in ./train_cpu/log).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 
 usage() {
   echo "Usage: bash $0 [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

@@ -6,6 +6,7 @@ the entry scripts import. The library's front doors are importable from the top 
     import ghostzoo
     net = ghostzoo.create_model("ghostnet_100", num_classes=10)
     ghostzoo.list_models("ghostnet_*")
+    ghostzoo.list_pretrained("ghostnet_*")   # published weights: create_model(name, pretrained=TAG)
 
 They are loaded on first use, so `import ghostzoo` does not import MindSpore.
 
@@ -32,6 +33,8 @@ _API = {
     "fold_batchnorm": "models",
     "open_model": "loading",
     "deploy_form": "models",
+    "list_pretrained": "weights",
+    "resolve_pretrained": "weights",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -15,8 +15,10 @@ from .runtime import LOG
 
 
 def class_names(classes: Optional[Sequence[str]], num_classes: int) -> List[str]:
-    """The recorded class names, or the class indices as names (padded with indices to `num_classes`)."""
-    names = [str(c) for c in (classes or [])][:num_classes]
+    """The recorded class names (ImageNet synsets as their names), ImageNet's names for a record-less 1000- or
+    1001-output head, or the class indices as names (padded with indices to `num_classes`)."""
+    from .weights.classes import readable_classes
+    names = [str(c) for c in (readable_classes(classes, num_classes) or classes or [])][:num_classes]
     return names + [str(i) for i in range(len(names), num_classes)]
 
 
@@ -35,7 +37,7 @@ def ready_network(opened: OpenedCheckpoint, preprocessing: Preprocessing, repara
                   fold_bn: bool = True, drop_rate: float = 0.0):
     """The network of an opened checkpoint with its weights, in deployed form (see `open_model`)."""
     net = create_model(opened.model, num_classes=opened.num_classes, drop_rate=drop_rate,
-                       image_size=preprocessing.image_size)
+                       image_size=preprocessing.image_size, **opened.model_kwargs)
     load_opened(net, opened)
     net.deployed = deploy_form(net, reparameterize=reparameterize, fold_bn=fold_bn)
     net.preprocessing = preprocessing

@@ -6,7 +6,7 @@
 #        example puts the device target first)
 # MLP / EXTRA name the variant; a checkpoint of another one is refused. Log: ./eval/log.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common.sh"
 
 usage() {
   echo "Usage: bash $0 [DATASET_PATH] [CHECKPOINT_PATH] [MLP] [EXTRA] [DEVICE_ID] [-- extra eval.py options]" >&2

@@ -6,7 +6,7 @@
 # MLP / EXTRA (True|False): False False GE-theta-minus, False True GE-theta, True True GE-theta-plus.
 # Environment: CONFIG overrides the recipe the flags pick. Output and log: ./train_standalone/ (ckpt/, log).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common.sh"
 
 usage() {
   echo "Usage: bash $0 [DATASET_PATH] [MLP] [EXTRA] [DEVICE_ID] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

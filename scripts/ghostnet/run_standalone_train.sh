@@ -2,5 +2,5 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"  # `sh script.sh` (dash) re-runs under bash
 # The GhostNet model zoo's scripts/run_standalone_train.sh: bash run_standalone_train.sh [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
 # The shared scripts/run_standalone_train.sh with the GhostNet recipe (configs/ghostnet_100_imagenet.yaml unless CONFIG is set).
-export CONFIG="${CONFIG:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/configs/ghostnet_100_imagenet.yaml}"
-exec bash "$(dirname "${BASH_SOURCE[0]}")/../run_standalone_train.sh" "$@"
+export CONFIG="${CONFIG:-$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)/configs/ghostnet_100_imagenet.yaml}"
+exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../run_standalone_train.sh" "$@"

@@ -6,5 +6,5 @@
 # The model zoo read the data path from its src/ghostnet_d.yml; here it is an argument. The shared
 # scripts/run_distribute_train.sh with configs/ghostnet_d_101_imagenet.yaml (unless CONFIG is set) does the rest
 # (./train_parallel<RANK_ID>/ per rank).
-export CONFIG="${CONFIG:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/configs/ghostnet_d_101_imagenet.yaml}"
-exec bash "$(dirname "${BASH_SOURCE[0]}")/../run_distribute_train.sh" "$@"
+export CONFIG="${CONFIG:-$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)/configs/ghostnet_d_101_imagenet.yaml}"
+exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../run_distribute_train.sh" "$@"

@@ -5,7 +5,7 @@
 # The model zoo read the data path from its src/ghostnet_d.yml; here it is DATASET_PATH or the recipe's data_path
 # (CONFIG, default configs/ghostnet_d_101_imagenet.yaml). Output and log: ./train_standalone/ (ckpt/, log).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common.sh"
 
 usage() {
   echo "Usage: bash $0 [DATASET_PATH](optional) [-- extra train.py options]" >&2

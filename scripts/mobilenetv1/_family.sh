@@ -3,7 +3,7 @@
 # mobilenet_config NAME: $CONFIG when set, else configs/mobilenet_v1_100_<cifar10|imagenet>.yaml.
 mobilenet_config() {
   local root
-  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+  root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
   case "$1" in
     cifar10) echo "${CONFIG:-$root/configs/mobilenet_v1_100_cifar10.yaml}" ;;
     imagenet2012) echo "${CONFIG:-$root/configs/mobilenet_v1_100_imagenet.yaml}" ;;

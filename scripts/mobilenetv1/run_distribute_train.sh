@@ -4,8 +4,8 @@
 # The shared scripts/run_distribute_train.sh with the MobileNetV1 recipe of the data set (configs/mobilenet_v1_100_<cifar10|imagenet>.yaml
 # unless CONFIG is set).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/_family.sh"
-[ $# -ge 1 ] || exec bash "$(dirname "${BASH_SOURCE[0]}")/../run_distribute_train.sh"  # prints the usage
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_family.sh"
+[ $# -ge 1 ] || exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../run_distribute_train.sh"  # prints the usage
 CONFIG=$(mobilenet_config "$1") || exit 1
 export CONFIG
-exec bash "$(dirname "${BASH_SOURCE[0]}")/../run_distribute_train.sh" "$@"
+exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../run_distribute_train.sh" "$@"

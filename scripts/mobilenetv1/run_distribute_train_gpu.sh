@@ -4,4 +4,4 @@
 #   bash run_distribute_train_gpu.sh [cifar10|imagenet2012] [CONFIG_PATH] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional)
 # The shared scripts/run_distribute_train_gpu.sh; CONFIG_PATH is a recipe (e.g.
 # configs/mobilenet_v1_100_imagenet.yaml). Output: ./train_parallel_gpu/.
-exec bash "$(dirname "${BASH_SOURCE[0]}")/../run_distribute_train_gpu.sh" "$@"
+exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../run_distribute_train_gpu.sh" "$@"

@@ -6,8 +6,8 @@
 # Environment: CONFIG overrides the recipe, DEVICE_ID (default 0). Output and log: ./train/ (ckpt/, log).
 # run_standalone_train_gpu.sh is this script with _MOBILENET_TARGET=GPU (output in ./train_gpu/).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/_family.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_family.sh"
 
 usage() {
   echo "Usage: bash ${_MOBILENET_SCRIPT:-$0} [cifar10|imagenet2012] [DATASET_PATH] [PRETRAINED_CKPT_PATH](optional) [-- extra train.py options]" >&2

@@ -5,4 +5,4 @@
 #        [-- train.py options]
 # Environment: CONFIG overrides the recipe, DEVICE_ID (default 0). Output and log: ./train_gpu/ (ckpt/, log).
 # run_standalone_train.sh does the work, with --device_target GPU.
-_MOBILENET_TARGET=GPU _MOBILENET_SCRIPT="$0" exec bash "$(dirname "${BASH_SOURCE[0]}")/run_standalone_train.sh" "$@"
+_MOBILENET_TARGET=GPU _MOBILENET_SCRIPT="$0" exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/run_standalone_train.sh" "$@"

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import ConfigError
-from .types import (float_list, optional, to_bool, to_dataset, to_float, to_image_check, to_int, to_str, to_tristate,
-                    to_upper)
+from .types import (float_list, optional, to_bool, to_dataset, to_float, to_image_check, to_int, to_off, to_str,
+                    to_tristate, to_upper)
 
 MODEL, DATA, AUGMENTATION, OPTIMISATION, RUN, EVALUATION, EXPORT, PREDICTION, BENCHMARK = (
     "model", "data", "augmentation", "optimisation", "run", "evaluation", "export", "prediction", "benchmark")
@@ -78,6 +78,8 @@ KEYS: Tuple[Key, ...] = (
     Key("drop_rate", 0.2, to_float, MODEL, "dropout probability before the classifier", interval="[0, 1)"),
     Key("pretrained_ckpt", "", to_str, MODEL, "start from these weights (ours, or a model-zoo checkpoint converted "
         "on the fly); a head of another class count is replaced", aliases=("pre_trained",)),
+    Key("pretrained", "", to_off, MODEL, "published weights: a tag (python -m src.tools.weights list), nothing for "
+        "--model's default, or a file; command line only", scripts=_BOTH + (EXPORT_SCRIPT, PREDICT)),
     Key("freeze_epochs", 0, to_int, MODEL, "train only the classifier for the first N epochs (fine-tuning)",
         interval="[0, inf)"),
     Key("freeze_bn", False, to_bool, MODEL, "BN normalises with, and keeps, its running statistics (small-batch "

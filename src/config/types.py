@@ -103,3 +103,10 @@ def optional(parse: Callable) -> Callable:
 
 def to_upper(value: Any) -> str:
     return to_str(value).upper()
+
+
+def to_off(value: Any) -> str:
+    """A recipe's `pretrained` (MindCV's recipes say False): only off is accepted there."""
+    if str(value).lower() in ("", "false", "none"):
+        return ""
+    raise ValueError(f"pretrained {value!r} in a recipe: pass --pretrained on the command line")

@@ -2,14 +2,15 @@
 pretrained weights (ours or the model zoo's, converted on the fly), resuming a run (weights, optimizer moments,
 step, EMA, best so far), and finding a run's periodic checkpoints."""
 import os
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 import mindspore as ms
 from mindspore import nn
 
 from ..errors import CheckpointError
-from ..models import check_model_name, convert_state_dict, get_default_cfg
+from ..models import check_model_name, convert_state_dict, get_default_cfg, weight_sources
 from ..models.convert import TRAINING_STATE_PREFIXES, format_names
 from ..models.recognise import recognise
 from ..runtime import LOG
@@ -49,6 +50,7 @@ class OpenedCheckpoint:
     record: Optional[ModelRecord]
     how: str                                 # how the model was found (for the log)
     source: Optional[str] = None             # the foreign source whose names the file had (None: ours)
+    model_kwargs: Dict = field(default_factory=dict)  # builder arguments the weights need (create_model(**...))
 
 
 def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optional[int] = None) -> OpenedCheckpoint:
@@ -57,6 +59,7 @@ def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optiona
     count is `num_classes` when given, else the checkpoint's classifier rows."""
     params, state = split_training_state(read_checkpoint(path))
     record = record_of(state, f"'{path}'")
+    model_kwargs = dict(record.model_kwargs) if record is not None else {}
     if model is not None:
         check_model_name(model)
     if record is not None:
@@ -82,12 +85,13 @@ def open_checkpoint(path: str, model: Optional[str] = None, num_classes: Optiona
         how = f"recognised by its parameter names and shapes ({match.describe()})"
         if source is not None:
             params = _from_source(source, model, params, path)
+            model_kwargs = dict(weight_sources(model)[source].model_kwargs or {})
     classifier = get_default_cfg(model).classifier
     if num_classes is None:
         head = params.get(f"{classifier}.weight")
         num_classes = int(head.shape[0]) if head is not None else (record.num_classes if record else
                                                                     get_default_cfg(model).num_classes)
-    return OpenedCheckpoint(path, model, num_classes, params, record, how, source)
+    return OpenedCheckpoint(path, model, num_classes, params, record, how, source, model_kwargs)
 
 
 def load_opened(net: nn.Cell, opened: OpenedCheckpoint) -> None:
@@ -177,7 +181,7 @@ def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
 
 
 def _from_source(source: str, model: str, params: Dict, path: str) -> Dict:
-    """The parameters of `model` under the names of a foreign `source` converted to ours, or a CheckpointError."""
+    """A `source`'s parameter names of `model` (the model zoo's, MindCV's) converted to ours, or a CheckpointError."""
     try:
         converted = convert_state_dict(source, model, {k: v.asnumpy() for k, v in params.items()})
     except ValueError as e:
@@ -197,6 +201,9 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoin
     if opened.model != model:
         raise CheckpointError(f"the checkpoint '{path}' holds a {opened.model} ({opened.how}), but this run builds "
                               f"{model}: pass --model {opened.model}")
+    if opened.model_kwargs != getattr(net, "model_kwargs", {}):
+        LOG.warning(f"the weights of '{path}' were trained in a {model} built with {opened.model_kwargs}, this "
+                    f"network with {getattr(net, 'model_kwargs', {})}: its outputs start from another function")
     params = opened.params
     prefix = classifier_prefix(net)
     head = params.get(f"{prefix}weight")
@@ -212,6 +219,14 @@ def init_from_checkpoint(net: nn.Cell, path: str, model: str) -> OpenedCheckpoin
     ms.load_param_into_net(net, params, strict_load=True)
     LOG.info(f"initialised from {path} ({opened.model}, {opened.how})")
     return opened
+
+
+def recorded_model_kwargs(path: str) -> Dict:
+    """The builder arguments the weights of a checkpoint need: from its record, or from the source its names were
+    recognised as (MindCV's MobileNetV1: ReLU); {} without a path."""
+    if not path or not os.path.isfile(path):
+        return {}
+    return open_checkpoint(path).model_kwargs
 
 
 def classifier_prefix(net: nn.Cell) -> str:

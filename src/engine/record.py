@@ -26,6 +26,7 @@ class ModelRecord:
     data_path: str = ""                      # the data root it was trained on (absolute)
     source: str = ""                         # what wrote it: train.py, fine_tune.py, convert_weights (timm), ...
     config: Dict = field(default_factory=dict)  # the effective config of the run
+    model_kwargs: Dict = field(default_factory=dict)  # builder arguments the weights need (e.g. {"act": "relu"})
 
     def to_dict(self) -> Dict:
         out = asdict(self)
@@ -48,7 +49,8 @@ class ModelRecord:
                        preprocessing=Preprocessing.from_dict(values["preprocessing"]),
                        classes=[str(c) for c in classes] if classes is not None else None,
                        dataset=str(values.get("dataset", "")), data_path=str(values.get("data_path", "")),
-                       source=str(values.get("source", "")), config=dict(values.get("config") or {}))
+                       source=str(values.get("source", "")), config=dict(values.get("config") or {}),
+                       model_kwargs=dict(values.get("model_kwargs") or {}))
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"the model record of {where or 'the file'} is damaged ({e!r}); pass --model, "
                                   f"--num_classes and the preprocessing options yourself") from None

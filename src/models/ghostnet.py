@@ -17,8 +17,9 @@ The later members of the family are this class too, with other bottleneck argume
 DFC attention), GhostNetV3 (ghostnetv3.py: re-parameterisable branches) and RepGhost (repghost.py: its own table
 and module).
 
-Checkpoint filters: timm / official names (BatchNorm renames only) for ghostnet_050 / 100 / 130, and the model zoo's
-flat `ConvUnit` names for ghostnet_100, ghostnet_nose_100 and ghostnet_600m.
+Checkpoint filters: timm / official names (BatchNorm renames only) for ghostnet_050 / 100 / 130, MindCV's names
+(ours except the final ConvBnAct, `blocks.9.features.{0,1}`) for the same three, and the model zoo's flat
+`ConvUnit` names for ghostnet_100, ghostnet_nose_100 and ghostnet_600m.
 """
 import re
 from typing import Callable, Mapping, Optional, Sequence, Tuple
@@ -167,6 +168,22 @@ def _zoo_renamer(flat: bool):
     return rename
 
 
+_MINDCV_FINAL = re.compile(r"^blocks\.9\.features\.([01])\.(\w+)$")
+
+
+def _mindcv_rename(name: str, state: Mapping) -> Optional[str]:
+    """MindCV's ghostnet.py: our names, except that its final ConvBnAct keeps its SequentialCell `features`
+    (conv 0, BN 1) where ours names them `conv` / `bn1`."""
+    m = _MINDCV_FINAL.match(name)
+    if not m:
+        return name
+    return f"blocks.9.0.conv.{m.group(2)}" if m.group(1) == "0" else f"blocks.9.0.bn1.{m.group(2)}"
+
+
+# MindCV trains GhostNet with bilinear interpolation, crop 0.875 and ImageNet mean / std (configs/ghostnet/*.yaml).
+_MINDCV = WeightSource(_mindcv_rename, preprocessing={"interpolation": "bilinear", "eval_resize": 256})
+
+
 # --- registered networks ----------------------------------------------------------------------------------------
 def _cfg(*weights: str) -> DefaultCfg:
     return DefaultCfg(weights=weights)
@@ -181,19 +198,22 @@ def timm_cfg(*weights: str) -> DefaultCfg:
 _TIMM = WeightSource(torch_bn_rename)
 
 
-@register_model(default_cfg=_cfg("timm / official: ghostnet_050 (untrained in timm)"), sources={"timm": _TIMM})
+@register_model(default_cfg=_cfg("timm / official: ghostnet_050 (untrained in timm)", "MindCV: ghostnet_050"),
+                sources={"timm": _TIMM, "mindcv": _MINDCV})
 def ghostnet_050(num_classes: int = 1000, **kwargs) -> GhostNet:
     return GhostNet(GHOSTNET_CFGS, num_classes, width=0.5, **kwargs)
 
 
 @register_model(default_cfg=_cfg("timm: ghostnet_100.in1k (the official ghostnet_1x.pth)",
-                                 "MindSpore model zoo: ghostnet_1x"),
-                sources={"timm": _TIMM, "modelzoo": WeightSource(_zoo_renamer(flat=False), names=("ghostnet_1x",))})
+                                 "MindSpore model zoo: ghostnet_1x", "MindCV: ghostnet_100"),
+                sources={"timm": _TIMM, "mindcv": _MINDCV,
+                         "modelzoo": WeightSource(_zoo_renamer(flat=False), names=("ghostnet_1x",))})
 def ghostnet_100(num_classes: int = 1000, **kwargs) -> GhostNet:
     return GhostNet(GHOSTNET_CFGS, num_classes, width=1.0, **kwargs)
 
 
-@register_model(default_cfg=_cfg("timm / official: ghostnet_130 (untrained in timm)"), sources={"timm": _TIMM})
+@register_model(default_cfg=_cfg("timm / official: ghostnet_130 (untrained in timm)", "MindCV: ghostnet_130"),
+                sources={"timm": _TIMM, "mindcv": _MINDCV})
 def ghostnet_130(num_classes: int = 1000, **kwargs) -> GhostNet:
     return GhostNet(GHOSTNET_CFGS, num_classes, width=1.3, **kwargs)
 

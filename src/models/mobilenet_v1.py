@@ -6,7 +6,9 @@ pointwise 1x1 + BN + ReLU6), global average pool, dropout, Dense. Parameter name
 weights map one to one. 4,231,976 parameters at width 1.0 and 1000 classes. Works at 32x32 (CIFAR-10) and 224x224.
 
 Checkpoint filters: timm's `mobilenetv1_100` (BatchNorm renames; trained with mean = std = 0.5, bicubic, crop 0.95
-at 224) and the model zoo's `mobilenet_v1` (`network.{0..26}.{0: conv, 1: BN}`, `fc`, a 1001-class head).
+at 224), the model zoo's `mobilenet_v1` (`network.{0..26}.{0: conv, 1: BN}`, `fc`, a 1001-class head) and MindCV's
+`mobilenet_v1_{025,050,075,100}` (`features.{0,1}` stem, `features.{3..15}.{0,1,3,4}` dw / pw conv and BN,
+`classifier`; a 1001-class head whose last row is unused, ReLU instead of ReLU6: loaded with `act="relu"`).
 """
 import re
 from typing import Mapping, Optional
@@ -14,7 +16,7 @@ from typing import Mapping, Optional
 from mindspore import nn
 
 from .convert import stage_positions, torch_bn_rename
-from .layers import ClassifierMixin, batch_norm, conv2d, init_weights, make_divisible
+from .layers import ClassifierMixin, batch_norm, conv2d, create_act, init_weights, make_divisible
 from .registry import DefaultCfg, WeightSource, register_model
 
 # One inner list per stage (timm's grouping: 1, 2, 2, 6, 2 blocks). out, stride
@@ -28,17 +30,17 @@ MOBILENET_V1_STAGES = [
 
 
 class DepthwiseSeparable(nn.Cell):
-    """Depthwise 3x3 conv + BN + ReLU6, then pointwise 1x1 conv + BN + ReLU6."""
+    """Depthwise 3x3 conv + BN + act, then pointwise 1x1 conv + BN + act (ReLU6; MindCV's weights: ReLU)."""
 
     conv_bn_pairs = (("conv_dw", "bn1"), ("conv_pw", "bn2"))
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, act: str = "relu6"):
         super().__init__()
         self.conv_dw = conv2d(in_channels, in_channels, 3, stride, groups=in_channels)
         self.bn1 = batch_norm(in_channels)
         self.conv_pw = conv2d(in_channels, out_channels, 1)
         self.bn2 = batch_norm(out_channels)
-        self.act = nn.ReLU6()
+        self.act = create_act(act)
 
     def construct(self, x):
         x = self.act(self.bn1(self.conv_dw(x)))
@@ -48,18 +50,19 @@ class DepthwiseSeparable(nn.Cell):
 class MobileNetV1(ClassifierMixin, nn.Cell):
     conv_bn_pairs = (("conv_stem", "bn1"),)
 
-    def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.0, in_channels: int = 3):
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.0, in_channels: int = 3,
+                 act: str = "relu6"):
         super().__init__()
         channels = make_divisible(32 * width, 8)
         self.conv_stem = conv2d(in_channels, channels, 3, stride=2)
         self.bn1 = batch_norm(channels)
-        self.act1 = nn.ReLU6()
+        self.act1 = create_act(act)
         stages = []
         for stage in MOBILENET_V1_STAGES:
             blocks = []
             for out, stride in stage:
                 out_channels = make_divisible(out * width, 8)
-                blocks.append(DepthwiseSeparable(channels, out_channels, stride))
+                blocks.append(DepthwiseSeparable(channels, out_channels, stride, act))
                 channels = out_channels
             stages.append(nn.SequentialCell(blocks))
         self.blocks = nn.SequentialCell(stages)
@@ -95,26 +98,53 @@ def _zoo_rename(name: str, state: Mapping) -> Optional[str]:
     return f"blocks.{s}.{j}.{'bn1' if depthwise else 'bn2'}.{leaf}"
 
 
+def _mindcv_rename(name: str, state: Mapping) -> Optional[str]:
+    """MindCV's mobilenetv1.py: `features` = stem conv (0), BN (1), ReLU (2), then the 13 depthwise-separable
+    blocks (3..15), each a SequentialCell of dw conv (0), BN (1), ReLU, pw conv (3), BN (4), ReLU."""
+    if re.match(r"^classifier\.(weight|bias)$", name):
+        return name
+    m = re.match(r"^features\.([01])\.(\w+)$", name)
+    if m:
+        part, leaf = m.groups()
+        if (part == "0") != (leaf == "weight"):
+            return None
+        return "conv_stem.weight" if part == "0" else f"bn1.{leaf}"
+    m = re.match(r"^features\.(\d+)\.([0134])\.(\w+)$", name)
+    positions = stage_positions(len(stage) for stage in MOBILENET_V1_STAGES)
+    if not m or not 3 <= int(m.group(1)) < 3 + len(positions):
+        return None
+    s, j = positions[int(m.group(1)) - 3]
+    part, leaf = m.group(2), m.group(3)
+    if (part in "03") != (leaf == "weight"):
+        return None
+    target = {"0": "conv_dw", "1": "bn1", "3": "conv_pw", "4": "bn2"}[part]
+    return f"blocks.{s}.{j}.{target}.{leaf}"
+
+
+# MindCV trains with bilinear interpolation, crop 0.875 and ImageNet mean / std (configs/mobilenetv1/*.yaml).
+_MINDCV = WeightSource(_mindcv_rename, preprocessing={"interpolation": "bilinear", "eval_resize": 256},
+                       model_kwargs={"act": "relu"})
 _CFG = DefaultCfg(weights=("MindSpore model zoo: mobilenetv1 (1001 classes)",))
 _SOURCES = {
     "timm": WeightSource(torch_bn_rename, names=("mobilenetv1_100",),
                          preprocessing={"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic",
                                         "eval_resize": 236}),
     "modelzoo": WeightSource(_zoo_rename, names=("mobilenet_v1", "mobilenetv1")),
+    "mindcv": _MINDCV,
 }
 
 
-@register_model(default_cfg=_CFG)
+@register_model(default_cfg=_CFG, sources={"mindcv": _MINDCV})
 def mobilenet_v1_025(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=0.25, **kwargs)
 
 
-@register_model(default_cfg=_CFG)
+@register_model(default_cfg=_CFG, sources={"mindcv": _MINDCV})
 def mobilenet_v1_050(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=0.5, **kwargs)
 
 
-@register_model(default_cfg=_CFG)
+@register_model(default_cfg=_CFG, sources={"mindcv": _MINDCV})
 def mobilenet_v1_075(num_classes: int = 1000, **kwargs) -> MobileNetV1:
     return MobileNetV1(num_classes, width=0.75, **kwargs)
 

@@ -1,8 +1,9 @@
 """Which registered model a checkpoint without a record holds (the model zoo's, or ours from before records).
 
 Every registered model's parameter names and shapes are compared with the checkpoint's, at any class count (the
-classifier's rows are free), directly and through each model's model-zoo name map. One match is the answer; none
-or several give an error naming the closest candidates and what differs.
+classifier's rows are free), directly and through each model's name maps of MindSpore checkpoints written elsewhere
+(the model zoo's, MindCV's). One match is the answer; none or several give an error naming the closest candidates
+and what differs.
 """
 import functools
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from .convert import drop_bookkeeping, format_names
 from .registry import create_model, get_default_cfg, list_models, weight_sources
 
 Shapes = Dict[str, Tuple[int, ...]]
+# The sources whose checkpoints are MindSpore files (a match can be found through their names), described
+MINDSPORE_SOURCES = {"modelzoo": "the model zoo's names", "mindcv": "MindCV's names"}
 
 
 @dataclass(frozen=True)
@@ -21,10 +24,7 @@ class Match:
     source: Optional[str] = None
 
     def describe(self) -> str:
-        return "our names" if self.source is None else SOURCE_NAMES.get(self.source, f"{self.source}'s names")
-
-
-SOURCE_NAMES = {"modelzoo": "the model zoo's names", "timm": "timm's names", "mindcv": "MindCV's names"}
+        return "our names" if self.source is None else MINDSPORE_SOURCES[self.source]
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,16 +73,18 @@ def recognise(entries: Mapping) -> Tuple[List[Match], List[Tuple[str, str]]]:
     """([Match] of the models that fit exactly, [(model, what differs)] of the closest others, closest first).
 
     `entries`: a checkpoint's name -> array-like (anything with .shape); optimizer and bookkeeping entries are
-    ignored. Each model is tried under our names, then under the names of every foreign source it converts from."""
+    ignored. Each model is tried under our names, then under the names of the MindSpore checkpoints written
+    elsewhere that it converts from (MINDSPORE_SOURCES)."""
     shapes = {name: tuple(value.shape) for name, value in drop_bookkeeping(dict(entries)).items()
               if hasattr(value, "shape")}
     matches, near = [], []
     for model in list_models():
         tries = [(None, shapes)]
-        for source in sorted(weight_sources(model)):
-            renamed = _renamed(shapes, model, source)
-            if renamed is not None and renamed != shapes:
-                tries.append((source, renamed))
+        for source in MINDSPORE_SOURCES:
+            if source in weight_sources(model):
+                renamed = _renamed(shapes, model, source)
+                if renamed is not None and renamed != shapes:
+                    tries.append((source, renamed))
         best = None
         for source, candidate in tries:
             missing, unexpected, mismatched = compare(candidate, model)

@@ -52,6 +52,7 @@ class WeightSource:
     renamer: Renamer
     names: Tuple[str, ...] = ()               # the source's own names for the model (e.g. timm's mobilenetv1_100)
     preprocessing: Optional[Dict] = None      # DefaultCfg fields that differ for those weights
+    model_kwargs: Optional[Dict] = None       # builder arguments the weights need (e.g. MindCV MobileNetV1: ReLU)
 
 
 @dataclass
@@ -122,12 +123,17 @@ def known_sources() -> List[str]:
     return sorted({s for entry in _MODELS.values() for s in entry.sources})
 
 
-def create_model(name: str, num_classes: Optional[int] = None, image_size: Optional[int] = None, **kwargs):
+def create_model(name: str, num_classes: Optional[int] = None, image_size: Optional[int] = None,
+                 pretrained=False, checkpoint_path: str = "", **kwargs):
     """Build the registered model `name` with `num_classes` outputs (default: its reference class count).
 
     `image_size` reaches only the networks whose layers are sized for one input resolution (default config
-    `fixed_resolution`); the others run at any size.
+    `fixed_resolution`); the others run at any size. `pretrained` (True, a tag such as "ghostnet_100.in1k", or a
+    path) or `checkpoint_path` loads weights (src/weights; default class count: the weights').
     """
+    if pretrained or checkpoint_path:
+        from ..weights import create_pretrained
+        return create_pretrained(name, pretrained, checkpoint_path, num_classes, image_size=image_size, **kwargs)
     check_model_name(name)
     entry = _MODELS[name]
     if num_classes is None:

@@ -90,7 +90,9 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
         how = f"{opened.model}, {opened.num_classes} classes ({opened.how})"
         return Predictor(padded_predict(network_predict(net), batch_size), net.class_names, net.preprocessing,
                          opened.model, path,
-                         how + ("" if record and record.classes else "; class names: the class indices"))
+                         how + ("" if record and record.classes else "; class names: " + (
+                             "the class indices" if net.class_names[0] == "0" else
+                             "ImageNet-1k's (by the head size)")))
     from ..deploy import make_predictor, read_file_record
     record = read_file_record(path)
     if record is None and not model:

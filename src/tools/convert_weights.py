@@ -1,6 +1,6 @@
 """Convert timm / official PyTorch weights or MindSpore model-zoo checkpoints into this repository's checkpoints.
 
-    python -m src.tools.convert_weights --source timm|modelzoo --model NAME --input FILE --output FILE.ckpt
+    python -m src.tools.convert_weights --source timm|modelzoo|mindcv --model NAME --input FILE --output FILE.ckpt
                                         [--ema]
 
 Sources and the networks they convert into:
@@ -16,6 +16,8 @@ Sources and the networks they convert into:
   module trees differ from ours (flat GhostNet blocks, `ConvUnit.conv/.bn`, `Conv2dBnAct.conv/.batchnorm`,
   `network.N.M`, `end_point`, `fc`). Optimizer and bookkeeping entries (`moments.*`, `learning_rate`,
   `global_step`, ...) are dropped.
+- `mindcv`: MindCV's checkpoints (`{model}-{sha256[:8]}[-910v2].ckpt`) of `ghostnet_050/100/130` and
+  `mobilenet_v1_025/050/075/100` (1001 classes, ReLU: the record carries `act: relu` for the builder).
 
 The name maps live with each model (its checkpoint filters, `src/models/<family>.py`); this tool reads the file and
 writes the checkpoint.
@@ -164,7 +166,8 @@ def converted_record(source: str, model: str, num_classes: int, input_path: str)
     cfg = get_default_cfg(model)
     overlay = dict(weight_sources(model)[source].preprocessing or {})
     return ModelRecord(model, num_classes, resolve_preprocessing(cfg, overlay), source=f"convert_weights ({source}) "
-                       f"of {os.path.basename(input_path)}")
+                       f"of {os.path.basename(input_path)}",
+                       model_kwargs=dict(weight_sources(model)[source].model_kwargs or {}))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -175,7 +178,8 @@ def _parser() -> argparse.ArgumentParser:
     sources = known_sources()
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--source", required=True, choices=sources,
-                        help="timm: official GhostNet / timm PyTorch weights; modelzoo: MindSpore model-zoo .ckpt")
+                        help="timm: official GhostNet / timm PyTorch weights; modelzoo: MindSpore model-zoo .ckpt; "
+                             "mindcv: MindCV .ckpt")
     parser.add_argument("--model", required=True, help="our model name (the source's name accepted, e.g. "
                                                        "mobilenetv1_100)")
     parser.add_argument("--input", required=True, help=".safetensors, .pth / .pt / .bin (timm) or .ckpt (modelzoo)")
@@ -204,11 +208,13 @@ def run(args: argparse.Namespace) -> int:
         save(params, args.output, converted_record(args.source, model, num_classes, args.input))
         progress.update(1, "written")
         # Round trip: the written file must load completely into the network it was made for.
-        load_weights(create_model(model, num_classes=num_classes), args.output)
+        kwargs = weight_sources(model)[args.source].model_kwargs or {}
+        load_weights(create_model(model, num_classes=num_classes, **kwargs), args.output)
         progress.update(1, "loaded back")
     print(f"converted {len(state)} tensors of '{args.input}' into {len(params)} parameters of {model} "
           f"({num_classes} classes): {args.output}")
-    print(f"load with: load_weights(create_model('{model}', num_classes={num_classes}), '{args.output}')")
+    extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    print(f"load with: load_weights(create_model('{model}', num_classes={num_classes}{extra}), '{args.output}')")
     return 0
 
 
