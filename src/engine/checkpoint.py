@@ -2,7 +2,6 @@
 pretrained weights (ours or the model zoo's, converted on the fly), resuming a run (weights, optimizer moments,
 step, EMA, best so far), and finding a run's periodic checkpoints."""
 import os
-import os
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
