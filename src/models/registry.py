@@ -9,7 +9,9 @@ foreign checkpoint's parameter names (timm, the MindSpore model zoo) onto ours.
 import difflib
 import fnmatch
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .features import features_model, warn_head_options
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -122,14 +124,21 @@ def known_sources() -> List[str]:
     return sorted({s for entry in _MODELS.values() for s in entry.sources})
 
 
-def create_model(name: str, num_classes: Optional[int] = None, image_size: Optional[int] = None, **kwargs):
+def create_model(name: str, num_classes: Optional[int] = None, image_size: Optional[int] = None,
+                 features_only: bool = False, out_indices: Optional[Sequence[int]] = None, output_stride: int = 32,
+                 **kwargs):
     """Build the registered model `name` with `num_classes` outputs (default: its reference class count).
 
     `image_size` reaches only the networks whose layers are sized for one input resolution (default config
-    `fixed_resolution`); the others run at any size.
+    `fixed_resolution`); the others run at any size. `features_only`: a backbone returning the feature maps of the
+    levels `out_indices` (default all), with `feature_info`; `output_stride` 8 or 16 dilates the last stages
+    (src/models/features.py).
     """
     check_model_name(name)
     entry = _MODELS[name]
+    if features_only:
+        warn_head_options(num_classes=num_classes, drop_rate=kwargs.pop("drop_rate", None))
+        num_classes = None
     if num_classes is None:
         num_classes = entry.default_cfg.num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -139,4 +148,4 @@ def create_model(name: str, num_classes: Optional[int] = None, image_size: Optio
     net = entry.builder(num_classes=num_classes, **kwargs)
     net.default_cfg = replace(entry.default_cfg, input_size=kwargs.get("image_size", entry.default_cfg.input_size))
     net.model_name = name
-    return net
+    return features_model(net, features_only, out_indices, output_stride)
