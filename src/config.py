@@ -136,6 +136,8 @@ KEYS: Tuple[Key, ...] = (
                                           "the fly); a head of another class count is replaced",
         aliases=("pre_trained",)),
     Key("freeze_epochs", 0, to_int, M, "train only the classifier for the first N epochs (fine-tuning)"),
+    Key("freeze_stages", -1, to_int, M, "stop gradients and BN statistics in the stem and the first N stages "
+                                        "(0: the stem only; -1: nothing frozen)"),
     Key("freeze_bn", False, to_bool, M, "BN normalises with, and keeps, its running statistics (small-batch "
                                         "fine-tuning); gamma and beta still learn"),
     Key("dataset", "auto", to_dataset, D, "auto: follow the data path (CIFAR-10 binary batches, else class "

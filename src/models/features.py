@@ -194,7 +194,7 @@ def set_output_stride(net: nn.Cell, output_stride: int) -> nn.Cell:
     those of the strided network and the parameters are the same. Found by a shape probe (two PyNative forward
     passes of a PROBE_SIZE image), so every family is handled alike, parallel branches included.
     """
-    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+    if isinstance(output_stride, bool) or not isinstance(output_stride, int) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
     reason = getattr(net, "fixed_stride_reason", None)
     if output_stride != 32 and reason:
@@ -220,8 +220,8 @@ def set_output_stride(net: nn.Cell, output_stride: int) -> nn.Cell:
 # --- freezing -------------------------------------------------------------------------------------------------
 def freeze_stages(net: nn.Cell, num_stages: int) -> List[str]:
     """Stop gradients and BN statistic updates in the stem (level 0) and the first `num_stages` stages (the steps
-    up to level `num_stages`), in place; returns the names of the frozen parameters (also kept on
-    `net.frozen_parameters`, which the trainer's phases respect). Call it before building the optimizer."""
+    up to level `num_stages`), in place; returns the names of the frozen parameters. Each is marked `frozen_stage`
+    (the trainer's phases leave those frozen). Call it before building the optimizer."""
     levels = _levels(net)
     if isinstance(num_stages, bool) or not isinstance(num_stages, int) or not 0 <= num_stages < len(levels):
         raise ValueError(f"freeze_stages {num_stages!r}: {_name(net)} has the stem (0) and stages 1..{len(levels) - 1}"
@@ -233,8 +233,8 @@ def freeze_stages(net: nn.Cell, num_stages: int) -> List[str]:
         freeze_batch_norm(cell)
         for param in cell.get_parameters():
             param.requires_grad = False
+            param.frozen_stage = True
             frozen.append(param.name)
-    net.frozen_parameters = tuple(getattr(net, "frozen_parameters", ())) + tuple(frozen)
     return frozen
 
 
