@@ -121,6 +121,7 @@ class FeatureNet(nn.Cell):
             setattr(self, name, cell)
         self.steps = tuple((s.partition(".")[0], int(s.partition(".")[2] or -1)) for s in self.feature_steps)
         self.keep = tuple(self.feature_steps.index(levels[i].module) for i in indices)
+        self.last = last
         _rename_parameters(self)
 
     def construct(self, x):
@@ -131,7 +132,9 @@ class FeatureNet(nn.Cell):
                 cell = cell[index]
             x = cell(x)
             if i in self.keep:
-                outputs = outputs + (x,)
+                # A map that later steps read leaves as a product with 1: MindSpore's ONNX exporter renames a
+                # tensor that is both a graph output and a node input, and the reading node's input dangles.
+                outputs = outputs + ((x * 1.0 if i < self.last else x),)
         return outputs
 
     def reparameterize(self) -> int:
