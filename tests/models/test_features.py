@@ -318,3 +318,25 @@ def test_freeze_stages_is_refused_beyond_the_stages():
         freeze_stages(net, 5)
     with pytest.raises(ValueError, match="freeze_stages -1"):
         freeze_stages(net, -1)
+
+
+# --- the documentation's example --------------------------------------------------------------------------------
+def test_the_backbones_doc_example_runs(monkeypatch, capsys):
+    """Every ```python block of docs/backbones.md, run in order (the installed package name `ghostzoo` is this
+    clone's `src`)."""
+    import os
+    import sys
+    import src
+    import src.models
+    from tests.support import ROOT
+    text = open(os.path.join(ROOT, "docs", "backbones.md")).read()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert blocks
+    monkeypatch.setitem(sys.modules, "ghostzoo", src)
+    monkeypatch.setitem(sys.modules, "ghostzoo.models", src.models)
+    namespace = {"__name__": "backbones_doc"}
+    for block in blocks:
+        exec(compile(block, "docs/backbones.md", "exec"), namespace)
+    assert "one step, loss" in capsys.readouterr().out
+    backbone = namespace["backbone"]
+    assert not backbone.conv_stem.weight.requires_grad and backbone.blocks[3][0].conv_dw.weight.requires_grad
