@@ -340,3 +340,26 @@ def test_the_backbones_doc_example_runs(monkeypatch, capsys):
     assert "one step, loss" in capsys.readouterr().out
     backbone = namespace["backbone"]
     assert not backbone.conv_stem.weight.requires_grad and backbone.blocks[3][0].conv_dw.weight.requires_grad
+
+
+@pytest.mark.slow
+def test_train_freeze_stages_keeps_the_stem_and_first_stages(synthetic_root, tmp_path):
+    """train.py --freeze_stages 1 from a checkpoint: the stem, blocks.0 and blocks.1 (weights and BN statistics)
+    come out as they went in, later stages and the head have trained."""
+    import glob
+    import os
+    import train as train_script
+    from tests.support import TINY, tensor_entries
+    start = str(tmp_path / "start.ckpt")
+    ms.save_checkpoint(create_model("ghostnet_050", num_classes=4), start)
+    out = str(tmp_path / "run")
+    assert train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", out, "--epoch_size", "1",
+                                     "--pretrained_ckpt", start, "--freeze_stages", "1"]) == 0
+    before = tensor_entries(start)
+    after = tensor_entries(sorted(glob.glob(os.path.join(out, "ckpt", "*.ckpt")))[-1])
+    frozen = [k for k in before if k.startswith(("conv_stem.", "bn1.", "blocks.0.", "blocks.1."))]
+    assert any(k.endswith("moving_mean") for k in frozen)
+    for key in frozen:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    for key in ("blocks.3.0.conv_dw.weight", "blocks.5.0.bn_dw.moving_mean", "classifier.weight"):
+        assert not np.array_equal(after[key], before[key]), key
