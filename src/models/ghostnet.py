@@ -19,6 +19,9 @@ and module).
 
 Checkpoint filters: timm / official names (BatchNorm renames only) for ghostnet_050 / 100 / 130, and the model zoo's
 flat `ConvUnit` names for ghostnet_100, ghostnet_nose_100 and ghostnet_600m.
+
+Feature levels (`features_only`, features.py): the stem after its activation, then every stride-2 stage, as timm's
+(whose stem level is the raw convolution; docs/backbones.md).
 """
 import re
 from typing import Callable, Mapping, Optional, Sequence, Tuple
