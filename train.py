@@ -30,7 +30,8 @@ from src.engine.run_files import RunPaths
 from src.engine.scheduler import create_scheduler
 from src.engine.trainer import Trainer, plan_phases, use_sink_mode
 from src.errors import ConfigError
-from src.models import check_model_name, count_params, create_model, freeze_batch_norm, get_default_cfg
+from src.models import (check_model_name, count_params, create_model, freeze_batch_norm, freeze_stages,
+                        get_default_cfg)
 from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
 from src.runtime import LOG, setup_logging, setup_runtime
 from src.weights.cli import expand_pretrained
@@ -178,6 +179,9 @@ class TrainingRun:
             init_from_checkpoint(net, cfg.pretrained_ckpt, cfg.model)
         if cfg.freeze_bn:
             LOG.info(f"freeze_bn: {freeze_batch_norm(net)} BN layers normalise with their running statistics")
+        if cfg.freeze_stages != -1:  # -1: off; other values are checked against the network
+            LOG.info(f"freeze_stages: {len(freeze_stages(net, cfg.freeze_stages))} parameters of the stem and the "
+                     f"first {cfg.freeze_stages} stages frozen")
         state = read_training_state(cfg.resume, net) if cfg.resume else None
         return net, state
 

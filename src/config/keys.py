@@ -82,6 +82,8 @@ KEYS: Tuple[Key, ...] = (
         "--model's default, or a file; command line only", scripts=_BOTH + (EXPORT_SCRIPT, PREDICT)),
     Key("freeze_epochs", 0, to_int, MODEL, "train only the classifier for the first N epochs (fine-tuning)",
         interval="[0, inf)"),
+    Key("freeze_stages", -1, to_int, MODEL, "stop gradients and BN statistics in the stem and the first N stages "
+        "(0: the stem only; -1: nothing frozen)", interval="[-1, inf)"),
     Key("freeze_bn", False, to_bool, MODEL, "BN normalises with, and keeps, its running statistics (small-batch "
         "fine-tuning); gamma and beta still learn"),
     # --- data

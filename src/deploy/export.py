@@ -3,7 +3,7 @@ MINDIR user_info (both under the key `ghostzoo_record`), so that eval_onnx.py, t
 scripts take the preprocessing and the class names from the file."""
 import json
 import os
-from typing import Optional
+from typing import List, Optional
 
 import mindspore as ms
 import numpy as np
@@ -48,12 +48,13 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
     else:
         example = ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32))
     if file_format == "ONNX":
-        kwargs = dict(input_names=["x"], output_names=["logits"])
+        outputs = output_names(net)
+        kwargs = dict(input_names=["x"], output_names=outputs)
         if batch_size == 0:
             # The shapeless example makes the batch symbolic through the whole graph, outputs included; with a
             # batch-1 example and dynamic_axes alone MindSpore declared the output as {1, classes}, and
             # onnxruntime warned on every batch of another size.
-            kwargs["dynamic_axes"] = {"x": {0: "N"}, "logits": {0: "N"}}
+            kwargs["dynamic_axes"] = {name: {0: "N"} for name in ["x"] + outputs}
         ms.onnx.export(net, example, file_name=base, **kwargs)
         if record is not None:
             _add_onnx_metadata(path, record)
@@ -68,6 +69,12 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
     if not os.path.isfile(path):
         raise RuntimeError(f"MindSpore reported no error but wrote no '{path}'")
     return path
+
+
+def output_names(net) -> List[str]:
+    """The exported outputs: `logits`, or `level<i>` per feature level of a features-only network."""
+    info = getattr(net, "feature_info", None)
+    return [f"level{i}" for i in info.out_indices] if info is not None else ["logits"]
 
 
 def _add_onnx_metadata(path: str, record: ModelRecord) -> None:

@@ -1,5 +1,6 @@
 """Running exported files: one onnxruntime session factory, batches for fixed- or dynamic-batch files, MINDIR."""
 import os
+from typing import List
 
 import numpy as np
 import mindspore as ms
@@ -47,6 +48,12 @@ def run_onnx(path: str, images: np.ndarray) -> np.ndarray:
     return predict_batches(onnx_session(path), images)
 
 
+def onnx_outputs(path: str, images: np.ndarray) -> List[np.ndarray]:
+    """Every output of an ONNX file (a features-only network has one per level) for a float32 NCHW batch."""
+    session = onnx_session(path)
+    return session.run(None, {session.get_inputs()[0].name: images})
+
+
 def load_mindir(path: str):
     """An nn.GraphCell of a MINDIR file; ValueError naming the file when it cannot be loaded."""
     if not os.path.isfile(path):
@@ -60,6 +67,12 @@ def load_mindir(path: str):
 def run_mindir(path: str, images: np.ndarray) -> np.ndarray:
     """Logits of a MINDIR file (ms.load + nn.GraphCell) for a float32 NCHW batch."""
     return load_mindir(path)(ms.Tensor(images)).asnumpy()
+
+
+def mindir_outputs(path: str, images: np.ndarray) -> List[np.ndarray]:
+    """Every output of a MINDIR file (a features-only network has one per level) for a float32 NCHW batch."""
+    outputs = load_mindir(path)(ms.Tensor(images))
+    return [o.asnumpy() for o in (outputs if isinstance(outputs, (tuple, list)) else (outputs,))]
 
 
 def make_predictor(path: str, device_target: str = "CPU"):

@@ -33,10 +33,12 @@ def plan_phases(start_epoch: int, epochs: int, freeze_epochs: int = 0) -> List[P
 
 
 def set_backbone_trainable(net: nn.Cell, trainable: bool) -> None:
-    """Freeze (or unfreeze) every weight but the classifier's (BN moving statistics never train)."""
+    """Freeze (or unfreeze) every weight but the classifier's (BN moving statistics never train; the stages that
+    models.freeze_stages froze stay frozen)."""
     head = {id(p) for p in net.get_classifier().get_parameters()}
     for param in net.get_parameters():
-        if id(param) not in head and not param.name.endswith(("moving_mean", "moving_variance")):
+        if id(param) not in head and not param.name.endswith(("moving_mean", "moving_variance")) \
+                and not getattr(param, "frozen_stage", False):
             param.requires_grad = trainable
 
 

@@ -97,6 +97,23 @@ class GatherExcite(nn.Cell):
         return x * expand_gate(self.gate(context), x)  # the (N, C, 1, 1) gate tiled first: see expand_gate
 
 
+class InputCheck(nn.Cell):
+    """Passes `image_size` x `image_size` inputs through and refuses others (the theta gathers' kernels span the
+    feature maps of one resolution)."""
+
+    def __init__(self, image_size: int):
+        super().__init__()
+        self.image_size = image_size
+
+    def construct(self, x):
+        height, width = x.shape[2], x.shape[3]
+        if height != self.image_size or width != self.image_size:
+            raise ValueError(f"this GENet-Res50 was built for {self.image_size}x{self.image_size} inputs (its "
+                             f"gather kernels span the feature maps of that size), got {height}x{width}; "
+                             f"build it with image_size matching the input")
+        return x
+
+
 class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
     """GENet-Res50. `extra=False`: GE-theta-minus; `extra=True, mlp=False`: GE-theta; both True: GE-theta-plus.
 
@@ -114,6 +131,9 @@ class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
         self.mlp = mlp
         self.image_size = image_size
         self.check_size = extra  # only the depthwise gather depends on the resolution
+        if extra:
+            self.input_check = InputCheck(image_size)
+            self.fixed_stride_reason = "its Gather-Excite kernels span the maps of output stride 32"
 
         channels = self.init_stem(in_channels)
         size = self.stem_output_size(image_size)
@@ -128,16 +148,14 @@ class GENetRes50(ResNetMixin, ClassifierMixin, nn.Cell):
                 layer.append(Bottleneck(channels, planes, out, stride if j == 0 else 1, attn=ge, attn_name="ge"))
                 channels = out
             setattr(self, f"layer{index + 1}", nn.SequentialCell(layer))
+        self.init_feature_levels([p * EXPANSION for _, p, _ in GENET_RES50_STAGES],
+                                 [s for _, _, s in GENET_RES50_STAGES], ("input_check",) if extra else ())
         self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 
     def forward_features(self, x):
         if self.check_size:
-            height, width = x.shape[2], x.shape[3]
-            if height != self.image_size or width != self.image_size:
-                raise ValueError(f"this GENet-Res50 was built for {self.image_size}x{self.image_size} inputs (its "
-                                 f"gather kernels span the feature maps of that size), got {height}x{width}; "
-                                 f"build it with image_size matching the input")
+            x = self.input_check(x)
         return self.forward_stages(x)
 
 

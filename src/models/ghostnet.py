@@ -20,6 +20,9 @@ and module).
 Checkpoint filters: timm / official names (BatchNorm renames only) for ghostnet_050 / 100 / 130, MindCV's names
 (ours except the final ConvBnAct, `blocks.9.features.{0,1}`) for the same three, and the model zoo's flat
 `ConvUnit` names for ghostnet_100, ghostnet_nose_100 and ghostnet_600m.
+
+Feature levels (`features_only`, features.py): the stem after its activation, then every stride-2 stage, as timm's
+(whose stem level is the raw convolution; docs/backbones.md).
 """
 import re
 from typing import Callable, Mapping, Optional, Sequence, Tuple
@@ -27,6 +30,7 @@ from typing import Callable, Mapping, Optional, Sequence, Tuple
 from mindspore import nn
 
 from .convert import apply_rules, stage_positions, torch_bn_rename
+from .features import Level
 from .ghost import GhostBottleneck
 from .layers import ClassifierMixin, ConvBnAct, batch_norm, conv2d, create_act, init_weights, make_divisible
 from .registry import DefaultCfg, WeightSource, register_model
@@ -57,6 +61,7 @@ GHOSTNET600_CFGS = [
     (3, 6, 160, 0.1, 1),
 ]
 FEATURE_CHANNELS = 960  # the last 1x1 conv before the head, scaled by the width
+FEATURE_STEM = ("conv_stem", "bn1", "act1")  # what forward_features runs before `blocks`
 
 
 class GhostNet(ClassifierMixin, nn.Cell):
@@ -90,6 +95,7 @@ class GhostNet(ClassifierMixin, nn.Cell):
         channels = stem_channels
         stages = []
         index = 0
+        levels = [Level("act1", stem_channels, 2)]  # feature levels: the stem, then every stride-2 stage (timm's)
         for stage in ([[row] for row in cfgs] if flat else cfgs):
             blocks = []
             for k, exp, out, se_ratio, stride in stage:
@@ -102,10 +108,14 @@ class GhostNet(ClassifierMixin, nn.Cell):
                 channels = out_channels
                 index += 1
             stages.extend(blocks if flat else [nn.SequentialCell(blocks)])
+            if max(row[4] for row in stage) > 1:
+                levels.append(Level(f"blocks.{len(stages) - 1}", channels, levels[-1].reduction * 2))
         feature_channels = make_divisible(FEATURE_CHANNELS * width, 4)
         final = ConvBnAct(channels, feature_channels, 1, act=act)
         stages.append(final if flat else nn.SequentialCell([final]))
         self.blocks = nn.SequentialCell(stages)
+        self.feature_steps = FEATURE_STEM + tuple(f"blocks.{i}" for i in range(len(stages)))
+        self.feature_levels = tuple(levels)
         self.init_classifier(feature_channels, num_classes, drop_rate, head_channels=head_channels, head_act=act)
         init_weights(self)
 

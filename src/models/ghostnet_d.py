@@ -143,6 +143,7 @@ class GhostNetD(ResNetMixin, ClassifierMixin, nn.Cell):
                 stages.append(make_layer(channels, planes, blocks, stride))
             channels = planes * EXPANSION
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.init_feature_levels([p * EXPANSION for p, _ in GHOSTNET_D_STAGES], [s for _, s in GHOSTNET_D_STAGES])
         self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 

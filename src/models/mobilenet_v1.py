@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 from mindspore import nn
 
 from .convert import stage_positions, torch_bn_rename
+from .features import Level
 from .layers import ClassifierMixin, batch_norm, conv2d, create_act, init_weights, make_divisible
 from .registry import DefaultCfg, WeightSource, register_model
 
@@ -57,15 +58,19 @@ class MobileNetV1(ClassifierMixin, nn.Cell):
         self.conv_stem = conv2d(in_channels, channels, 3, stride=2)
         self.bn1 = batch_norm(channels)
         self.act1 = create_act(act)
-        stages = []
+        stages, levels, reduction = [], [], 2
         for stage in MOBILENET_V1_STAGES:
             blocks = []
             for out, stride in stage:
                 out_channels = make_divisible(out * width, 8)
                 blocks.append(DepthwiseSeparable(channels, out_channels, stride, act))
                 channels = out_channels
+                reduction *= stride
             stages.append(nn.SequentialCell(blocks))
+            levels.append(Level(f"blocks.{len(stages) - 1}", channels, reduction))  # every stage (timm's levels)
         self.blocks = nn.SequentialCell(stages)
+        self.feature_steps = ("conv_stem", "bn1", "act1") + tuple(f"blocks.{i}" for i in range(len(stages)))
+        self.feature_levels = tuple(levels)
         self.init_classifier(channels, num_classes, drop_rate)
         init_weights(self)
 

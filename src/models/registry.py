@@ -9,7 +9,9 @@ foreign checkpoint's parameter names (timm, the MindSpore model zoo) onto ours.
 import difflib
 import fnmatch
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .features import features_model, warn_head_options
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,16 +126,23 @@ def known_sources() -> List[str]:
 
 
 def create_model(name: str, num_classes: Optional[int] = None, image_size: Optional[int] = None,
-                 pretrained=False, checkpoint_path: str = "", **kwargs):
+                 pretrained=False, checkpoint_path: str = "", features_only: bool = False,
+                 out_indices: Optional[Sequence[int]] = None, output_stride: int = 32, **kwargs):
     """Build the registered model `name` with `num_classes` outputs (default: its reference class count).
 
     `image_size` reaches only the networks whose layers are sized for one input resolution (default config
     `fixed_resolution`); the others run at any size. `pretrained` (True, a tag such as "ghostnet_100.in1k", or a
-    path) or `checkpoint_path` loads weights (src/weights; default class count: the weights').
+    path) or `checkpoint_path` loads weights (src/weights; default class count: the weights'). `features_only`: a
+    backbone returning the feature maps of the levels `out_indices` (default all), with `feature_info`;
+    `output_stride` 8 or 16 dilates the last stages (src/models/features.py).
     """
-    if pretrained or checkpoint_path:
+    if features_only:
+        warn_head_options(num_classes=num_classes, drop_rate=kwargs.pop("drop_rate", None))
+        num_classes = None
+    if pretrained or checkpoint_path:  # the weights go into the whole network, then it becomes a backbone
         from ..weights import create_pretrained
-        return create_pretrained(name, pretrained, checkpoint_path, num_classes, image_size=image_size, **kwargs)
+        net = create_pretrained(name, pretrained, checkpoint_path, num_classes, image_size=image_size, **kwargs)
+        return features_model(net, features_only, out_indices, output_stride)
     check_model_name(name)
     entry = _MODELS[name]
     if num_classes is None:
@@ -145,4 +154,4 @@ def create_model(name: str, num_classes: Optional[int] = None, image_size: Optio
     net = entry.builder(num_classes=num_classes, **kwargs)
     net.default_cfg = replace(entry.default_cfg, input_size=kwargs.get("image_size", entry.default_cfg.input_size))
     net.model_name = name
-    return net
+    return features_model(net, features_only, out_indices, output_stride)

@@ -11,6 +11,7 @@ from typing import Optional
 
 from mindspore import nn
 
+from .features import Level
 from .layers import batch_norm, conv2d, conv_bn
 
 EXPANSION = 4  # a bottleneck's output width over its 3x3 width
@@ -78,6 +79,17 @@ class ResNetMixin:
         self.pad = nn.Pad(((0, 0), (0, 0), (1, 1), (1, 1)))
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="valid")
         return self.STEM_CHANNELS
+
+    def init_feature_levels(self, stage_channels, stage_strides, checks: tuple = ()) -> None:
+        """The feature levels (timm's ResNet levels): the stem after its ReLU, then layer1 .. layer4; `checks`
+        are cells run first (an input check)."""
+        self.feature_steps = tuple(checks) + ("conv1", "bn1", "relu", "pad", "maxpool", "layer1", "layer2",
+                                              "layer3", "layer4")
+        levels, reduction = [Level("relu", self.STEM_CHANNELS, 2)], 4
+        for index, (channels, stride) in enumerate(zip(stage_channels, stage_strides), start=1):
+            reduction *= stride
+            levels.append(Level(f"layer{index}", channels, reduction))
+        self.feature_levels = tuple(levels)
 
     def stem_output_size(self, image_size: int) -> int:
         return out_size(out_size(image_size, 7, 2, 3), 3, 2, 1)
