@@ -15,12 +15,13 @@ from src.data import (Augmentation, augmentation_seed, check_class_count, create
                       resolve_data_path, resolve_dataset)
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.distributed import report_rank_agreement
-from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
+from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest, interrupt_saver
 from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
                                    read_training_state)
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
+from src.engine.interrupt import StopOnSignal
 from src.engine.loss import create_loss
 from src.engine.optim import create_optimizer, linear_lr_scale, resolve_amp
 from src.engine.record import ModelRecord
@@ -29,7 +30,7 @@ from src.engine.scheduler import create_scheduler
 from src.engine.trainer import Trainer, plan_phases, use_sink_mode
 from src.errors import ConfigError
 from src.models import check_model_name, count_params, create_model, freeze_batch_norm, get_default_cfg
-from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
+from src.outputs import RunLock, check_new_run, check_output_dir, clear_earlier_run, remove_stale_temp_files
 from src.prediction import draw_validation_grid
 from src.runtime import LOG, setup_logging, setup_runtime
 
@@ -49,6 +50,7 @@ def check_inputs(cfg) -> None:
     if cfg.kd_teacher:
         check_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt)
     check_output_dir(cfg.output_dir)
+    check_new_run(cfg.output_dir, cfg.resume, cfg.overwrite)
 
 
 def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict:
@@ -74,9 +76,12 @@ def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict
 def _start_logging(cfg, runtime, lock) -> str:
     """Log to the console and OUTPUT_DIR/train[_rank<r>].log; remove temp files a killed run left; return ckpt/."""
     os.makedirs(cfg.output_dir, exist_ok=True)
+    cleared = clear_earlier_run(cfg.output_dir) if runtime.is_main and cfg.overwrite and not cfg.resume else []
     setup_logging(os.path.join(cfg.output_dir, f"train_rank{runtime.rank}.log" if runtime.distributed
                                else "train.log"))
     ckpt_dir = os.path.join(cfg.output_dir, "ckpt")
+    if cleared:
+        LOG.info(f"--overwrite true: removed the earlier run's {', '.join(cleared)} from {cfg.output_dir}")
     if lock is not None and lock.taken_over:
         LOG.info(f"took over the lock of a run that ended without releasing it (pid {lock.taken_over.get('pid')} "
                  f"on {lock.taken_over.get('host')})")
@@ -145,8 +150,8 @@ def _build_network(cfg, preprocessing):
 
 
 def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: bool, record, epoch_time_label):
-    """(monitor, checkpoint saver or None, EMA or None, validator or None) and the callback list; every checkpoint
-    written carries the model `record`."""
+    """(monitor, checkpoint saver or None, EMA or None, validator or None, signal stopper) and the callback list;
+    every checkpoint written carries the model `record`."""
     monitor = TrainMonitor(steps, cfg.batch_size * runtime.group_size, lr, cfg.log_interval, cfg.epoch_size,
                            epoch_time_label)
     callbacks = [monitor]
@@ -172,7 +177,11 @@ def _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir, resuming: boo
                                         runtime.is_main, ema,
                                         runtime.sum_across_ranks if runtime.distributed else None, best, extra)
         callbacks.append(validator)
-    return (monitor, saver, ema, validator), callbacks
+    stopper = StopOnSignal(steps, interrupt_saver(ckpt_dir, cfg.model, extra, (TEACHER_PREFIX,), ema)
+                           if runtime.is_main else None, runtime.sum_across_ranks if runtime.distributed else None,
+                           " (through the same launcher)" if runtime.distributed else "")
+    callbacks.append(stopper)  # after the EMA update, whose state it saves
+    return (monitor, saver, ema, validator, stopper), callbacks
 
 
 def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
@@ -206,8 +215,8 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
              f"{cfg.batch_size} per epoch" + (f"; {val_loader.total} validation images" if val_loader else
                                               "; no validation split"))
     _log_resume(cfg, runtime, state, start_epoch, steps, ckpt_dir)
-    (monitor, saver, ema, validator), callbacks = _callbacks(cfg, runtime, net, steps, lr, val_loader, ckpt_dir,
-                                                             state is not None, record, epoch_time_label)
+    (monitor, saver, ema, validator, stopper), callbacks = _callbacks(
+        cfg, runtime, net, steps, lr, val_loader, ckpt_dir, state is not None, record, epoch_time_label)
     if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it keeps
         callbacks.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, validator,
                                         start_epoch if state is not None else None,
@@ -227,9 +236,10 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
             LOG.info(f"epochs {phase.first_epoch + 1}-{phase.end_epoch}: backbone frozen, training the classifier "
                      f"only")
     start = time.time()
-    trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
-                first_loader=train_loader,
-                augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
+    with stopper.watching():  # SIGTERM / SIGINT: stop after the step, with a checkpoint that resumes there
+        trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
+                    first_loader=train_loader,
+                    augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
     return _finish(cfg, runtime, net, time.time() - start, monitor, saver, ema, validator, ckpt_dir, val_source,
                    preprocessing)
 
@@ -250,7 +260,7 @@ def _log_resume(cfg, runtime, state, start_epoch: int, steps: int, ckpt_dir: str
         step = int(state["global_step"].asnumpy().reshape(-1)[0])
         LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
                  f"{start_epoch + 1} of {cfg.epoch_size}")
-        if step != start_epoch * steps:
+        if step != start_epoch * steps and "step_in_epoch" not in state:
             LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
                      f"make {start_epoch * steps}; the lr schedule continues from step {step}")
     elif runtime.is_main and periodic_checkpoints(ckpt_dir, cfg.model):

@@ -238,6 +238,8 @@ KEYS: Tuple[Key, ...] = (
                                     "different group size is an error"),
     Key("record_samples", False, to_bool, R, "each rank writes the sample indices it read, per epoch"),
     Key("resume", "", to_str, R, "continue training from this checkpoint (weights, optimizer, step, epoch)"),
+    Key("overwrite", False, to_bool, R, "true: a new run into an output_dir holding an earlier run's checkpoints "
+                                        "and summary removes them (false: refused)"),
     Key("checkpoint_path", "", to_str, E, "eval.py: the checkpoint to score (its model, classes and "
                                           "preprocessing come from it)", aliases=("ckpt_file", "ckpt_path",
                                                                                   "checkpoint")),
