@@ -44,7 +44,9 @@ def resume_command(checkpoint: str, argv=None) -> str:
             skip = True
         elif not arg.startswith("--resume="):
             kept.append(arg)
-    script = os.path.relpath(argv[0]) if argv and argv[0] else "train.py"
+    script = argv[0] if argv and argv[0] else "train.py"
+    if os.path.isabs(script) and not os.path.relpath(script).startswith(".."):
+        script = os.path.relpath(script)  # a script under the current folder, as it is usually run
     return shlex.join(["python", script] + kept + ["--resume", checkpoint])
 
 
