@@ -50,7 +50,7 @@ def check_inputs(cfg) -> None:
     if cfg.kd_teacher:
         check_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt)
     check_output_dir(cfg.output_dir)
-    check_new_run(cfg.output_dir, cfg.resume, cfg.overwrite)
+    check_new_run(cfg.output_dir, cfg.resume, cfg.overwrite, (cfg.pretrained_ckpt, cfg.kd_teacher_ckpt))
 
 
 def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict:
@@ -76,7 +76,8 @@ def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict
 def _start_logging(cfg, runtime, lock) -> str:
     """Log to the console and OUTPUT_DIR/train[_rank<r>].log; remove temp files a killed run left; return ckpt/."""
     os.makedirs(cfg.output_dir, exist_ok=True)
-    cleared = clear_earlier_run(cfg.output_dir) if runtime.is_main and cfg.overwrite and not cfg.resume else []
+    cleared = (clear_earlier_run(cfg.output_dir, (cfg.pretrained_ckpt, cfg.kd_teacher_ckpt))
+               if runtime.is_main and cfg.overwrite and not cfg.resume else [])
     setup_logging(os.path.join(cfg.output_dir, f"train_rank{runtime.rank}.log" if runtime.distributed
                                else "train.log"))
     ckpt_dir = os.path.join(cfg.output_dir, "ckpt")

@@ -22,7 +22,7 @@ import os
 import re
 import socket
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import mindspore as ms
 
@@ -154,20 +154,24 @@ RESULT_FILES = ("summary.csv", "steps.csv", "curves.png", "predictions.png", "co
 CHECKPOINT_FOLDER = "ckpt"
 
 
-def earlier_run_results(output_dir: str) -> List[str]:
-    """The checkpoints (ckpt/*.ckpt, temp files aside) and report files of an earlier run in `output_dir`."""
+def earlier_run_results(output_dir: str, inputs: Sequence[str] = ()) -> List[str]:
+    """The checkpoints (ckpt/*.ckpt; temp files and this run's `inputs` aside) and report files of an earlier run
+    in `output_dir`."""
     ckpt_dir = os.path.join(output_dir, CHECKPOINT_FOLDER)
+    inputs = {os.path.realpath(p) for p in inputs if p}
     found = []
     if os.path.isdir(ckpt_dir):
         found = [os.path.join(CHECKPOINT_FOLDER, n) for n in sorted(os.listdir(ckpt_dir))
-                 if n.endswith(".ckpt") and not n.endswith(TMP_SUFFIX)]
+                 if n.endswith(".ckpt") and not n.endswith(TMP_SUFFIX)
+                 and os.path.realpath(os.path.join(ckpt_dir, n)) not in inputs]
     return found + [n for n in RESULT_FILES[:2] if os.path.isfile(os.path.join(output_dir, n))]
 
 
-def check_new_run(output_dir: str, resume: str, overwrite: bool) -> None:
+def check_new_run(output_dir: str, resume: str, overwrite: bool, inputs: Sequence[str] = ()) -> None:
     """Refuse a new run (no `resume`) into a folder that holds an earlier run's checkpoints or summary, unless
-    `overwrite` (then `clear_earlier_run` removes them once the folder is locked)."""
-    found = [] if (resume or overwrite) else earlier_run_results(output_dir)
+    `overwrite` (then `clear_earlier_run` removes them once the folder is locked). `inputs`: checkpoints the run
+    reads (a pretrained or teacher checkpoint), which are not an earlier run's."""
+    found = [] if (resume or overwrite) else earlier_run_results(output_dir, inputs)
     if not found:
         return
     periodic = [f for f in found if f.endswith(".ckpt") and not f.endswith(("_best.ckpt", "_ema.ckpt"))]
@@ -179,10 +183,10 @@ def check_new_run(output_dir: str, resume: str, overwrite: bool) -> None:
                       f"--overwrite true to replace that run")
 
 
-def clear_earlier_run(output_dir: str) -> List[str]:
+def clear_earlier_run(output_dir: str, inputs: Sequence[str] = ()) -> List[str]:
     """Remove an earlier run's checkpoints and report files from `output_dir` (--overwrite true); return their
-    names. Other files stay: the logs (a new run appends to them) and, e.g., a generated data set."""
-    removed = earlier_run_results(output_dir)
+    names. Other files stay: this run's `inputs`, the logs (a new run appends to them), e.g. a generated data set."""
+    removed = earlier_run_results(output_dir, inputs)
     removed += [n for n in RESULT_FILES[2:] if os.path.isfile(os.path.join(output_dir, n))]
     for name in removed:
         _remove_quietly(os.path.join(output_dir, name))

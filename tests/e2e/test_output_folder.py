@@ -49,17 +49,21 @@ def test_a_folder_without_results_is_not_refused(tmp_path):
                  "data/train/a/1.jpg", "notes.txt"):
         _touch(os.path.join(out, name))
     check_new_run(out, "", False)
+    _touch(os.path.join(out, "ckpt", "pretrained.ckpt"))  # an input of the run is no earlier run either
+    check_new_run(out, "", False, inputs=(os.path.join(out, "ckpt", "pretrained.ckpt"),))
+    with pytest.raises(OutputError, match="holds an earlier run"):
+        check_new_run(out, "", False)
 
 
 def test_overwrite_clears_only_the_earlier_runs_results(tmp_path):
     out = str(tmp_path / "run")
     results = ["ckpt/ghostnet_050-1_16.ckpt", "ckpt/ghostnet_050_best.ckpt", "summary.csv", "steps.csv",
                "curves.png", "config.yaml"]
-    kept = ["train.log", "data/train/a/1.jpg", "notes.txt", "ckpt/readme.txt"]
+    kept = ["train.log", "data/train/a/1.jpg", "notes.txt", "ckpt/readme.txt", "ckpt/pretrained.ckpt"]
     for name in results + kept:
         _touch(os.path.join(out, name))
     os.chmod(os.path.join(out, "ckpt", "ghostnet_050-1_16.ckpt"), 0o400)  # as MindSpore writes them
-    assert sorted(clear_earlier_run(out)) == sorted(results)
+    assert sorted(clear_earlier_run(out, inputs=(os.path.join(out, "ckpt", "pretrained.ckpt"),))) == sorted(results)
     assert sorted(_snapshot(out)) == sorted(kept)
 
 
