@@ -51,8 +51,8 @@ def resume_command(checkpoint: str, argv=None) -> str:
 
 
 class StopOnSignal(Callback):
-    """Place it last among the callbacks (after the EMA update and the report of the step); use it as a context
-    manager (`watching()`) around the training, which installs the signal handlers and restores the earlier ones.
+    """Place it after the EMA update, whose state it saves; wrap the training in `watching()`, which installs the
+    signal handlers and restores the earlier ones.
 
     steps_per_epoch: the batches of an epoch. save(cb, epochs_done, step_in_epoch) -> the checkpoint path, on rank 0
     (None elsewhere). agree(values) -> their sum over the ranks (None in a one-process run)."""
