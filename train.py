@@ -16,12 +16,13 @@ from src.data import (AUGMENTATION_KEYS, Augmentation, augmentation_seed, check_
                       open_split, resolve_data_path, resolve_dataset)
 from src.data.preprocessing import PREPROCESSING_KEYS, Preprocessing, resolve_preprocessing
 from src.distributed import report_rank_agreement
-from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
+from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest, interrupt_saver
 from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, read_best, read_training_state,
                                    recorded_model_kwargs)
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
+from src.engine.interrupt import StopOnSignal
 from src.engine.loss import create_loss
 from src.engine.optim import create_optimizer, linear_lr_scale, resolve_amp
 from src.engine.record import ModelRecord
@@ -32,7 +33,7 @@ from src.engine.trainer import Trainer, plan_phases, use_sink_mode
 from src.errors import ConfigError
 from src.models import (check_model_name, count_params, create_model, freeze_batch_norm, freeze_stages,
                         get_default_cfg)
-from src.outputs import RunLock, check_output_dir, remove_stale_temp_files
+from src.outputs import RunLock, check_new_run, check_output_dir, clear_earlier_run, remove_stale_temp_files
 from src.runtime import LOG, setup_logging, setup_runtime
 from src.weights.cli import expand_pretrained
 
@@ -53,6 +54,7 @@ def check_inputs(cfg) -> str:
     if cfg.kd_teacher:
         check_teacher(cfg.kd_teacher, cfg.kd_teacher_ckpt)
     check_output_dir(cfg.output_dir)
+    check_new_run(cfg.output_dir, cfg.resume, cfg.overwrite, (cfg.pretrained_ckpt, cfg.kd_teacher_ckpt))
     return kind
 
 
@@ -87,6 +89,7 @@ class RunCallbacks:
     saver: Optional[CheckpointSaver] = None
     ema: Optional[WeightEMA] = None
     validator: Optional[ValidateAndKeepBest] = None
+    stopper: Optional[StopOnSignal] = None
     all: List = field(default_factory=list)
 
 
@@ -110,8 +113,13 @@ class TrainingRun:
 
     def start_logging(self, lock) -> None:
         """Log to the console and the run's log file; remove temp files a killed run left."""
-        os.makedirs(self.cfg.output_dir, exist_ok=True)
+        cfg = self.cfg
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        cleared = (clear_earlier_run(cfg.output_dir, (cfg.pretrained_ckpt, cfg.kd_teacher_ckpt))
+                   if self.runtime.is_main and cfg.overwrite and not cfg.resume else [])
         setup_logging(self.paths.log)
+        if cleared:
+            LOG.info(f"--overwrite true: removed the earlier run's {', '.join(cleared)} from {cfg.output_dir}")
         if lock is not None and lock.taken_over:
             LOG.info(f"took over the lock of a run that ended without releasing it (pid "
                      f"{lock.taken_over.get('pid')} on {lock.taken_over.get('host')})")
@@ -205,6 +213,11 @@ class TrainingRun:
         if val_loader is not None:
             parts.validator = self._validator(net, val_loader, parts.ema, resuming, extra)
             parts.all.append(parts.validator)
+        parts.stopper = StopOnSignal(steps, interrupt_saver(paths.ckpt_dir, cfg.model, extra, (TEACHER_PREFIX,),
+                                                            parts.ema) if runtime.is_main else None,
+                                     runtime.sum_across_ranks if runtime.distributed else None,
+                                     " (through the same launcher)" if runtime.distributed else "")
+        parts.all.append(parts.stopper)  # after the EMA update, whose state it saves
         if runtime.is_main:  # summary.csv, steps.csv, curves.png: after the monitor and validator, whose numbers it
             parts.all.append(TrainingReport(cfg.output_dir, steps, lr, cfg.epoch_size, monitor, parts.validator,
                                             start_epoch if resuming else None,
@@ -241,7 +254,7 @@ class TrainingRun:
         if runtime.is_main:
             save_config(self.effective_config(), self.paths.config)
         self._log_start(net, amp_level, train_loader, val_loader, steps)
-        _log_resume(cfg, runtime, state, start_epoch, steps, self.paths)
+        _log_resume(cfg, state, start_epoch, steps)
         parts = self.callbacks(net, steps, lr, val_loader, state is not None, start_epoch)
         loss, loss_network = _loss(cfg, net, self.preprocessing, self.num_classes)
         trainer = Trainer(net, loss, lambda: _optimizer(cfg, net, lr, opt_scale), amp_level=amp_level,
@@ -254,9 +267,10 @@ class TrainingRun:
                 LOG.info(f"epochs {phase.first_epoch + 1}-{phase.end_epoch}: backbone frozen, training the "
                          f"classifier only")
         start = time.time()
-        trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
-                    first_loader=train_loader,
-                    augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
+        with parts.stopper.watching():  # SIGTERM / SIGINT: stop after the step, with a checkpoint that resumes there
+            trainer.fit(make_train_loader, phases, steps, resume_state=state, resume_path=cfg.resume,
+                        first_loader=train_loader,
+                        augmentation_seed=lambda epoch: augmentation_seed(cfg.seed, runtime.rank, epoch))
         return self.finish(net, time.time() - start, parts)
 
     def _log_start(self, net, amp_level: str, train_loader, val_loader, steps: int) -> None:
@@ -301,18 +315,16 @@ def _lr_schedule(cfg, runtime, steps: int):
                             lr_scale=lr_scale, decay_rate=cfg.lr_decay_rate, decay_epochs=cfg.lr_decay_epochs)
 
 
-def _log_resume(cfg, runtime, state, start_epoch: int, steps: int, paths: RunPaths) -> None:
-    """Say where a resumed run continues, or that a new run replaces an earlier run's checkpoints."""
-    if state is not None:
-        step = int(state["global_step"].asnumpy().reshape(-1)[0])
-        LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
-                 f"{start_epoch + 1} of {cfg.epoch_size}")
-        if step != start_epoch * steps:
-            LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
-                     f"make {start_epoch * steps}; the lr schedule continues from step {step}")
-    elif runtime.is_main and paths.periodic():
-        LOG.info(f"warning: {paths.ckpt_dir} holds checkpoints of an earlier run; this new run (no --resume) replaces "
-                 f"them as it writes its own")
+def _log_resume(cfg, state, start_epoch: int, steps: int) -> None:
+    """Say where a resumed run continues."""
+    if state is None:
+        return
+    step = int(state["global_step"].asnumpy().reshape(-1)[0])
+    LOG.info(f"resumed from {cfg.resume}: epoch {start_epoch} done, global step {step}; continuing at epoch "
+             f"{start_epoch + 1} of {cfg.epoch_size}")
+    if step != start_epoch * steps and "step_in_epoch" not in state:
+        LOG.info(f"resume: the checkpoint is at global step {step}, but {start_epoch} epochs of {steps} steps "
+                 f"make {start_epoch * steps}; the lr schedule continues from step {step}")
 
 
 def _optimizer(cfg, net, lr, loss_scale: float):

@@ -1,5 +1,5 @@
 """The one error path of every entry script and tool: parse, run, and turn user errors into one `PROG: error:`
-line and exit status 2 (no traceback); Ctrl-C gives 130."""
+line and exit status 2 (no traceback); Ctrl-C gives 130, a run stopped on a signal 128 + its number."""
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -19,6 +19,7 @@ def run_main(prog: str, parse: Callable[[Sequence[str]], object], body: Callable
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         sys.stderr.write(f"{prog}: error: {message}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted; the last saved checkpoint is kept and can be resumed\n")
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or a run stopped on a signal (its own line and 128 + signal)
+        summary = getattr(e, "summary", "interrupted; the last saved checkpoint is kept and can be resumed")
+        sys.stderr.write(f"{prog}: {summary}\n")
+        return getattr(e, "exit_status", 130)

@@ -8,7 +8,11 @@
   model left in its checkpoint folder (only names that match this module's temp pattern).
 - `RunLock`: one training run per output folder. The lock is an `flock` on `OUTPUT_DIR/train.lock`, which the
   kernel releases when the process dies (even on SIGKILL); the file records the holder's pid, host and start time
-  for the message another run gets.
+  for the message another run gets. A run that ends (normally or with an error) removes the file; one left behind
+  was a killed run's.
+- `check_new_run`: a new run (no --resume) refuses a folder holding another run's results, so that nothing of that
+  run is replaced or mixed with the new one's.
+- Every checkpoint is written with a CRC32 of its content (MindSpore's `crc_check`), which reading checks.
 """
 import errno
 import fcntl
@@ -18,7 +22,7 @@ import os
 import re
 import socket
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import mindspore as ms
 
@@ -61,8 +65,9 @@ def _temp_names(path: str) -> List[str]:
 
 
 def atomic_save_checkpoint(save_obj, path: str, append_dict: Optional[dict] = None,
-                           saver: Optional[Callable] = None) -> None:
-    """Write `save_obj` (a Cell or a list of {"name", "data"}) to `path` atomically; OutputError on failure."""
+                           saver: Optional[Callable] = None, choice_func: Optional[Callable] = None) -> None:
+    """Write `save_obj` (a Cell or a list of {"name", "data"}) to `path` atomically, with a CRC of its content;
+    OutputError on failure. `choice_func(name)`: False leaves that parameter out."""
     saver = saver or ms.save_checkpoint
     tmp, inner = _temp_names(path)
     for stale in (tmp, inner):
@@ -72,7 +77,7 @@ def atomic_save_checkpoint(save_obj, path: str, append_dict: Optional[dict] = No
     logging.disable(logging.CRITICAL)  # MindSpore logs its own CRITICAL line for a failed write; ours says more
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        saver(save_obj, tmp, append_dict=append_dict)
+        saver(save_obj, tmp, append_dict=append_dict, choice_func=choice_func, crc_check=True)
         if not os.path.isfile(tmp):
             raise OSError(f"MindSpore reported no error but wrote no '{tmp}'")
         os.replace(tmp, path)
@@ -144,6 +149,50 @@ def check_output_dir(path: str) -> None:
                           f"output_dir '{path}' cannot be created: {what} is not writable")
 
 
+# What a run leaves in its output folder (besides train.lock): the files of its results, replaced by a new run.
+RESULT_FILES = ("summary.csv", "steps.csv", "curves.png", "predictions.png", "config.yaml")
+CHECKPOINT_FOLDER = "ckpt"
+
+
+def earlier_run_results(output_dir: str, inputs: Sequence[str] = ()) -> List[str]:
+    """The checkpoints (ckpt/*.ckpt; temp files and this run's `inputs` aside) and report files of an earlier run
+    in `output_dir`."""
+    ckpt_dir = os.path.join(output_dir, CHECKPOINT_FOLDER)
+    inputs = {os.path.realpath(p) for p in inputs if p}
+    found = []
+    if os.path.isdir(ckpt_dir):
+        found = [os.path.join(CHECKPOINT_FOLDER, n) for n in sorted(os.listdir(ckpt_dir))
+                 if n.endswith(".ckpt") and not n.endswith(TMP_SUFFIX)
+                 and os.path.realpath(os.path.join(ckpt_dir, n)) not in inputs]
+    return found + [n for n in RESULT_FILES[:2] if os.path.isfile(os.path.join(output_dir, n))]
+
+
+def check_new_run(output_dir: str, resume: str, overwrite: bool, inputs: Sequence[str] = ()) -> None:
+    """Refuse a new run (no `resume`) into a folder that holds an earlier run's checkpoints or summary, unless
+    `overwrite` (then `clear_earlier_run` removes them once the folder is locked). `inputs`: checkpoints the run
+    reads (a pretrained or teacher checkpoint), which are not an earlier run's."""
+    found = [] if (resume or overwrite) else earlier_run_results(output_dir, inputs)
+    if not found:
+        return
+    periodic = [f for f in found if f.endswith(".ckpt") and not f.endswith(("_best.ckpt", "_ema.ckpt"))]
+    newest = max(periodic, key=lambda f: os.path.getmtime(os.path.join(output_dir, f)), default="")
+    resume_hint = f"pass --resume {os.path.join(output_dir, newest)}" if newest else "pass --resume CKPT"
+    shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+    raise OutputError(f"output_dir '{output_dir}' holds an earlier run ({shown}), which a new run would replace: "
+                      f"{resume_hint} to continue it, choose a new --output_dir, remove the folder, or pass "
+                      f"--overwrite true to replace that run")
+
+
+def clear_earlier_run(output_dir: str, inputs: Sequence[str] = ()) -> List[str]:
+    """Remove an earlier run's checkpoints and report files from `output_dir` (--overwrite true); return their
+    names. Other files stay: this run's `inputs`, the logs (a new run appends to them), e.g. a generated data set."""
+    removed = earlier_run_results(output_dir, inputs)
+    removed += [n for n in RESULT_FILES[2:] if os.path.isfile(os.path.join(output_dir, n))]
+    for name in removed:
+        _remove_quietly(os.path.join(output_dir, name))
+    return removed
+
+
 class RunLock:
     """An exclusive lock on an output folder, held for the life of the process (see the module docstring)."""
 
@@ -155,6 +204,26 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         check_output_dir(self.output_dir)
+        for _ in range(10):  # a holder that ends removes the file: lock the file that is at the path now
+            fd = self._open_and_lock()
+            try:
+                if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        else:
+            raise OutputError(f"cannot lock output_dir '{self.output_dir}': its {LOCK_NAME} keeps being replaced")
+        previous = _read_holder(fd)
+        if previous:  # a holder that did not release: killed (flock is released by the kernel on exit)
+            self.taken_over = previous
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        self._fd = fd
+        return self
+
+    def _open_and_lock(self) -> int:
         try:
             os.makedirs(self.output_dir, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -170,22 +239,19 @@ class RunLock:
                                   f"({_format_holder(holder)}); wait for it to finish or stop it, or choose "
                                   f"another --output_dir") from None
             raise OutputError(f"cannot lock output_dir '{self.output_dir}': {describe_os_error(e)}") from None
-        previous = _read_holder(fd)
-        if previous:  # a holder that did not release: killed (flock is released by the kernel on exit)
-            self.taken_over = previous
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
-        self._fd = fd
-        return self
+        return fd
 
     def release(self) -> None:
+        """Remove the lock file, then unlock (a run that opened the file meanwhile sees it gone and retries)."""
         if self._fd is None:
             return
         try:
-            os.ftruncate(self._fd, 0)  # an empty lock file means: released normally
+            os.remove(self.path)
         except OSError:
-            pass
+            try:
+                os.ftruncate(self._fd, 0)  # an empty lock file means: released normally
+            except OSError:
+                pass
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None

@@ -215,6 +215,8 @@ KEYS: Tuple[Key, ...] = (
         "different group size is an error", interval="[0, inf)"),
     Key("record_samples", False, to_bool, RUN, "each rank writes the sample indices it read, per epoch"),
     Key("resume", "", to_str, RUN, "continue training from this checkpoint (weights, optimizer, step, epoch)"),
+    Key("overwrite", False, to_bool, RUN, "true: a new run into an output_dir holding an earlier run's checkpoints "
+        "and summary removes them (false: refused)"),
     Key("prediction_grid", 0, to_int, RUN, "at the end, draw the final network's predictions on N validation "
         "images to OUTPUT_DIR/predictions.png (0: none)", interval="[0, inf)"),
     # --- evaluation, export, prediction: opening a trained model

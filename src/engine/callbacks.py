@@ -1,19 +1,17 @@
 """The callbacks of a training run: the model zoo's log lines with throughput and progress, validation that keeps
 the best checkpoint, periodic checkpoints with stable names, and the weight EMA's update and save."""
-import functools
 import math
 import os
 import time
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import mindspore as ms
 from mindspore import nn
 from mindspore.train.callback import Callback
 
 from ..outputs import atomic_save_checkpoint
 from ..runtime import LOG
-from .run_files import periodic_checkpoints, periodic_name
+from .run_files import ema_name, interrupted_name, periodic_checkpoints, periodic_name
 from .ema import WeightEMA, save_ema
 from .evaluation import evaluate
 
@@ -38,6 +36,7 @@ class TrainMonitor(Callback):
         self.last_loss = float("nan")
         self.last_epoch_ms = float("nan")   # the numbers of the last epoch-time line, for the training report
         self.last_rate = float("nan")
+        self.epoch_first_step = 0     # the global step an epoch starts at (a mid-epoch resume runs fewer steps)
 
     @staticmethod
     def _loss(outputs) -> float:
@@ -52,10 +51,11 @@ class TrainMonitor(Callback):
 
     def on_train_epoch_begin(self, run_context):
         self.epoch_start = self.interval_start = time.time()
+        self.epoch_first_step = self._global_step(run_context.original_args())
 
     def on_train_step_end(self, run_context):
         cb = run_context.original_args()
-        step_in_epoch = (cb.cur_step_num - 1) % self.steps + 1
+        step_in_epoch = (self._global_step(cb) - 1) % self.steps + 1  # a mid-epoch resume starts inside an epoch
         loss = self._loss(cb.net_outputs)
         self.last_loss = loss
         if not math.isfinite(loss):
@@ -74,8 +74,9 @@ class TrainMonitor(Callback):
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
         elapsed = (time.time() - self.epoch_start) * 1000
-        per_step = elapsed / self.steps
-        self.last_epoch_ms, self.last_rate = elapsed, self.steps * self.batch_size / elapsed * 1000
+        steps = max(self._global_step(cb) - self.epoch_first_step, 1)
+        per_step = elapsed / steps
+        self.last_epoch_ms, self.last_rate = elapsed, steps * self.batch_size / elapsed * 1000
         LOG.info(f"epoch: {cb.cur_epoch_num} step: {self.steps}, loss is {self.last_loss}")
         LOG.info(f"{self.epoch_time_label}: {elapsed:.3f} ms, per step time: {per_step:.3f} ms, "
                  f"{self.last_rate:.1f} img/s")
@@ -157,17 +158,37 @@ class CheckpointSaver(Callback):
             return
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, periodic_name(self.prefix, epoch, self.steps))
-        step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
-        saver = None
-        if self.exclude:
-            saver = functools.partial(ms.save_checkpoint, choice_func=lambda name: not name.startswith(self.exclude))
-        atomic_save_checkpoint(cb.train_network, path, {"epoch_num": epoch, "step_num": step, **self.extra},
-                               saver=saver)
+        save_training_checkpoint(cb, path, epoch, 0, self.extra, self.exclude)
         self.latest = path
         for _, old in periodic_checkpoints(self.directory, self.prefix)[:-self.keep_max]:
             if old != path:
                 os.chmod(old, 0o600)
                 os.remove(old)
+
+
+def save_training_checkpoint(cb, path: str, epochs_done: int, step_in_epoch: int, extra: Dict,
+                             exclude: Tuple[str, ...] = ()) -> None:
+    """Write the train network of MindSpore's callback parameters `cb` (weights, BN statistics, optimizer moments,
+    step counter) with `epoch_num` (epochs completed), `step_num` (the global step), `step_in_epoch` (steps of the
+    next epoch already trained: 0 at an epoch's end) and `extra`; parameters under an `exclude` prefix left out."""
+    step = int(cb.optimizer.global_step.asnumpy().reshape(-1)[0])
+    entries = {"epoch_num": epochs_done, "step_num": step, **({"step_in_epoch": step_in_epoch} if step_in_epoch
+                                                              else {}), **extra}
+    atomic_save_checkpoint(cb.train_network, path, entries,
+                           choice_func=(lambda name: not name.startswith(exclude)) if exclude else None)
+
+
+def interrupt_saver(directory: str, prefix: str, extra: Dict, exclude: Tuple[str, ...] = (),
+                    ema: Optional[WeightEMA] = None):
+    """save(cb, epochs_done, step_in_epoch) -> path for interrupt.StopOnSignal: `<prefix>_interrupted.ckpt` (and
+    the EMA's `<prefix>_ema.ckpt`, which a resume continues) in `directory`."""
+    def save(cb, epochs_done: int, step_in_epoch: int) -> str:
+        path = os.path.join(directory, interrupted_name(prefix))
+        save_training_checkpoint(cb, path, epochs_done, step_in_epoch, extra, exclude)
+        if ema is not None:
+            save_ema(ema, os.path.join(directory, ema_name(prefix)), extra)
+        return path
+    return save
 
 
 class EMAUpdate(Callback):

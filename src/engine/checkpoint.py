@@ -1,6 +1,7 @@
 """Checkpoints in and out of a run: reading and loading with clear errors on any mismatch, starting from
 pretrained weights (ours or the model zoo's, converted on the fly), resuming a run (weights, optimizer moments,
 step, EMA, best so far), and finding a run's periodic checkpoints."""
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
@@ -16,17 +17,42 @@ from ..runtime import LOG
 from .optim import OPTIMIZER_STATE_PREFIXES
 from .record import ModelRecord, record_of
 
+_CRC_TRAILER = 17  # MindSpore's CRC trailer: b"crc_num" and the CRC32 as 10 big-endian bytes
+
 
 def read_checkpoint(path: str) -> Dict[str, ms.Parameter]:
-    """All entries of a MindSpore checkpoint file."""
+    """All entries of a MindSpore checkpoint file. One written with a CRC (every one this project writes) is
+    checked against it, so a damaged file is refused by name; older files without one load unchecked."""
     if not path:
         raise CheckpointError("no checkpoint given: pass --checkpoint_path FILE.ckpt")
     check_checkpoint_file(path)
+    with_crc = has_crc(path)
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # MindSpore logs its own ERROR line for an unreadable file; ours says more
     try:
-        return ms.load_checkpoint(path)
+        return ms.load_checkpoint(path, crc_check=with_crc)
     except Exception as e:  # MindSpore raises ValueError / RuntimeError for unreadable files
+        if with_crc and "crc check" in str(e.__cause__ or e).lower():
+            raise CheckpointError(f"checkpoint '{path}' is damaged: its content does not match the CRC written "
+                                  f"with it (changed after it was written, e.g. by a failed copy or disk); use an "
+                                  f"intact copy or another checkpoint") from None
         raise CheckpointError(f"cannot read checkpoint '{path}': not a MindSpore checkpoint or damaged "
                               f"({str(e).splitlines()[0][:200]})") from None
+    finally:
+        logging.disable(previous)
+
+
+def has_crc(path: str) -> bool:
+    """Whether the checkpoint file ends with the CRC that `save_checkpoint(..., crc_check=True)` appends."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < _CRC_TRAILER:
+                return False
+            f.seek(-_CRC_TRAILER, os.SEEK_END)
+            return f.read(7) == b"crc_num"
+    except OSError:
+        return False
 
 
 def check_checkpoint_file(path: str, what: str = "checkpoint") -> None:

@@ -1,6 +1,7 @@
 """The files of a training run, named in one place: OUTPUT_DIR/train.log (train_rank<r>.log under a launcher),
 config.yaml, samples_rank<r>.txt, predictions.png, and in OUTPUT_DIR/ckpt/ the periodic checkpoints
-`<model>-<epoch>_<steps>.ckpt` (the model zoo's names), `<model>_best.ckpt` and `<model>_ema.ckpt`."""
+`<model>-<epoch>_<steps>.ckpt` (the model zoo's names), `<model>_best.ckpt`, `<model>_ema.ckpt` and
+`<model>_interrupted.ckpt` (a run stopped by a signal)."""
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,11 @@ def best_name(model: str) -> str:
 
 def ema_name(model: str) -> str:
     return f"{model}_ema.ckpt"
+
+
+def interrupted_name(model: str) -> str:
+    """The checkpoint a run stopped by a signal writes, mid-epoch."""
+    return f"{model}_interrupted.ckpt"
 
 
 def periodic_checkpoints(directory: str, prefix: str) -> List[Tuple[int, str]]:

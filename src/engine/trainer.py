@@ -15,6 +15,8 @@ import mindspore.dataset as ds
 from mindspore import nn
 
 from ..data import Loader, pipeline_errors
+from ..errors import CheckpointError
+from ..runtime import LOG
 from .checkpoint import restore_optimizer
 
 
@@ -49,6 +51,23 @@ def use_sink_mode(setting: str, device_target: str, ema: bool) -> bool:
     return setting == "true"
 
 
+def resume_skip(state: Optional[Dict], start_epoch: int, steps_per_epoch: int, path: str, sink: bool) -> int:
+    """The batches of epoch `start_epoch` a checkpoint written mid-epoch (on a signal) has already trained."""
+    if state is None or "step_in_epoch" not in state:
+        return 0
+    skip = int(state["step_in_epoch"].asnumpy())
+    step = int(state["global_step"].asnumpy().reshape(-1)[0])
+    if not 0 < skip < steps_per_epoch or step != start_epoch * steps_per_epoch + skip:
+        raise CheckpointError(f"'{path}' was written after step {skip} of epoch {start_epoch + 1} (global step "
+                              f"{step}), which does not fit epochs of {steps_per_epoch} steps: resume it with the "
+                              f"data, batch size and device count of the run that wrote it")
+    if sink:
+        raise CheckpointError(f"'{path}' was written inside an epoch; resume it with --dataset_sink_mode false")
+    LOG.info(f"resume: {skip} of the {steps_per_epoch} steps of epoch {start_epoch + 1} were trained before the "
+             f"interruption; their batches are drawn and skipped")
+    return skip
+
+
 class Trainer:
     """Trains `net` with `loss_fn` through `ms.Model`.
 
@@ -79,6 +98,7 @@ class Trainer:
         first_loader: the pipeline of the first epoch, when the caller built it already (to log its size).
         """
         start = phases[0].first_epoch if phases else 0
+        skip = resume_skip(resume_state, start, steps_per_epoch, resume_path, self.sink)
         for phase in phases:
             set_backbone_trainable(self.net, not phase.frozen)
             optimizer = self.make_optimizer()
@@ -96,8 +116,10 @@ class Trainer:
                 # MindSpore refuses to feed one dataset object to a second Model: only the very first is reused
                 loader = first_loader if (first_loader is not None and first == start) else make_loader(first)
                 first_loader = None
+                # skip() still runs the skipped batches through the pipeline: later batches draw as they did
+                dataset = loader.dataset.skip(skip) if skip and first == start else loader.dataset
                 ds.config.set_seed(augmentation_seed(first))
                 with pipeline_errors():
-                    model.train(end, loader.dataset, callbacks=self.callbacks, dataset_sink_mode=self.sink,
+                    model.train(end, dataset, callbacks=self.callbacks, dataset_sink_mode=self.sink,
                                 initial_epoch=first)
         set_backbone_trainable(self.net, True)

@@ -18,7 +18,7 @@ BN_RENAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", 
 TRAINING_STATE_PREFIXES = ("moments.", "mean_square.", "moment.", "mean_grad.", "accum.", "adam_m.", "adam_v.",
                            "learning_rate", "momentum",
                            "global_step", "scale_sense", "current_iterator_step", "last_overflow_iterator_step",
-                           "epoch_num", "step_num", "top_1_accuracy", "ema_updates", "ghostzoo_record")
+                           "epoch_num", "step_num", "step_in_epoch", "top_1_accuracy", "ema_updates", "ghostzoo_record")
 
 
 def torch_bn_rename(name: str, state: Mapping) -> Optional[str]:

@@ -42,6 +42,7 @@ from ..engine.record import ModelRecord
 from ..models import (convert_state_dict, create_model, find_source_model, get_default_cfg, known_sources,
                         weight_sources)
 from ..models.convert import format_names, head_size
+from ..outputs import atomic_save_checkpoint
 from ..progress import Progress
 
 PROG = "convert_weights"
@@ -150,14 +151,10 @@ def save(params: Dict[str, np.ndarray], path: str, record: Optional[ModelRecord]
     writes them read-only)."""
     if not path.endswith(".ckpt"):
         raise ValueError(f"output '{path}' must end with .ckpt")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    if os.path.lexists(path):
-        if os.path.isdir(path):
-            raise ValueError(f"output '{path}' is a directory")
-        os.remove(path)
-    ms.save_checkpoint([{"name": k, "data": ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()], path,
-                       append_dict=record.append_dict() if record is not None else None)
+    if os.path.isdir(path):
+        raise ValueError(f"output '{path}' is a directory")
+    atomic_save_checkpoint([{"name": k, "data": ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()],
+                           path, append_dict=record.append_dict() if record is not None else None)
 
 
 def converted_record(source: str, model: str, num_classes: int, input_path: str) -> ModelRecord:

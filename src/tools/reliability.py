@@ -403,16 +403,13 @@ def classify(returncode: int, stderr: str) -> str:
 
 def bad_inputs(workdir: str, log: Callable[[str], None], only: int = 0) -> Dict:
     """Run every case (the first `only` when given); return the outcome counts and the cases' lines."""
-    import mindspore as ms
     from ..models import create_model
     from ..deploy import export_model
+    from ..outputs import atomic_save_checkpoint
     os.makedirs(workdir, exist_ok=True)
     net = create_model("ghostnet_050", num_classes=2)
     ckpt = os.path.join(workdir, "ghostnet_050.ckpt")
-    if os.path.exists(ckpt):
-        os.chmod(ckpt, 0o600)
-        os.remove(ckpt)
-    ms.save_checkpoint(net, ckpt)
+    atomic_save_checkpoint(net, ckpt)
     onnx = export_model(net, os.path.join(workdir, "ghostnet_050_64"), "ONNX", 1, 64)
     cases = _cases(workdir, ckpt, onnx)[:only or None]
     counts = {"clear": 0, "traceback": 0, "crash": 0, "accepted": 0, "unclear": 0}
