@@ -11,7 +11,7 @@
   headers too (MindSpore's decoder crashes on a cut or damaged one even when an EOI follows), so every segment
   is followed and checked up to the EOI, which reads the whole file.
 """
-import struct
+import re
 
 from .jpeg_tables import SKIPPED, JpegTables
 
@@ -20,6 +20,8 @@ _CHUNK = 1 << 20  # block size of the fallback EOI search
 
 _STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}   # RSTn and TEM carry no length field
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# A marker in entropy-coded data: FF followed by anything but a stuffed 00, TEM, a restart code or a fill FF.
+_MARKER = re.compile(rb"\xff[^\x00\x01\xd0-\xd7\xff]")
 _NAMES = {0xC4: "DHT", 0xCC: "DAC", 0xDA: "SOS", 0xDB: "DQT", 0xDC: "DNL", 0xDD: "DRI", 0xFE: "COM"}
 
 
@@ -113,31 +115,27 @@ def _walk_scans(r: _Reader, start: int, tables: JpegTables) -> None:
     data = r.head[start:r.size] if len(r.head) >= r.size else r.at(start, r.size - start)
     n, i = len(data), 0
     while True:
-        j = data.find(b"\xff", i)
-        if j < 0 or j + 1 >= n:
+        match = _MARKER.search(data, i)
+        if match is None:
             raise r.truncated("no end-of-image marker (FF D9) after the image data; the scan data is probably cut")
+        j = match.start()
         m = data[j + 1]
-        if m == 0x00 or m in _STANDALONE:     # stuffed FF byte, restart marker
-            i = j + 2
-        elif m == 0xFF:                        # fill byte
-            i = j + 1
-        elif m == 0xD9:
+        if m == 0xD9:
             if j == 0:
                 raise r.corrupt("end-of-image marker right after the start-of-scan header: no image data")
             return
-        elif m == 0xD8 or m in _SOF_MARKERS:
+        if m == 0xD8 or m in _SOF_MARKERS:
             raise r.corrupt(f"unexpected {marker_name(m)} at offset {start + j}")
-        else:
-            if j + 4 > n:
-                raise r.truncated(f"ends inside the {marker_name(m)} at offset {start + j}, between two scans")
-            length = struct.unpack(">H", data[j + 2:j + 4])[0]
-            if length < 2:
-                raise r.corrupt(f"{marker_name(m)} at offset {start + j} has length {length}")
-            if j + 2 + length > n:
-                raise r.truncated(f"the {marker_name(m)} at offset {start + j} needs {length + 2} bytes but the "
-                                  f"file ends {j + 2 + length - n} bytes short")
-            tables.segment(m, data[j + 4:j + 2 + length], start + j)
-            i = j + 2 + length
+        if j + 4 > n:
+            raise r.truncated(f"ends inside the {marker_name(m)} at offset {start + j}, between two scans")
+        length = (data[j + 2] << 8) | data[j + 3]
+        if length < 2:
+            raise r.corrupt(f"{marker_name(m)} at offset {start + j} has length {length}")
+        if j + 2 + length > n:
+            raise r.truncated(f"the {marker_name(m)} at offset {start + j} needs {length + 2} bytes but the "
+                              f"file ends {j + 2 + length - n} bytes short")
+        tables.segment(m, data[j + 4:j + 2 + length], start + j)
+        i = j + 2 + length
 
 
 def _find_after(r: _Reader, needle: bytes, start: int):

@@ -76,6 +76,14 @@ class JpegTables:
     def sof(self, seg: bytes, pos: int, marker: int) -> None:
         if self.frame is not None:
             raise self.error(pos, "second frame header (SOF)")
+        frame = _SOF_SEEN.get(seg)
+        if frame is None:
+            frame = self._parse_sof(seg, pos)
+            _remember(_SOF_SEEN, seg, frame)
+        self.frame, self.progressive = frame, marker == 0xC2
+
+    def _parse_sof(self, seg: bytes, pos: int) -> dict:
+        """{component id: (h, v, quantisation table id)} of a frame header's payload."""
         if len(seg) < 6:
             raise self.error(pos, f"frame header is only {len(seg) + 2} bytes")
         precision, height, width, ncomp = struct.unpack(">BHHB", seg[:6])
@@ -99,49 +107,61 @@ class JpegTables:
             max_h, max_v = max(max_h, h), max(max_v, v)
         if any(max_h % h or max_v % v for h, v, _ in frame.values()):
             raise self.error(pos, "sampling factors that do not divide the largest ones")
-        self.frame, self.progressive = frame, marker == 0xC2
+        return frame
 
     def sos(self, seg: bytes, pos: int) -> None:
-        ns = seg[0] if seg else 0
-        if not 1 <= ns <= 4 or len(seg) != 4 + 2 * ns:
-            raise self.error(pos, f"start-of-scan header is malformed ({ns} components, length {len(seg) + 2})")
         frame = self.frame
         if frame is None:
             raise self.error(pos, "start-of-scan before any frame header")
+        key = (seg, self.progressive)
+        parsed = _SOS_SEEN.get(key)
+        if parsed is None:
+            parsed = self._parse_sos(seg, pos)
+            _remember(_SOS_SEEN, key, parsed)
+        scan, tables = parsed
+        self.scan_components = self.scan_components or len(scan)
+        blocks = 0
+        for c in scan:
+            component = frame.get(c)
+            if component is None:
+                raise self.error(pos, f"scan components {list(scan)} are not distinct components of the frame "
+                                      f"{sorted(frame)}")
+            blocks += component[0] * component[1]
+            if c not in self.latched:
+                if component[2] not in self.quant:
+                    raise self.error(pos, f"component {c} uses quantisation table {component[2]}, never defined")
+                self.latched.add(c)
+        if len(scan) > 1 and blocks > _MAX_BLOCKS_IN_MCU:
+            raise self.error(pos, f"more than {_MAX_BLOCKS_IN_MCU} blocks per MCU in an interleaved scan")
+        huffman = self.huffman
+        for table in tables:
+            problem = huffman.get(table, _UNDEFINED)
+            if problem is not None and (problem is not _UNDEFINED or table[1] > 1 or self.progressive):
+                raise self.error(pos, f"the scan uses {('DC', 'AC')[table[0]]} Huffman table {table[1]}, which "
+                                      f"{'was never defined' if problem is _UNDEFINED else problem}")
+
+    def _parse_sos(self, seg: bytes, pos: int):
+        """(component ids, the (class, id) of each Huffman table used) of a scan header's payload."""
+        ns = seg[0] if seg else 0
+        if not 1 <= ns <= 4 or len(seg) != 4 + 2 * ns:
+            raise self.error(pos, f"start-of-scan header is malformed ({ns} components, length {len(seg) + 2})")
         scan = seg[1:1 + 2 * ns:2]
-        self.scan_components = self.scan_components or ns
+        if len(set(scan)) != ns:
+            raise self.error(pos, f"scan components {list(scan)} are not distinct components of the frame "
+                                  f"{sorted(self.frame)}")
         ss, se, ah, al = seg[1 + 2 * ns], seg[2 + 2 * ns], seg[3 + 2 * ns] >> 4, seg[3 + 2 * ns] & 15
         if self.progressive and ((se != 0) if ss == 0 else (ss > se or se > 63 or ns != 1)
                                  or (ah and al != ah - 1) or al > 13):
             raise self.error(pos, f"progressive scan with Ss={ss} Se={se} Ah={ah} Al={al}")
         dc = not self.progressive or (ss == 0 and ah == 0)
         ac = not self.progressive or ss > 0
-        blocks = 0
-        for k, c in enumerate(scan):
-            if c not in frame or c in scan[:k]:
-                raise self.error(pos, f"scan components {list(scan)} are not distinct components of the frame "
-                                      f"{sorted(frame)}")
-            h, v, tq = frame[c]
-            blocks += h * v
-            if c not in self.latched:
-                if tq not in self.quant:
-                    raise self.error(pos, f"component {c} uses quantisation table {tq}, never defined")
-                self.latched.add(c)
-            tables = seg[2 + 2 * k]
+        tables = []
+        for k in range(ns):
             if dc:
-                self._usable_huffman(0, tables >> 4, pos)
+                tables.append((0, seg[2 + 2 * k] >> 4))
             if ac:
-                self._usable_huffman(1, tables & 15, pos)
-        if ns > 1 and blocks > _MAX_BLOCKS_IN_MCU:
-            raise self.error(pos, f"more than {_MAX_BLOCKS_IN_MCU} blocks per MCU in an interleaved scan")
-
-    def _usable_huffman(self, cls: int, tid: int, pos: int) -> None:
-        kind = ("DC", "AC")[cls]
-        if (cls, tid) in self.huffman:
-            if self.huffman[(cls, tid)]:
-                raise self.error(pos, f"the scan uses {kind} Huffman table {tid}, which {self.huffman[(cls, tid)]}")
-        elif tid > 1 or self.progressive:
-            raise self.error(pos, f"the scan uses {kind} Huffman table {tid}, never defined")
+                tables.append((1, seg[2 + 2 * k] & 15))
+        return tuple(scan), tuple(tables)
 
     def dri(self, seg: bytes, pos: int) -> None:
         if len(seg) != 2:
@@ -155,7 +175,8 @@ class JpegTables:
 
 # Segments seen before and what they define (or what is wrong with them): the files of one data set mostly share
 # their tables, and looking a segment up costs less than parsing it.
-_DHT_SEEN, _DQT_SEEN = {}, {}
+_DHT_SEEN, _DQT_SEEN, _SOF_SEEN, _SOS_SEEN = {}, {}, {}, {}
+_UNDEFINED = object()  # a Huffman table slot no DHT has filled
 
 
 def _remember(seen: dict, seg: bytes, result) -> None:

@@ -102,7 +102,7 @@ def _damaged():
         ("SOF 12-bit", _set(base, sof + 4, 12), "12-bit"),
         ("lossless SOF3", _set(base, sof + 1, 0xC3), "SOF3"),
         ("SOS unknown component", _set(base, sos + 5, 9), "not distinct components"),
-        ("SOS undefined Huffman table 2", _set(base, sos + 6, 0x22), "Huffman table 2, never defined"),
+        ("SOS undefined Huffman table 2", _set(base, sos + 6, 0x22), "Huffman table 2, which was never defined"),
         ("unknown marker FFC8", _set(base, dht + 1, 0xC8), "unknown marker FFC8"),
         ("progressive DC scan with Se 5", _set(prog, pseg[0xDA][0] + 4 + 1 + 2 * prog[pseg[0xDA][0] + 4] + 1, 5),
          "progressive scan"),
