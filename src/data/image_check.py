@@ -28,9 +28,9 @@ What is checked (headers and the last few KiB; pixels are never decoded):
 A JPEG without an EOI is reported as truncated even though MindSpore decodes one that lacks only the two EOI
 bytes: the check cannot tell "only the EOI is missing" from "the scan data is cut" without decoding, a cut scan
 makes MindSpore fail with a RuntimeError or silently fill the image with grey, and Pillow (hence
-``--image_check decode``) rejects both.  Damage inside the entropy-coded data is not detected: the decoder
-reports it (RuntimeError) or fills the damaged blocks, it does not crash (`python -m src.tools.image_sweep`
-mutates every header byte and the first scan and checks exactly that).
+``--image_check decode``) rejects both.  Damage inside the entropy-coded data is not detected: in the damage
+sweep (``python -m src.tools.image_sweep``: every header byte and the first scan mutated, docs/image-damage-
+sweep.md) the decoder reported it with a RuntimeError or decoded the file, and never crashed on it.
 
 Files up to 64 KiB are read with one read call; larger ones with a head read (8 KiB, more for long headers) and a
 tail read (4 KiB).  Standard library only.

@@ -179,10 +179,13 @@ _DHT_SEEN, _DQT_SEEN, _SOF_SEEN, _SOS_SEEN = {}, {}, {}, {}
 _UNDEFINED = object()  # a Huffman table slot no DHT has filled
 
 
-def _remember(seen: dict, seg: bytes, result) -> None:
+def _remember(seen: dict, key, result) -> None:
+    """Keep `result` for `key` (a segment's bytes, small ones only), at most 4096 of them."""
+    if len(key if isinstance(key, bytes) else key[0]) > 2048:
+        return
     if len(seen) > 4096:
         seen.clear()
-    seen[seg] = result
+    seen[key] = result
 
 
 def _parse_dht(seg: bytes):
