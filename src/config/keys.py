@@ -107,9 +107,11 @@ KEYS: Tuple[Key, ...] = (
     Key("std", None, float_list(3), DATA, "normalisation standard deviation, three values (default as for mean)",
         scripts=_BOTH + (EVAL_ONNX,)),
     Key("image_check", "structure", to_image_check, DATA, "how image files are checked before they are read: "
-        "structure (headers, tables and end marker, tens of microseconds a file; signature is another name for it), "
-        "decode (decode every file with Pillow), none (no check: a damaged JPEG can then crash the process inside "
-        "the decoder, with SIGFPE or SIGSEGV and no word of which file)", ("none", "structure", "decode"),
+        "structure (headers, tables and end marker, tens of microseconds a file; refuses the truncated or damaged "
+        "files that crash MindSpore's decoder; signature is another name for it), decode (the structure check, then "
+        "a full decode of every file with Pillow), none (no check: a truncated or damaged JPEG can kill the process "
+        "inside MindSpore's decoder with SIGFPE or SIGSEGV and no message, or hang it; use only on data checked "
+        "before, e.g. with python -m src.tools.check_images)", ("none", "structure", "decode"),
         scripts=_BOTH + (PREDICT, EVAL_ONNX)),
     Key("num_parallel_workers", 4, to_int, DATA, "data-pipeline workers (capped at the CPU count)",
         interval="[1, inf)"),
