@@ -13,7 +13,7 @@ from tests.support import ON_CI
 
 from src.deploy import list_images, result_key
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HARNESS = os.path.join(ROOT, "ascend310_infer")
 SOURCES = [os.path.join(HARNESS, "src", "utils.cc"), os.path.join(HARNESS, "tests", "utils_test.cc")]
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")

@@ -140,7 +140,7 @@ def fine_tuned(data, tmp_path_factory):
     """A7: python fine_tune.py --pre_trained ./pre_ckpt/ghostnet_1x_pets.ckpt, in a folder with ./dataset and
     ./pre_ckpt as the seed lays them out (a model-zoo checkpoint: the zoo's parameter names, no record)."""
     import fine_tune
-    from tests.test_convert import _zoo_checkpoint
+    from tests.tools.test_convert_weights import _zoo_checkpoint
     work = data / "flowers"
     (work / "pre_ckpt").mkdir(exist_ok=True)
     _zoo_checkpoint("ghostnet_100", str(work / "pre_ckpt" / "ghostnet_1x_pets.ckpt"))

@@ -83,7 +83,7 @@ def test_saved_config_round_trips(tmp_path):
 
 def test_every_recipe_loads():
     from src.models import is_model
-    recipes = glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.yaml"))
+    recipes = glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "*.yaml"))
     assert recipes
     for path in recipes:
         cfg = build_config(["--config", path])

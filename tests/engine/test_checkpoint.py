@@ -30,7 +30,7 @@ def test_a_checkpoint_without_record_is_recognised_at_any_class_count(model, num
 @pytest.mark.parametrize("model", ["ghostnet_100", "ghostnet_nose_100", "ghostnet_600m", "genet_res50_theta_plus",
                                    "mobilenet_v1_100"])
 def test_model_zoo_checkpoints_are_recognised_and_converted(model, tmp_path):
-    from tests.test_convert import _zoo_checkpoint
+    from tests.tools.test_convert_weights import _zoo_checkpoint
     _zoo_checkpoint(model, str(tmp_path / "zoo.ckpt"))
     opened = open_checkpoint(str(tmp_path / "zoo.ckpt"))
     assert opened.model == model and opened.how.endswith("(the model zoo's names)")

@@ -10,7 +10,7 @@ from src.config import build_config
 from src.models import count_params, create_model
 from src.runtime import Runtime
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 
 
