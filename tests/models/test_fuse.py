@@ -9,27 +9,27 @@ from src.models import create_model, fold_batchnorm, list_models, reparameterize
 from src.models.fuse import remaining_batchnorms
 
 SIZE = 32
-TOLERANCE = 1e-4  # max |difference| / max |logit|, as for the exported files (test_deploy)
+TOLERANCE = 1e-4  # max |difference| / max |logit|, as for the exported files (tests/deploy/test_export.py)
 FAST = ("ghostnet_050", "mobilenet_v1_025")
 
 
 def _network(name, rng):
     """Random weights, BN statistics calibrated on random images, and random gammas / betas, so that each
     BatchNorm is far from the identity."""
-    # initialisers draw from MindSpore's global seed (unseeded, runs differed; seed 0 gives ghostnetv3_050 an
-    # ill-conditioned draw: logits of 13 and a 7e-4 difference, against 1e-5 at seeds 1 and 2)
+    # initialisers draw from MindSpore's global seed: seeded, every run draws the same networks (seed 0 happens to
+    # give ghostnetv3_050 an ill-conditioned draw whose rounding alone exceeds the tolerance)
     ms.set_seed(1)
     net = create_model(name, num_classes=7, image_size=SIZE)
-    # GhostNetV3 / RepGhost sum several BN branches per layer: gammas spread by 0.5 in each made logits of 1e2 to
-    # 3e4 through the depth, where float32 rounding alone exceeds the tolerance (as in test_reparam: milder there)
+    # GhostNetV3 / RepGhost sum several BN branches per layer: gammas spread by 0.5 in each give logits of 1e2 to
+    # 3e4 through the depth, where float32 rounding alone exceeds the tolerance (tests/models/test_reparam.py: milder)
     spread = 0.1 if name.startswith(("ghostnetv3", "repghost")) else 0.5
     for param_name, param in net.parameters_and_names():
         if param_name.endswith(("gamma", "beta")):
             shift = 1.0 if param_name.endswith("gamma") else 0.0
             values = shift + spread * rng.standard_normal(param.shape)
             if param_name.endswith("bn3.gamma"):
-                # small residual branches, as test_deploy's _calibrated: with gammas near 1 the random 101-layer
-                # GhostNet-D amplifies float32 rounding stage after stage (2.3e-4 here, unfolded vs folded)
+                # small residual branches, as in tests/deploy/test_export.py: with gammas near 1 the random
+                # 101-layer GhostNet-D amplifies float32 rounding stage after stage beyond the tolerance
                 values *= 0.2
             param.set_data(ms.Tensor(values.astype(np.float32)))
     calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((32, 3, SIZE, SIZE)).astype(np.float32)))

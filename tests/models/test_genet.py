@@ -23,7 +23,7 @@ def _images(batch, size, seed=0):
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_class_switches_match_the_named_builders(name):
-    count, extra, mlp = VARIANTS[name]  # the named builders' counts are checked in test_models.py
+    count, extra, mlp = VARIANTS[name]  # the named builders' counts: tests/models/test_registry.py
     assert count_params(GENetRes50(1000, extra=extra, mlp=mlp)) == count
 
 

@@ -7,7 +7,7 @@ from mindspore import nn
 from src.models.ghostnet_d import GGhostStage, GhostNetD
 from src.models.registry import create_model
 
-# Exact counts, forward, backward and reset_classifier are covered registry-wide in test_models.py.
+# Exact counts, forward, backward and reset_classifier are covered registry-wide in tests/models/test_registry.py.
 
 
 def _count(net: nn.Cell) -> int:
