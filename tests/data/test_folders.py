@@ -1,4 +1,5 @@
-"""Readers and pipelines on data generated in the real on-disk formats."""
+"""Finding and scanning data sets on disk (src/data/folders.py): split layouts, class folders, CIFAR-10 binary
+files, and bad files named by the structure check, the decode check and the pipeline."""
 import os
 import shutil
 
@@ -7,8 +8,7 @@ import pytest
 
 from src.data import pipeline_errors, resolve_cifar10, resolve_image_folder, scan_image_folder
 from src.errors import DataError
-from tests.support import cifar_records, write_image_folder
-from tests.support import make_loader
+from tests.support import make_loader, write_image_folder
 
 
 def test_split_layouts(tmp_path, image_folder):
@@ -83,40 +83,6 @@ def test_truncated_jpeg_found_by_both_checks_and_by_pipeline(image_folder):
         os.chdir(cwd)
 
 
-def test_eval_keeps_the_last_partial_batch(image_folder):
-    info = make_loader(image_folder, "val", eval_resize=36)
-    sizes = [img.shape[0] for img, _ in info.dataset.create_tuple_iterator(num_epochs=1)]
-    assert sizes == [4, 4, 1] and info.num_samples == 9
-    train = make_loader(image_folder, "train", eval_resize=36)
-    shapes = [img.shape for img, _ in train.dataset.create_tuple_iterator(num_epochs=1)]
-    assert shapes == [(4, 3, 32, 32)] * 3 and train.steps == 3
-
-
-def test_too_many_classes_for_the_model(image_folder):
-    with pytest.raises(DataError, match="3 classes but the model has num_classes=2"):
-        make_loader(image_folder, "train", num_classes=2)
-
-
-def test_cifar10_binary_round_trip(tmp_path):
-    rng = np.random.default_rng(5)
-    root = tmp_path / "cifar-10-batches-bin"
-    root.mkdir()
-    expected = []
-    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-        labels, images, raw = cifar_records(rng, 3)
-        (root / name).write_bytes(raw)
-        expected.append((labels, images))
-    assert resolve_cifar10(str(tmp_path), "train") == (str(root), "train")
-    assert resolve_cifar10(str(root), "val") == (str(root), "test")
-    # mean 0 and std 1/255 make the normalised output equal to the raw pixels
-    info = make_loader(str(root), "val", dataset="cifar10", num_classes=10, batch_size=8, mean=(0, 0, 0),
-                       std=(1 / 255,) * 3)
-    images, labels = next(info.dataset.create_tuple_iterator(num_epochs=1))
-    np.testing.assert_array_equal(labels.asnumpy(), expected[-1][0])
-    np.testing.assert_allclose(images.asnumpy(), expected[-1][1].transpose(0, 3, 1, 2), atol=1e-3)
-    assert info.num_samples == 3
-
-
 def test_cifar10_truncated_and_missing(tmp_path, cifar_root):
     with pytest.raises(DataError, match="no CIFAR-10 binary train files"):
         resolve_cifar10(str(tmp_path), "train")
@@ -126,53 +92,3 @@ def test_cifar10_truncated_and_missing(tmp_path, cifar_root):
         f.write(b"xx")
     with pytest.raises(DataError, match="data_batch_3.bin.*not a multiple"):
         resolve_cifar10(str(bad), "train")
-
-
-def test_synthetic_generator_never_replaces_user_data(image_folder, tmp_path):
-    from src.data.synthetic import ensure_synthetic_dataset
-    with pytest.raises(DataError, match="not a generated synthetic data set"):
-        ensure_synthetic_dataset(image_folder, num_classes=3, image_size=16, train_per_class=2, val_per_class=1)
-    assert os.path.isdir(os.path.join(image_folder, "train", "class_0"))
-    root = str(tmp_path / "gen")
-    ensure_synthetic_dataset(root, num_classes=3, image_size=16, train_per_class=2, val_per_class=1)
-    first = sorted(os.listdir(os.path.join(root, "train")))
-    # a different spec regenerates its own folder
-    ensure_synthetic_dataset(root, num_classes=2, image_size=16, train_per_class=2, val_per_class=1)
-    assert len(os.listdir(os.path.join(root, "train"))) == 2 and len(first) == 3
-
-
-def _first_batch(root, split="train", **kwargs):
-    info = make_loader(root, split, **kwargs)
-    return next(info.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
-
-
-def test_mixup_and_cutmix_give_soft_targets(image_folder):
-    base = dict(num_classes=5, batch_size=8, seed=3)
-    _, plain = _first_batch(image_folder, **base)
-    assert plain.shape == (8,) and plain.max() < 3
-    for extra in (dict(mixup=1.0), dict(cutmix=1.0), dict(mixup=0.5, cutmix=1.0)):
-        images, soft = _first_batch(image_folder, **base, **extra)
-        assert soft.shape == (8, 5) and soft.dtype == np.float32
-        np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-5)
-        assert soft[:, 3:].max() == 0                     # only the 3 real classes get mass
-        assert ((soft > 0) & (soft < 1)).any()            # some rows mix two images
-    _, half = _first_batch(image_folder, **base, cutmix=1.0, mix_prob=0.0)
-    assert set(np.unique(half)) <= {0.0, 1.0}             # mix_prob 0: one-hot targets, nothing mixed
-
-
-def test_auto_augment_and_random_erasing_change_the_images(image_folder):
-    base = dict(seed=3, hflip=0, min_scale=1.0)
-    reference, _ = _first_batch(image_folder, **base)
-    for extra in (dict(auto_augment="randaugment", randaug_magnitude=15), dict(auto_augment="autoaugment"),
-                  dict(random_erasing=1.0)):
-        images, _ = _first_batch(image_folder, **base, **extra)
-        assert images.shape == reference.shape and np.isfinite(images).all()
-        assert not np.allclose(images, reference), extra
-    erased, _ = _first_batch(image_folder, **base, random_erasing=1.0)
-    assert ((erased == 0).all(axis=1).sum(axis=(1, 2)) > 0).all()  # every image has an erased (zero) patch
-
-
-def test_cifar_augmentations(cifar_root):
-    images, labels = _first_batch(cifar_root, dataset="cifar10", num_classes=10, batch_size=8,
-                                  auto_augment="autoaugment", random_erasing=0.5, cutmix=1.0)
-    assert images.shape == (8, 3, 32, 32) and labels.shape == (8, 10)
