@@ -1,12 +1,14 @@
-"""Config layering, unknown keys, types, the saved effective config and --help."""
+"""Config layering, unknown keys, types, the model zoo's and MindCV's option names, the saved effective config and
+--help."""
 import glob
 import os
 
 import pytest
 import yaml
 
-from src.config import KEYS, Config, build_config, build_parser, parse_config, recipe_values, save_config
+from src.config import Config, KEYS, build_config, build_parser, parse_config, recipe_values, save_config
 from src.errors import ConfigError
+from tests.support import ROOT
 
 
 def test_layering_defaults_yaml_cli(tmp_path):
@@ -83,7 +85,7 @@ def test_saved_config_round_trips(tmp_path):
 
 def test_every_recipe_loads():
     from src.models import is_model
-    recipes = glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "*.yaml"))
+    recipes = glob.glob(os.path.join(ROOT, "configs", "*.yaml"))
     assert recipes
     for path in recipes:
         cfg = build_config(["--config", path])
@@ -118,3 +120,22 @@ def test_script_options_come_back_separately():
                             extra=[(["--file_format"], {"default": "MINDIR"})])
     assert cfg.epoch_size == 3 and own.file_format == "ONNX"
     assert isinstance(cfg, Config)
+
+
+@pytest.mark.slow
+def test_seed_option_names_and_a_contradiction(tmp_path):
+    from src.config import parse_config
+    from src.errors import ConfigError
+    cfg, _ = parse_config(["--dataset_path", "/d", "--class_num", "5", "--dataset", "imagenet2012", "--ckpt_file",
+                           "c.ckpt", "--run_distribute", "False", "--decay_mode", "poly", "--label_smooth", "0.2",
+                           "--use_label_smooth", "False", "--save_checkpoint_path", "/o", "--pre_trained", "p.ckpt"])
+    assert (cfg.data_path, cfg.num_classes, cfg.dataset, cfg.checkpoint_path, cfg.distribute) == \
+        ("/d", 5, "imagenet", "c.ckpt", "false")
+    assert (cfg.lr_decay_mode, cfg.label_smooth_factor, cfg.use_label_smooth, cfg.output_dir, cfg.pretrained_ckpt) == \
+        ("poly", 0.2, False, "/o", "p.ckpt")
+    with pytest.raises(ConfigError, match="gives both data_path = '/a' and dataset_path = '/b'"):
+        parse_config(["--data_path", "/a", "--dataset_path", "/b"])
+    recipe = tmp_path / "zoo.yaml"
+    recipe.write_text("class_num: 10\nnum_classes: 11\n")
+    with pytest.raises(ConfigError, match="num_classes = 11 and class_num = 10|class_num = 10 and num_classes = 11"):
+        parse_config(["--config", str(recipe)])

@@ -9,8 +9,8 @@ import train as train_script
 from src.config import build_config
 from src.models import count_params, create_model
 from src.runtime import Runtime
+from tests.support import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 
 

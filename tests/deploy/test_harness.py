@@ -1,5 +1,5 @@
 """The C++ inference harness (ascend310_infer/): its MindSpore-free helpers built with g++ and with CMake, build.sh
-without a MindSpore C++ package, and the image list / result-file names against src/deploy.py."""
+without a MindSpore C++ package, and the image list / result-file names against src/deploy/naming.py."""
 import importlib.util
 import os
 import re
@@ -9,11 +9,9 @@ import time
 
 import pytest
 
-from tests.support import ON_CI
-
 from src.deploy import list_images, result_key
+from tests.support import ON_CI, ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HARNESS = os.path.join(ROOT, "ascend310_infer")
 SOURCES = [os.path.join(HARNESS, "src", "utils.cc"), os.path.join(HARNESS, "tests", "utils_test.cc")]
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
