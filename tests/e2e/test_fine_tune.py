@@ -1,4 +1,5 @@
-"""Fine-tuning onto another class count, freezing, eval's class count from the checkpoint, and the data split."""
+"""fine_tune.py end to end: onto another class count with a frozen first epoch, eval.py taking the class count from
+the checkpoint, and a missing checkpoint or contradicting class count refused."""
 import json
 import os
 
@@ -8,10 +9,10 @@ import pytest
 import eval as eval_script
 import fine_tune as fine_tune_script
 from src.engine.checkpoint import read_checkpoint
-from src.tools import split_dataset
-from tests.support import ROOT, write_image_folder
+from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
+
 
 RECIPE = ["--config", os.path.join(ROOT, "configs", "quickstart.yaml"), "--dataset", "imagenet", "--log_interval", "0"]
 
@@ -60,25 +61,3 @@ def test_fine_tune_needs_a_checkpoint_and_explicit_mismatch_is_an_error(trained,
     assert eval_script.main(RECIPE + ["--data_path", six_class_root, "--checkpoint_path", ckpt,
                                       "--num_classes", "6"]) == 2
     assert "--num_classes 4" in capsys.readouterr().err
-
-
-def test_split_is_deterministic_stratified_and_safe(tmp_path):
-    rng = np.random.default_rng(0)
-    src = tmp_path / "flower_photos"
-    write_image_folder(str(src), rng, classes=3, per_class=8, size=8)
-    plan_a = split_dataset.plan_split(str(src), 0.75, seed=1)
-    plan_b = split_dataset.plan_split(str(src), 0.75, seed=1)
-    assert plan_a == plan_b
-    assert plan_a != split_dataset.plan_split(str(src), 0.75, seed=2)
-    for cls in ("class_0", "class_1", "class_2"):
-        train, test = plan_a[cls]
-        assert (len(train), len(test)) == (6, 2) and not set(train) & set(test)
-    assert split_dataset.main(["--src", str(src), "--dst", str(tmp_path / "ds"), "--seed", "1"]) == 0
-    assert sorted(os.listdir(tmp_path / "ds" / "train" / "class_1")) == plan_a["class_1"][0]
-    assert split_dataset.main(["--src", str(src), "--dst", str(tmp_path / "ds")]) == 2  # refuses to overwrite
-    assert split_dataset.main(["--src", str(src), "--dst", str(tmp_path / "ds"), "--overwrite", "--link"]) == 0
-    assert os.path.islink(tmp_path / "ds" / "test" / "class_0" / plan_split_first(src))
-
-
-def plan_split_first(src):
-    return split_dataset.plan_split(str(src), 0.75, seed=0)["class_0"][1][0]

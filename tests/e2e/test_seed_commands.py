@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.support import ROOT, write_cifar10_bin, write_image_folder
+from tests.support import ROOT, write_cifar10_bin, write_image_folder, zoo_checkpoint
 
 pytestmark = pytest.mark.slow
 SCRIPTS = os.path.join(ROOT, "scripts")
@@ -140,10 +140,9 @@ def fine_tuned(data, tmp_path_factory):
     """A7: python fine_tune.py --pre_trained ./pre_ckpt/ghostnet_1x_pets.ckpt, in a folder with ./dataset and
     ./pre_ckpt as the seed lays them out (a model-zoo checkpoint: the zoo's parameter names, no record)."""
     import fine_tune
-    from tests.tools.test_convert_weights import _zoo_checkpoint
     work = data / "flowers"
     (work / "pre_ckpt").mkdir(exist_ok=True)
-    _zoo_checkpoint("ghostnet_100", str(work / "pre_ckpt" / "ghostnet_1x_pets.ckpt"))
+    zoo_checkpoint("ghostnet_100", str(work / "pre_ckpt" / "ghostnet_1x_pets.ckpt"))
     recipes = tmp_path_factory.mktemp("flower_recipes")
     _recipe(recipes / "ghostnet_100_flowers.yaml", "ghostnet_100", num_classes=5, dataset="folder",
             data_path="dataset", output_dir="output", eval_interval=1)
@@ -160,7 +159,7 @@ def fine_tuned(data, tmp_path_factory):
     return work
 
 
-def test_fine_tune_from_a_model_zoo_checkpoint(fine_tuned):
+def test_fine_tune_from_a_modelzoo_checkpoint(fine_tuned):
     log = (fine_tuned / "output" / "train.log").read_text()
     assert "ghostnet_100, recognised by its parameter names and shapes (the model zoo's names)" in log
     assert "its 1000-class head replaced by a new 5-class classifier" in log
@@ -311,24 +310,6 @@ def test_mobilenet_gpu_and_distributed_commands(data, table, tmp_path):
     proc = _run(_python("train.py", "--device_target", "GPU", "--dateset", "cifar10", "--dataset_path", cifar,
                         "--config_path", config), tmp_path)
     assert proc.returncode == 2 and "device_target 'GPU' is not available" in proc.stderr
-
-
-def test_seed_option_names_and_a_contradiction(tmp_path):
-    from src.config import parse_config
-    from src.errors import ConfigError
-    cfg, _ = parse_config(["--dataset_path", "/d", "--class_num", "5", "--dataset", "imagenet2012", "--ckpt_file",
-                           "c.ckpt", "--run_distribute", "False", "--decay_mode", "poly", "--label_smooth", "0.2",
-                           "--use_label_smooth", "False", "--save_checkpoint_path", "/o", "--pre_trained", "p.ckpt"])
-    assert (cfg.data_path, cfg.num_classes, cfg.dataset, cfg.checkpoint_path, cfg.distribute) == \
-        ("/d", 5, "imagenet", "c.ckpt", "false")
-    assert (cfg.lr_decay_mode, cfg.label_smooth_factor, cfg.use_label_smooth, cfg.output_dir, cfg.pretrained_ckpt) == \
-        ("poly", 0.2, False, "/o", "p.ckpt")
-    with pytest.raises(ConfigError, match="gives both data_path = '/a' and dataset_path = '/b'"):
-        parse_config(["--data_path", "/a", "--dataset_path", "/b"])
-    recipe = tmp_path / "zoo.yaml"
-    recipe.write_text("class_num: 10\nnum_classes: 11\n")
-    with pytest.raises(ConfigError, match="num_classes = 11 and class_num = 10|class_num = 10 and num_classes = 11"):
-        parse_config(["--config", str(recipe)])
 
 
 def test_sh_runs_the_scripts_under_bash(tmp_path):
