@@ -1,21 +1,18 @@
-"""Weight conversion (src/tools/convert_weights.py): timm's own networks (GhostNet 0.5 / 1.0 / 1.3, MobileNetV1 1.0;
-the GhostNet ones are the official code's) converted and checked against timm's PyTorch forward pass, model-zoo
-checkpoints checked value by value, and the strictness and safety of the tool."""
+"""Weight conversion (src/tools/convert_weights.py): timm's own networks (GhostNet 0.5 / 1.0 / 1.3, MobileNetV1
+1.0, GhostNetV2 / V3, RepGhost; the GhostNet ones are the official code's) converted and checked against timm's
+PyTorch forward pass, model-zoo checkpoints checked value by value, and the strictness and safety of the tool."""
 import os
 import sys
-import re
 
+import mindspore as ms
 import numpy as np
 import pytest
-
-from tests.support import ON_CI
-import mindspore as ms
 
 from src.engine.checkpoint import load_weights
 from src.models import create_model
 from src.models.utils import count_params
 from src.tools import convert_weights as cw
-from tests.support import tensor_entries
+from tests.support import ON_CI, ZOO, tensor_entries, zoo_checkpoint
 
 try:  # PyTorch, timm and safetensors are optional: without them only the model-zoo and argument tests run
     import torch
@@ -26,9 +23,13 @@ try:  # PyTorch, timm and safetensors are optional: without them only the model-
 except ImportError:
     torch = None
 needs_torch = pytest.mark.skipif(torch is None and not ON_CI, reason="PyTorch / timm is not installed")
+
+
 NUM_CLASSES = 11
 SIZE = 64  # 64x64 inputs: every stride is exercised and the last feature map is 2x2
 TOL = 1e-4
+
+
 # GhostNetV3 sums 3 to 5 conv + BN branches per conv: float32 rounding grows with them. On ghostnetv3_100 ours
 # differs from timm's float64 forward by 2.3e-5, timm's own float32 forward by 2.1e-5, the two float32 ones by up to
 # 8.8e-5 (logits up to 3.9).
@@ -165,29 +166,6 @@ def test_deployed_forms_agree_with_timms(model, tmp_path, capsys):
     assert diff <= tol
     assert 0.2 < ref_a.std() < 30 and np.abs(ref_a - ref_b).max() > 1000 * tol
     assert np.abs(trained_form - ours_a).max() <= tol
-
-
-@needs_torch
-def test_official_ghostnetv3_names_convert_like_timms():
-    """The official GhostNetV3 checkpoint names the branches' BN `bn` (timm: `bn1`) and carries thop's
-    `total_ops` / `total_params` counters; both forms give the same parameters."""
-    from src.models import convert_state_dict
-    state = tr.state_dict_numpy(tr.timm_model("ghostnetv3_050", NUM_CLASSES))
-    official = {}
-    for key, value in state.items():
-        if (".ghost" in key or ".dw_rpr_" in key) and ".bn1." in key:
-            key = key.replace(".bn1.", ".bn.")
-        official[key] = value
-    renamed = sum(".bn." in k for k in official)
-    assert renamed > 500
-    official.update({"total_ops": np.zeros(1), "total_params": np.zeros(1),
-                     "blocks.3.0.ghost1.total_ops": np.zeros(1), "conv_stem.total_params": np.zeros(1)})
-    expected = convert_state_dict("timm", "ghostnetv3_050", state)
-    got = convert_state_dict("timm", "ghostnetv3_050", official)
-    assert list(got) == list(expected)
-    for key, value in expected.items():
-        np.testing.assert_array_equal(got[key], value)
-    assert "blocks.3.0.ghost1.primary_rpr_conv.0.bn1.moving_variance" in got
 
 
 @needs_torch
@@ -405,195 +383,16 @@ def test_missing_input_and_bad_output(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# MindSpore model-zoo checkpoints
+# MindSpore model-zoo checkpoints (written by tests.support.zoo_checkpoint)
 # ----------------------------------------------------------------------------------------------------------------
-# The zoo's names are produced here by an inverse mapping written independently of the tool (our name -> zoo
-# name), and each family also asserts literal zoo names and shapes read from the zoo's source
-# (mindspore-ai/models: research/cv/ghostnet/src/ghostnet.py and ghostnet600.py, research/cv/GENet_Res50/src/
-# GENet.py and GEBlock.py, official/cv/MobileNet/mobilenetv1/src/mobilenet_v1.py), so the mapping is not only
-# tested against itself.
 
-GHOST_UNIT = [  # ours (inside a bottleneck) -> the zoo's ConvUnit names
-    ("primary_conv.0.weight", "primary_conv.conv.weight"), ("primary_conv.1.", "primary_conv.bn."),
-    ("cheap_operation.0.weight", "cheap_operation.conv.weight"), ("cheap_operation.1.", "cheap_operation.bn."),
-    ("conv_dw.weight", "dw.conv.weight"), ("bn_dw.", "dw.bn."),
-    ("shortcut.0.weight", "shortcut.0.conv.weight"), ("shortcut.1.", "shortcut.0.bn."),
-    ("shortcut.2.weight", "shortcut.1.conv.weight"), ("shortcut.3.", "shortcut.1.bn."),
-]
-
-
-def _ghost_inner(rest):
-    for ours, zoo in GHOST_UNIT:
-        if ours in rest:
-            return rest.replace(ours, zoo)
-    return rest  # ghost modules' own names, se.conv_reduce / se.conv_expand
-
-
-def zoo_ghostnet_name(name):
-    """GhostNet 1x / nose: our 9 stages (1,1,1,1,1,1,5,1,4) flatten to blocks.0..15; blocks.9.0 -> blocks.16."""
-    offsets = np.cumsum([0, 1, 1, 1, 1, 1, 1, 5, 1, 4])
-    m = re.match(r"blocks\.(\d+)\.(\d+)\.(.+)", name)
-    if not m:
-        return name
-    s, j, rest = int(m.group(1)), int(m.group(2)), m.group(3)
-    if s == 9:
-        return "blocks.16." + rest.replace("bn1.", "bn.")
-    return f"blocks.{offsets[s] + j}.{_ghost_inner(rest)}"
-
-
-def zoo_ghostnet600_name(name):
-    m = re.match(r"blocks\.(\d+)\.(.+)", name)
-    if not m:
-        return name
-    i, rest = int(m.group(1)), m.group(2)
-    return f"blocks.{i}." + (rest.replace("bn1.", "bn.") if i == 19 else _ghost_inner(rest))
-
-
-def zoo_genet_name(name, ours_names):
-    if name.startswith("classifier."):
-        return name.replace("classifier.", "end_point.")
-    m = re.match(r"(layer\d\.\d+)\.(.+)", name)
-    if not m:
-        return name
-    block, rest = m.groups()
-    for k in "123":
-        rest = rest.replace(f"conv{k}.weight", f"conv{k}.conv.weight").replace(f"bn{k}.", f"conv{k}.batchnorm.")
-    rest = rest.replace("downsample.0.weight", "down_layer.conv.weight")
-    rest = rest.replace("downsample.1.", "down_layer.batchnorm.")
-    rest = rest.replace("ge.mlp.", "mlpLayer.").replace("ge.down.", "downop.")
-    g = re.match(r"ge\.gather\.(\d)\.(.+)", rest)
-    if g:
-        shift = 2 if f"{block}.ge.down.0.weight" in ours_names else 0
-        rest = f"downop.{int(g.group(1)) + shift}.{g.group(2)}"
-    return f"{block}.{rest}"
-
-
-def zoo_mobilenet_name(name):
-    offsets = np.cumsum([0, 1, 2, 2, 6, 2])
-    if name.startswith("classifier."):
-        return name.replace("classifier.", "fc.")
-    if name.startswith("conv_stem."):
-        return "network.0.0.weight"
-    if name.startswith("bn1."):
-        return "network.0.1." + name[4:]
-    s, j, part, leaf = re.match(r"blocks\.(\d)\.(\d)\.(\w+)\.(\w+)", name).groups()
-    k = offsets[int(s)] + int(j)
-    unit = 2 * k + (1 if part in ("conv_dw", "bn1") else 2)
-    return f"network.{unit}.{0 if part.startswith('conv') else 1}.{leaf}"
-
-
-ZOO = {
-    # our model: (head size, inverse mapping, literal zoo names -> shapes, zoo names that must not exist)
-    "ghostnet_100": (1000, lambda n, _: zoo_ghostnet_name(n), {
-        "conv_stem.weight": (16, 3, 3, 3),
-        "blocks.0.ghost1.primary_conv.conv.weight": (8, 16, 1, 1),
-        "blocks.0.ghost1.cheap_operation.conv.weight": (8, 1, 3, 3),
-        "blocks.0.ghost1.primary_conv.bn.moving_mean": (8,),
-        "blocks.1.dw.conv.weight": (48, 1, 3, 3),
-        "blocks.1.dw.bn.moving_variance": (48,),
-        "blocks.1.shortcut.0.conv.weight": (16, 1, 3, 3),
-        "blocks.1.shortcut.0.bn.gamma": (16,),
-        "blocks.1.shortcut.1.conv.weight": (24, 16, 1, 1),
-        "blocks.1.shortcut.1.bn.beta": (24,),
-        "blocks.3.se.conv_reduce.weight": (20, 72, 1, 1),
-        "blocks.3.se.conv_expand.bias": (72,),
-        "blocks.11.dw.conv.weight": (672, 1, 5, 5),
-        "blocks.15.ghost2.cheap_operation.bn.moving_variance": (80,),
-        "blocks.16.conv.weight": (960, 160, 1, 1),
-        "blocks.16.bn.moving_mean": (960,),
-        "conv_head.weight": (1280, 960, 1, 1),
-        "conv_head.bias": (1280,),
-        "classifier.weight": (1000, 1280),
-    }, ["blocks.0.shortcut.0.conv.weight", "blocks.2.dw.conv.weight", "blocks.2.se.conv_reduce.weight",
-        "blocks.17.conv.weight"]),
-    "ghostnet_nose_100": (1000, lambda n, _: zoo_ghostnet_name(n), {
-        "blocks.3.ghost1.primary_conv.conv.weight": (36, 24, 1, 1),
-        "blocks.16.conv.weight": (960, 160, 1, 1),
-        "blocks.16.bn.gamma": (960,),
-        "classifier.bias": (1000,),
-    }, ["blocks.3.se.conv_reduce.weight", "blocks.15.se.conv_expand.weight"]),
-    "ghostnet_600m": (1000, lambda n, _: zoo_ghostnet600_name(n), {
-        "conv_stem.weight": (28, 3, 3, 3),
-        "blocks.0.ghost1.primary_conv.conv.weight": (16, 28, 1, 1),
-        "blocks.0.se.conv_reduce.weight": (8, 32, 1, 1),
-        "blocks.1.dw.conv.weight": (88, 1, 3, 3),
-        "blocks.3.dw.conv.weight": (136, 1, 5, 5),
-        "blocks.3.shortcut.1.conv.weight": (72, 44, 1, 1),
-        "blocks.18.se.conv_reduce.weight": (168, 1680, 1, 1),
-        "blocks.19.conv.weight": (1680, 280, 1, 1),
-        "blocks.19.bn.moving_variance": (1680,),
-        "conv_head.weight": (1400, 1680, 1, 1),
-        "classifier.weight": (1000, 1400),
-    }, ["blocks.20.conv.weight", "blocks.0.dw.conv.weight"]),
-    "genet_res50_theta_plus": (1000, zoo_genet_name, {
-        "conv1.weight": (64, 3, 7, 7),
-        "bn1.moving_mean": (64,),
-        "layer1.0.conv1.conv.weight": (64, 64, 1, 1),
-        "layer1.0.conv1.batchnorm.moving_mean": (64,),
-        "layer1.0.conv2.conv.weight": (64, 64, 3, 3),
-        "layer1.0.conv3.batchnorm.gamma": (256,),
-        "layer1.0.down_layer.conv.weight": (256, 64, 1, 1),
-        "layer1.0.down_layer.batchnorm.moving_variance": (256,),
-        "layer1.0.downop.0.weight": (256, 256, 3, 3),
-        "layer1.0.downop.1.gamma": (256,),
-        "layer1.0.downop.2.weight": (256, 1, 28, 28),
-        "layer1.0.downop.3.moving_variance": (256,),
-        "layer2.0.conv2.conv.weight": (128, 128, 3, 3),
-        "layer2.0.downop.0.weight": (512, 1, 28, 28),
-        "layer2.0.downop.1.beta": (512,),
-        "layer3.5.mlpLayer.0.weight": (64, 1024, 1, 1),
-        "layer3.5.mlpLayer.2.weight": (1024, 64, 1, 1),
-        "layer4.2.downop.0.weight": (2048, 1, 7, 7),
-        "end_point.weight": (1000, 2048),
-        "end_point.bias": (1000,),
-    }, ["layer1.1.down_layer.conv.weight", "layer2.0.downop.2.weight", "layer1.0.mlpLayer.1.weight"]),
-    "mobilenet_v1_100": (1001, lambda n, _: zoo_mobilenet_name(n), {
-        "network.0.0.weight": (32, 3, 3, 3),
-        "network.0.1.moving_mean": (32,),
-        "network.1.0.weight": (32, 1, 3, 3),
-        "network.2.0.weight": (64, 32, 1, 1),
-        "network.3.0.weight": (64, 1, 3, 3),
-        "network.4.0.weight": (128, 64, 1, 1),
-        "network.4.1.gamma": (128,),
-        "network.25.0.weight": (1024, 1, 3, 3),
-        "network.26.0.weight": (1024, 1024, 1, 1),
-        "network.26.1.moving_variance": (1024,),
-        "fc.weight": (1001, 1024),
-        "fc.bias": (1001,),
-    }, ["network.27.0.weight", "network.0.2.weight"]),
-}
-BOOKKEEPING = {"learning_rate": np.array(0.1, np.float32), "global_step": np.array([1234], np.int32),
-               "momentum": np.array(0.9, np.float32), "epoch_num": np.array([7], np.int32),
-               "scale_sense": np.array(128.0, np.float32)}
-
-
-def _zoo_checkpoint(model, path):
-    """A random checkpoint in the zoo's layout for our `model`: (zoo name -> array, our name -> zoo name)."""
-    head, inverse, literal, absent = ZOO[model]
-    ours = {k: tuple(p.shape) for k, p in create_model(model, num_classes=head).parameters_dict().items()}
-    rng = np.random.default_rng(len(model))
-    names = {k: inverse(k, ours) for k in ours}
-    assert len(set(names.values())) == len(names)
-    zoo = {}
-    for k, zk in names.items():
-        value = rng.standard_normal(ours[k]).astype(np.float32)
-        zoo[zk] = np.abs(value) + 0.5 if k.endswith("moving_variance") else value
-    for zk, shape in literal.items():
-        assert zk in zoo, zk
-        assert zoo[zk].shape == shape, zk
-    for zk in absent:
-        assert zk not in zoo, zk
-    entries = dict(zoo, **BOOKKEEPING)
-    entries[f"moments.{next(iter(zoo))}"] = np.zeros_like(next(iter(zoo.values())))
-    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in entries.items()], path)
-    return zoo, names
 
 
 @pytest.mark.parametrize("model", sorted(ZOO))
 def test_modelzoo_checkpoint_converts_value_by_value(model, tmp_path, capsys):
     head = ZOO[model][0]
     source = str(tmp_path / "zoo.ckpt")
-    zoo, names = _zoo_checkpoint(model, source)
+    zoo, names = zoo_checkpoint(model, source)
     out = str(tmp_path / "ours.ckpt")
     rc, stdout, err = _convert(capsys, "--source", "modelzoo", "--model", model, "--input", source, "--output", out)
     assert rc == 0, err
@@ -618,24 +417,9 @@ def test_modelzoo_checkpoint_converts_value_by_value(model, tmp_path, capsys):
 
 def test_modelzoo_checkpoint_of_another_variant_is_refused(tmp_path, capsys):
     source = str(tmp_path / "zoo.ckpt")
-    _zoo_checkpoint("ghostnet_100", source)
+    zoo_checkpoint("ghostnet_100", source)
     rc, _, err = _convert(capsys, "--source", "modelzoo", "--model", "ghostnet_nose_100", "--input", source,
                           "--output", str(tmp_path / "out.ckpt"))
     assert rc == 2
     assert "not used: blocks.3.se.conv_reduce.weight (as blocks.3.0.se.conv_reduce.weight)" in err
     assert "not filled" not in err
-
-
-def test_fine_tune_starts_from_a_model_zoo_checkpoint(tmp_path):
-    """init_from_checkpoint (fine_tune.py's --pretrained_ckpt) converts the zoo's names on the fly and gives a
-    5-class network every backbone weight of the 1000-class zoo checkpoint."""
-    from src.engine.checkpoint import init_from_checkpoint
-    path = str(tmp_path / "ghostnet_1x_pets.ckpt")
-    zoo, names = _zoo_checkpoint("ghostnet_100", path)
-    net = create_model("ghostnet_100", num_classes=5)
-    init_from_checkpoint(net, path, "ghostnet_100")
-    params = net.parameters_dict()
-    assert params["classifier.weight"].shape == (5, 1280)
-    for ours, zoo_name in names.items():
-        if not ours.startswith("classifier."):
-            np.testing.assert_array_equal(params[ours].asnumpy(), zoo[zoo_name], err_msg=ours)
