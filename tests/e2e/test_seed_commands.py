@@ -159,7 +159,7 @@ def fine_tuned(data, tmp_path_factory):
     return work
 
 
-def test_fine_tune_from_a_modelzoo_checkpoint(fine_tuned):
+def test_fine_tune_from_a_model_zoo_checkpoint(fine_tuned):
     log = (fine_tuned / "output" / "train.log").read_text()
     assert "ghostnet_100, recognised by its parameter names and shapes (the model zoo's names)" in log
     assert "its 1000-class head replaced by a new 5-class classifier" in log
@@ -313,6 +313,7 @@ def test_mobilenet_gpu_and_distributed_commands(data, table, tmp_path):
 
 
 def test_sh_runs_the_scripts_under_bash(tmp_path):
-    """The seeds write `sh run_eval.sh ...`; under dash `set -o pipefail` used to fail ("Illegal option")."""
+    """The seeds write `sh run_eval.sh ...`: the scripts still run under bash (dash stops at `set -o pipefail` with
+    "Illegal option")."""
     proc = _run(["sh", os.path.join(SCRIPTS, "run_eval.sh")], tmp_path)
     assert proc.returncode == 1 and "Usage: bash" in proc.stderr and "Illegal option" not in proc.stderr
