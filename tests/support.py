@@ -1,9 +1,12 @@
 """What the tests share: writers of small data sets in their real formats (JPEG class folders, CIFAR-10 binary
-batches), the shell launchers, and the PyTorch side of comparisons with timm (random, well-conditioned weights
-with calibrated BatchNorm statistics; PyTorch is imported only by the functions that need it)."""
+batches), the shell launchers, checkpoints in the MindSpore model zoo's layout, a re-parameterisable network with
+perturbed BatchNorm statistics, a sample run history and train.log, checks of drawn pictures, and the PyTorch side
+of comparisons with timm (random, well-conditioned weights with calibrated BatchNorm statistics; PyTorch is
+imported only by the functions that need it)."""
 import json
 import math
 import os
+import re
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -101,6 +104,288 @@ def tensor_entries(path) -> dict:
     """The tensor entries of a checkpoint as NumPy arrays (the string entry of the model record left out)."""
     import mindspore as ms
     return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(path)).items() if not isinstance(v, str)}
+
+
+# ---- model-zoo checkpoints ----
+# The zoo's names are produced here by an inverse mapping written independently of the tool (our name -> zoo
+# name), and each family also asserts literal zoo names and shapes read from the zoo's source
+# (mindspore-ai/models: research/cv/ghostnet/src/ghostnet.py and ghostnet600.py, research/cv/GENet_Res50/src/
+# GENet.py and GEBlock.py, official/cv/MobileNet/mobilenetv1/src/mobilenet_v1.py), so the mapping is not only
+# tested against itself.
+
+GHOST_UNIT = [  # ours (inside a bottleneck) -> the zoo's ConvUnit names
+    ("primary_conv.0.weight", "primary_conv.conv.weight"), ("primary_conv.1.", "primary_conv.bn."),
+    ("cheap_operation.0.weight", "cheap_operation.conv.weight"), ("cheap_operation.1.", "cheap_operation.bn."),
+    ("conv_dw.weight", "dw.conv.weight"), ("bn_dw.", "dw.bn."),
+    ("shortcut.0.weight", "shortcut.0.conv.weight"), ("shortcut.1.", "shortcut.0.bn."),
+    ("shortcut.2.weight", "shortcut.1.conv.weight"), ("shortcut.3.", "shortcut.1.bn."),
+]
+
+
+def _ghost_inner(rest):
+    for ours, zoo in GHOST_UNIT:
+        if ours in rest:
+            return rest.replace(ours, zoo)
+    return rest  # ghost modules' own names, se.conv_reduce / se.conv_expand
+
+
+def zoo_ghostnet_name(name):
+    """GhostNet 1x / nose: our 9 stages (1,1,1,1,1,1,5,1,4) flatten to blocks.0..15; blocks.9.0 -> blocks.16."""
+    offsets = np.cumsum([0, 1, 1, 1, 1, 1, 1, 5, 1, 4])
+    m = re.match(r"blocks\.(\d+)\.(\d+)\.(.+)", name)
+    if not m:
+        return name
+    s, j, rest = int(m.group(1)), int(m.group(2)), m.group(3)
+    if s == 9:
+        return "blocks.16." + rest.replace("bn1.", "bn.")
+    return f"blocks.{offsets[s] + j}.{_ghost_inner(rest)}"
+
+
+def zoo_ghostnet600_name(name):
+    m = re.match(r"blocks\.(\d+)\.(.+)", name)
+    if not m:
+        return name
+    i, rest = int(m.group(1)), m.group(2)
+    return f"blocks.{i}." + (rest.replace("bn1.", "bn.") if i == 19 else _ghost_inner(rest))
+
+
+def zoo_genet_name(name, ours_names):
+    if name.startswith("classifier."):
+        return name.replace("classifier.", "end_point.")
+    m = re.match(r"(layer\d\.\d+)\.(.+)", name)
+    if not m:
+        return name
+    block, rest = m.groups()
+    for k in "123":
+        rest = rest.replace(f"conv{k}.weight", f"conv{k}.conv.weight").replace(f"bn{k}.", f"conv{k}.batchnorm.")
+    rest = rest.replace("downsample.0.weight", "down_layer.conv.weight")
+    rest = rest.replace("downsample.1.", "down_layer.batchnorm.")
+    rest = rest.replace("ge.mlp.", "mlpLayer.").replace("ge.down.", "downop.")
+    g = re.match(r"ge\.gather\.(\d)\.(.+)", rest)
+    if g:
+        shift = 2 if f"{block}.ge.down.0.weight" in ours_names else 0
+        rest = f"downop.{int(g.group(1)) + shift}.{g.group(2)}"
+    return f"{block}.{rest}"
+
+
+def zoo_mobilenet_name(name):
+    offsets = np.cumsum([0, 1, 2, 2, 6, 2])
+    if name.startswith("classifier."):
+        return name.replace("classifier.", "fc.")
+    if name.startswith("conv_stem."):
+        return "network.0.0.weight"
+    if name.startswith("bn1."):
+        return "network.0.1." + name[4:]
+    s, j, part, leaf = re.match(r"blocks\.(\d)\.(\d)\.(\w+)\.(\w+)", name).groups()
+    k = offsets[int(s)] + int(j)
+    unit = 2 * k + (1 if part in ("conv_dw", "bn1") else 2)
+    return f"network.{unit}.{0 if part.startswith('conv') else 1}.{leaf}"
+
+
+ZOO = {
+    # our model: (head size, inverse mapping, literal zoo names -> shapes, zoo names that must not exist)
+    "ghostnet_100": (1000, lambda n, _: zoo_ghostnet_name(n), {
+        "conv_stem.weight": (16, 3, 3, 3),
+        "blocks.0.ghost1.primary_conv.conv.weight": (8, 16, 1, 1),
+        "blocks.0.ghost1.cheap_operation.conv.weight": (8, 1, 3, 3),
+        "blocks.0.ghost1.primary_conv.bn.moving_mean": (8,),
+        "blocks.1.dw.conv.weight": (48, 1, 3, 3),
+        "blocks.1.dw.bn.moving_variance": (48,),
+        "blocks.1.shortcut.0.conv.weight": (16, 1, 3, 3),
+        "blocks.1.shortcut.0.bn.gamma": (16,),
+        "blocks.1.shortcut.1.conv.weight": (24, 16, 1, 1),
+        "blocks.1.shortcut.1.bn.beta": (24,),
+        "blocks.3.se.conv_reduce.weight": (20, 72, 1, 1),
+        "blocks.3.se.conv_expand.bias": (72,),
+        "blocks.11.dw.conv.weight": (672, 1, 5, 5),
+        "blocks.15.ghost2.cheap_operation.bn.moving_variance": (80,),
+        "blocks.16.conv.weight": (960, 160, 1, 1),
+        "blocks.16.bn.moving_mean": (960,),
+        "conv_head.weight": (1280, 960, 1, 1),
+        "conv_head.bias": (1280,),
+        "classifier.weight": (1000, 1280),
+    }, ["blocks.0.shortcut.0.conv.weight", "blocks.2.dw.conv.weight", "blocks.2.se.conv_reduce.weight",
+        "blocks.17.conv.weight"]),
+    "ghostnet_nose_100": (1000, lambda n, _: zoo_ghostnet_name(n), {
+        "blocks.3.ghost1.primary_conv.conv.weight": (36, 24, 1, 1),
+        "blocks.16.conv.weight": (960, 160, 1, 1),
+        "blocks.16.bn.gamma": (960,),
+        "classifier.bias": (1000,),
+    }, ["blocks.3.se.conv_reduce.weight", "blocks.15.se.conv_expand.weight"]),
+    "ghostnet_600m": (1000, lambda n, _: zoo_ghostnet600_name(n), {
+        "conv_stem.weight": (28, 3, 3, 3),
+        "blocks.0.ghost1.primary_conv.conv.weight": (16, 28, 1, 1),
+        "blocks.0.se.conv_reduce.weight": (8, 32, 1, 1),
+        "blocks.1.dw.conv.weight": (88, 1, 3, 3),
+        "blocks.3.dw.conv.weight": (136, 1, 5, 5),
+        "blocks.3.shortcut.1.conv.weight": (72, 44, 1, 1),
+        "blocks.18.se.conv_reduce.weight": (168, 1680, 1, 1),
+        "blocks.19.conv.weight": (1680, 280, 1, 1),
+        "blocks.19.bn.moving_variance": (1680,),
+        "conv_head.weight": (1400, 1680, 1, 1),
+        "classifier.weight": (1000, 1400),
+    }, ["blocks.20.conv.weight", "blocks.0.dw.conv.weight"]),
+    "genet_res50_theta_plus": (1000, zoo_genet_name, {
+        "conv1.weight": (64, 3, 7, 7),
+        "bn1.moving_mean": (64,),
+        "layer1.0.conv1.conv.weight": (64, 64, 1, 1),
+        "layer1.0.conv1.batchnorm.moving_mean": (64,),
+        "layer1.0.conv2.conv.weight": (64, 64, 3, 3),
+        "layer1.0.conv3.batchnorm.gamma": (256,),
+        "layer1.0.down_layer.conv.weight": (256, 64, 1, 1),
+        "layer1.0.down_layer.batchnorm.moving_variance": (256,),
+        "layer1.0.downop.0.weight": (256, 256, 3, 3),
+        "layer1.0.downop.1.gamma": (256,),
+        "layer1.0.downop.2.weight": (256, 1, 28, 28),
+        "layer1.0.downop.3.moving_variance": (256,),
+        "layer2.0.conv2.conv.weight": (128, 128, 3, 3),
+        "layer2.0.downop.0.weight": (512, 1, 28, 28),
+        "layer2.0.downop.1.beta": (512,),
+        "layer3.5.mlpLayer.0.weight": (64, 1024, 1, 1),
+        "layer3.5.mlpLayer.2.weight": (1024, 64, 1, 1),
+        "layer4.2.downop.0.weight": (2048, 1, 7, 7),
+        "end_point.weight": (1000, 2048),
+        "end_point.bias": (1000,),
+    }, ["layer1.1.down_layer.conv.weight", "layer2.0.downop.2.weight", "layer1.0.mlpLayer.1.weight"]),
+    "mobilenet_v1_100": (1001, lambda n, _: zoo_mobilenet_name(n), {
+        "network.0.0.weight": (32, 3, 3, 3),
+        "network.0.1.moving_mean": (32,),
+        "network.1.0.weight": (32, 1, 3, 3),
+        "network.2.0.weight": (64, 32, 1, 1),
+        "network.3.0.weight": (64, 1, 3, 3),
+        "network.4.0.weight": (128, 64, 1, 1),
+        "network.4.1.gamma": (128,),
+        "network.25.0.weight": (1024, 1, 3, 3),
+        "network.26.0.weight": (1024, 1024, 1, 1),
+        "network.26.1.moving_variance": (1024,),
+        "fc.weight": (1001, 1024),
+        "fc.bias": (1001,),
+    }, ["network.27.0.weight", "network.0.2.weight"]),
+}
+
+
+BOOKKEEPING = {"learning_rate": np.array(0.1, np.float32), "global_step": np.array([1234], np.int32),
+               "momentum": np.array(0.9, np.float32), "epoch_num": np.array([7], np.int32),
+               "scale_sense": np.array(128.0, np.float32)}
+
+
+def zoo_checkpoint(model, path):
+    """A random checkpoint in the zoo's layout for our `model`: (zoo name -> array, our name -> zoo name)."""
+    import mindspore as ms
+    from src.models import create_model
+    head, inverse, literal, absent = ZOO[model]
+    ours = {k: tuple(p.shape) for k, p in create_model(model, num_classes=head).parameters_dict().items()}
+    rng = np.random.default_rng(len(model))
+    names = {k: inverse(k, ours) for k in ours}
+    assert len(set(names.values())) == len(names)
+    zoo = {}
+    for k, zk in names.items():
+        value = rng.standard_normal(ours[k]).astype(np.float32)
+        zoo[zk] = np.abs(value) + 0.5 if k.endswith("moving_variance") else value
+    for zk, shape in literal.items():
+        assert zk in zoo, zk
+        assert zoo[zk].shape == shape, zk
+    for zk in absent:
+        assert zk not in zoo, zk
+    entries = dict(zoo, **BOOKKEEPING)
+    entries[f"moments.{next(iter(zoo))}"] = np.zeros_like(next(iter(zoo.values())))
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in entries.items()], path)
+    return zoo, names
+
+
+# ---- networks, runs and pictures ----
+
+def perturbed_network(name: str, size: int = 64, seed: int = 0):
+    """Deterministic random weights (He-normal, fan in), random BN gamma and beta, moving statistics calibrated on
+    random images and then perturbed (so no BN exactly normalises its input or is an identity, and every branch
+    matters), eval mode. Used to check that re-parameterisation keeps a network's outputs."""
+    import mindspore as ms
+    from mindspore import nn
+    from src.deploy import calibrate_batchnorm
+    from src.models import create_model
+    rng = np.random.default_rng(seed)
+    net = create_model(name, num_classes=7, drop_rate=0.0)
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, (nn.Conv2d, nn.Dense)):
+            shape = cell.weight.shape
+            fan_in = int(np.prod(shape[1:]))
+            cell.weight.set_data(ms.Tensor((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)))
+            if cell.bias is not None:
+                cell.bias.set_data(ms.Tensor(rng.uniform(-0.1, 0.1, cell.bias.shape).astype(np.float32)))
+    bns = [cell for _, cell in net.cells_and_names() if isinstance(cell, nn.BatchNorm2d)]
+    for bn in bns:
+        channels = bn.gamma.shape[0]
+        bn.gamma.set_data(ms.Tensor(rng.uniform(0.5, 1.5, channels).astype(np.float32)))
+        bn.beta.set_data(ms.Tensor(rng.uniform(-0.5, 0.5, channels).astype(np.float32)))
+    calibrate_batchnorm(net, ms.Tensor(rng.standard_normal((16, 3, size, size)).astype(np.float32)))
+    for bn in bns:
+        mean, var = bn.moving_mean.asnumpy(), bn.moving_variance.asnumpy()
+        bn.moving_mean.set_data(ms.Tensor((mean + 0.1 * np.sqrt(var) * rng.uniform(-1, 1, mean.shape))
+                                          .astype(np.float32)))
+        bn.moving_variance.set_data(ms.Tensor((var * rng.uniform(0.8, 1.25, var.shape)).astype(np.float32)))
+    net.set_train(False)
+    return net
+
+
+def run_history(epochs=4, steps=5, label="run"):
+    """A RunHistory of `epochs` epochs of `steps` steps, validated every second epoch, with its best so far."""
+    from src.engine.report import EpochRow, RunHistory, StepPoint
+    rng = np.random.default_rng(0)
+    history = RunHistory(label, steps)
+    best = (None, None)
+    for epoch in range(1, epochs + 1):
+        for s in range(steps):
+            history.steps.append(StepPoint((epoch - 1) * steps + s + 1, epoch, float(2 / epoch + rng.random() * 0.2),
+                                           0.1 * (1 - ((epoch - 1) * steps + s) / (epochs * steps))))
+        top1 = 0.4 + 0.15 * epoch if epoch % 2 == 0 else None
+        if top1 is not None and (best[0] is None or top1 > best[0]):
+            best = (top1, epoch)
+        history.rows.append(EpochRow(epoch, float(np.mean([p.loss for p in history.steps[-steps:]])),
+                                     history.steps[-1].loss, history.steps[-1].lr, 123.4, 1.5, top1,
+                                     None if top1 is None else min(1.0, top1 + 0.2), *best))
+    return history
+
+
+TRAIN_LOG = """\
+2024-05-01 10:00:00,000 model ghostnet_050: 1,311,416 parameters, 4 classes; device CPU, mode graph, amp O0
+2024-05-01 10:00:01,000 epoch: 1 step: [1/2], loss: 1.500000, lr: 0.010000, 20.0 img/s, epoch eta 1 s
+2024-05-01 10:00:02,000 epoch: 1 step: 2, loss is 1.25
+2024-05-01 10:00:02,100 epoch time: 2000.500 ms, per step time: 1000.250 ms, 32.0 img/s
+2024-05-01 10:00:03,000 epoch: 2 step: [1/2], loss: 1.100000, lr: 0.050000, 30.0 img/s, epoch eta 1 s
+2024-05-01 10:00:04,000 epoch: 2 step: 2, loss is 0.9
+2024-05-01 10:00:04,100 epoch time: 1500.000 ms, per step time: 750.000 ms, 42.7 img/s
+2024-05-01 10:00:05,000 epoch: 2 validation: top_1_accuracy 0.6000, top_5_accuracy 1.0000 over 52 images (1.0 s); best 0.6000 at epoch 2
+2024-05-01 10:00:06,000 epoch: 3 step: [1/2], loss: 0.800000, lr: 0.020000, 30.0 img/s, epoch eta 1 s
+2024-05-01 11:00:00,000 model ghostnet_050: 1,311,416 parameters, 4 classes; device CPU, mode graph, amp O0
+2024-05-01 11:00:00,500 resumed from run/ckpt/ghostnet_050-2_2.ckpt: epoch 2 done, global step 4; continuing at epoch 3 of 3
+2024-05-01 11:00:01,000 epoch: 3 step: [1/2], loss: 0.700000, lr: 0.020000, 30.0 img/s, epoch eta 1 s
+2024-05-01 11:00:02,000 epoch: 3 step: 2, loss is 0.5
+2024-05-01 11:00:02,100 epoch time: 1000.000 ms, per step time: 500.000 ms, 64.0 img/s
+2024-05-01 11:00:03,000 epoch: 3 validation: top_1_accuracy 0.5000, top_5_accuracy 1.0000 over 52 images (1.0 s); best 0.6000 at epoch 2
+"""  # noqa: E501 (the log lines as train.py writes them)
+
+
+def write_jpeg(path, colour=(200, 30, 30)) -> str:
+    """A 24x20 JPEG of one colour at `path`, its folders made."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.full((20, 24, 3), colour, np.uint8)).save(path)
+    return path
+
+
+GREEN, RED = (26, 127, 55), (207, 34, 46)   # plots.CORRECT, plots.WRONG
+
+
+def pixels_near(image, colour, tolerance=30) -> int:
+    """How many pixels of `image` are within `tolerance` of `colour` in every channel."""
+    return int(np.all(np.abs(image.astype(int) - colour) < tolerance, axis=2).sum())
+
+
+def not_blank(path, size):
+    """The picture at `path` as an RGB array, checked to be `size` (width, height) and not blank."""
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert (image.shape[1], image.shape[0]) == size, path
+    assert image.std() > 20 and len(np.unique(image.reshape(-1, 3), axis=0)) > 50, path
+    return image
 
 
 # ---- PyTorch / timm side of the comparisons ----

@@ -159,7 +159,7 @@ def create_dataset(source: DataSource, *, training: bool, num_shards: int = 1, s
                                      num_parallel_workers=workers)
     else:
         # The sampler's indices address ImageFolderDataset's order, which is the scan's: classes in the given
-        # order, files sorted by name (tests/test_distributed.py checks this).
+        # order, files sorted by name (tests/data/test_sharding.py checks this).
         data = ds.ImageFolderDataset(source.root, sampler=sampler, num_parallel_workers=workers,
                                      extensions=list(IMG_EXTENSIONS),
                                      class_indexing={c: i for i, c in enumerate(source.classes)})

@@ -3,7 +3,7 @@
     python -m src.tools.check_export [NAME ...] [--image_size 32] [--checkpoint_path CKPT] [--reparam true|false]
 
 Without a checkpoint the weights are random with BatchNorm statistics calibrated on random images (and the last
-BN of each ResNet bottleneck branch scaled by 0.2), the procedure of tests/test_deploy.py. Prints, per model, the
+BN of each ResNet bottleneck branch scaled by 0.2), the procedure of tests/deploy/test_export.py. Prints, per model, the
 largest |difference| divided by the largest |logit| for onnxruntime and for ms.load + nn.GraphCell. Re-parameterisable
 networks are checked deployed, as export.py writes them, unless --reparam false.
 """

@@ -6,7 +6,7 @@ With --start (the checkpoint both runs continued from, e.g. the previous epoch o
 ||B - A|| / ||A - start|| over the trainable weights (BN gamma/beta, conv and dense weights; the BN running
 statistics are compared separately), and the cosine between the two runs' updates. Without it, the largest
 absolute difference and the difference relative to ||A||. Used to check a distributed run against a one-process
-run (tests/test_launchers.py, the README's distributed section).
+run (tests/e2e/test_launchers.py, docs/distributed.md).
 """
 import argparse
 import sys
