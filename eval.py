@@ -84,13 +84,11 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     prepare_for_inference(net)  # BatchNorms folded into the convolutions (src/models/fuse.py)
     root = resolve_data_path(dataset, data_path, cfg.output_dir, opened.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
-    source = open_split(root, "val", dataset, cfg.image_check)
+    known = record.classes if record is not None and record.classes and dataset != "cifar10" else None
+    source = open_split(root, "val", dataset, cfg.image_check, classes=known, classes_from="the checkpoint")
     if source is None:
         raise DataError(f"no validation split in '{root}': expected val/ (or validation_preprocess/) or class "
                         f"folders given directly")
-    if record is not None and record.classes and source.classes != record.classes and dataset != "cifar10":
-        LOG.info(f"note: the validation classes {source.classes[:5]}... differ from the checkpoint's "
-                 f"{record.classes[:5]}...; labels follow the validation folders' order")
     loader = create_split_loader(source, preprocessing, training=False,
                                  batch_size=cfg.eval_batch_size or cfg.batch_size, num_shards=runtime.group_size,
                                  shard_id=runtime.rank, num_parallel_workers=cfg.num_parallel_workers)

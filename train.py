@@ -106,10 +106,9 @@ def _open_data(cfg, runtime):
     if cfg.source("num_classes") == "default" and train_source.num_classes != cfg.num_classes:
         cfg = cfg.replace(source="data", num_classes=train_source.num_classes)
         LOG.info(f"num_classes {cfg.num_classes}: the classes of {train_source.root}")
-    check_class_count(train_source, cfg.num_classes)
-    val_source = open_split(root, "val", kind, cfg.image_check) if cfg.eval_interval > 0 else None
-    if val_source is not None:
-        check_class_count(val_source, cfg.num_classes)
+    check_class_count(train_source, cfg.num_classes, cfg.source("num_classes"))
+    val_source = (open_split(root, "val", kind, cfg.image_check, classes=train_source.classes)
+                  if cfg.eval_interval > 0 else None)
     keys = PREPROCESSING_KEYS
     preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), cfg.set_by("command line", keys),
                                           cfg.set_by("recipe", keys), dataset=kind)

@@ -243,7 +243,7 @@ void TestListImages(const std::string& tmp) {
   CHECK_EQ(error, std::string());
   const std::vector<std::string> expected_rel = {
       ".dot.jpg", "a/deep/W.BMP", "a/deep/x.bmp", "a/y.png", "a/z.jpg", "a-b/c.jpg", "a.JPEG", "a_b.jpg",
-      "b.jpg",    "dir.jpg/in.PNG", "l.jpg",      "m.tar.jpg", "sp ace.png", "z.jpg", "\xc3\xa9.jpg"};
+      "b.jpg",    "c.Jpg",       "dir.jpg/in.PNG", "l.jpg",      "m.tar.jpg", "sp ace.png", "z.jpg", "\xc3\xa9.jpg"};
   CHECK_EQ(images.size(), expected_rel.size());
   for (size_t i = 0; i < images.size() && i < expected_rel.size(); ++i) {
     CHECK_EQ(images[i], root + "/" + expected_rel[i]);
