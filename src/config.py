@@ -16,6 +16,7 @@ import yaml
 
 from .errors import ConfigError
 from .outputs import atomic_write_text
+from .yaml_loader import load_yaml_mapping
 
 
 # --- value types: each parses a command-line string or a YAML value ----------------------------------------------
@@ -360,16 +361,7 @@ def validate(cfg: Config) -> Config:
 
 
 def load_yaml(path: str) -> Dict[str, Any]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file '{path}' does not exist")
-    with open(path) as f:
-        try:
-            data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
-    return data
+    return load_yaml_mapping(path)  # strict: duplicate keys refused, syntax errors with the line (yaml_loader.py)
 
 
 class _Parser(argparse.ArgumentParser):
