@@ -20,6 +20,7 @@ from src.engine.evaluation import (ConfusionAccumulator, confusion_details, eval
                                    format_result, write_result_json)
 from src.errors import ConfigError, DataError
 from src.models import check_model_name, create_model, get_default_cfg, prepare_for_inference, reparameterize
+from src.outputs import check_output_file
 from src.plots import check_figure_path, draw_confusion
 from src.prediction import class_names
 from src.progress import Progress
@@ -61,6 +62,8 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
         check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
     if cfg.confusion:
         check_figure_path(cfg.confusion, "--confusion")
+    if cfg.result_json:
+        check_output_file(cfg.result_json, "--result_json")
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
     setup_logging()

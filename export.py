@@ -17,10 +17,11 @@ import sys
 from src.cli import run_main
 from src.config import merge_aliases, recipe_values, to_bool
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
-from src.deploy import FILE_FORMATS, export_model
+from src.deploy import FILE_FORMATS, export_model, export_path
 from src.engine.checkpoint import load_opened, open_checkpoint
 from src.engine.record import ModelRecord
 from src.models import create_model, get_default_cfg, reparameterize
+from src.outputs import check_output_file
 from src.runtime import setup_runtime
 
 PROG = "export.py"
@@ -68,6 +69,7 @@ def export(args) -> str:
     runtime = setup_runtime(args.device_target, args.device_id)
     opened = open_checkpoint(checkpoint, args.model or None, args.num_classes or None)
     record = opened.record
+    check_output_file(export_path(args.file_name or opened.model, args.file_format), "--file_name")
     preprocessing = resolve_preprocessing(get_default_cfg(opened.model),
                                           {"image_size": args.image_size or None},
                                           record.preprocessing.to_dict() if record else None, recipe,

@@ -16,8 +16,8 @@ from src.data import (Augmentation, augmentation_seed, check_class_count, create
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
-from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, periodic_checkpoints, read_best,
-                                   read_training_state)
+from src.engine.checkpoint import (check_checkpoint_file, check_resume_fits, init_from_checkpoint,
+                                   periodic_checkpoints, read_best, read_training_state)
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
@@ -66,6 +66,11 @@ def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict
     lock = RunLock(cfg.output_dir).acquire() if runtime.is_main else None
     try:
         return _train(cfg, runtime, lock, source, epoch_time_label)
+    except BaseException:
+        if lock is not None:
+            setup_logging()  # close train.log: a folder this run created and nothing else used goes again
+            lock.release_failed()
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -194,6 +199,8 @@ def _train(cfg, runtime, lock, source: str, epoch_time_label: str) -> Dict:
     steps = train_loader.steps
 
     lr = _lr_schedule(cfg, runtime, steps)
+    if state is not None:
+        check_resume_fits(state, cfg.resume, cfg.batch_size, len(lr))
     amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
     if runtime.is_main:
         save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))

@@ -331,6 +331,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"min_scale must be in (0, 1], got {cfg.min_scale}")
     if cfg.lr_max <= 0:
         raise ConfigError(f"lr_max must be positive, got {cfg.lr_max}")
+    if max(cfg.lr_init, cfg.lr_end) > cfg.lr_max:
+        raise ConfigError(f"lr_max ({cfg.lr_max}) is the peak of the schedule, but lr_init is {cfg.lr_init} and "
+                          f"lr_end {cfg.lr_end}; neither may exceed it")
     if not 0 <= cfg.momentum < 1:
         raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum}")
     if not 0 < cfg.ema_decay < 1:

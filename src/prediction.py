@@ -22,7 +22,7 @@ from .data.folders import check_image_file, is_image_name
 from .data.image_check import IMAGE_EXTENSIONS
 from .data.preprocessing import Preprocessing, resolve_preprocessing
 from .errors import ConfigError, DataError
-from .outputs import atomic_write_text
+from .outputs import atomic_write_text, check_output_file
 
 OUTPUT_FORMATS = (".csv", ".json")
 MODEL_SUFFIXES = (".ckpt", ".onnx", ".mindir")
@@ -186,7 +186,7 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
         how = f"{opened.model}, {opened.num_classes} classes ({opened.how})"
         return Predictor(padded_predict(network_predict(net), batch_size), names, preprocessing, opened.model,
                          path, how + ("" if record and record.classes else "; class names: the class indices"))
-    from .deploy import make_predictor, read_file_record
+    from .deploy import check_onnx_input_size, make_predictor, read_file_record
     record = read_file_record(path)
     if record is None and not model:
         raise ConfigError(f"'{path}' carries no model record: pass --model NAME so that its preprocessing is "
@@ -194,6 +194,8 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
     name = model or record.model
     preprocessing = resolve_preprocessing(get_default_cfg(name), record.preprocessing.to_dict() if record else None,
                                           dataset=record.dataset if record else "imagenet")
+    check_onnx_input_size(path, preprocessing.image_size, "the preprocessing recorded in it" if record else
+                          f"the default preprocessing of --model {name}")
     predict = make_predictor(path, "GPU" if device_target == "GPU" else "CPU")
     num_classes = record.num_classes if record else 0
     if not num_classes:  # learn the class count from one zero image
@@ -278,12 +280,8 @@ def spread_over_classes(items: Sequence, label_of: Callable, count: int) -> List
 
 # ----------------------------------------------------------------------------------------------------- outputs
 def check_output_path(path: str) -> str:
-    """The format of a predictions file from its suffix (.csv or .json); ValueError naming the suffix."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ValueError(f"--output '{path}': unknown suffix '{suffix or '(none)'}'; expected "
-                         f"{' or '.join(OUTPUT_FORMATS)}")
-    return suffix
+    """The format of a predictions file from its suffix (.csv or .json), its folder checked for writing."""
+    return check_output_file(path, "--output", OUTPUT_FORMATS)
 
 
 def predictions_csv(run: PredictionRun, classes: Sequence[str], k: int) -> str:
