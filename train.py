@@ -13,6 +13,7 @@ from src.cli import run_main
 from src.config import parse_config, save_config
 from src.data import (Augmentation, augmentation_seed, check_class_count, create_split_loader, open_split,
                       resolve_data_path, resolve_dataset)
+from src.data.folders import check_output_outside_splits
 from src.data.preprocessing import PREPROCESSING_KEYS, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest
@@ -40,9 +41,12 @@ DESCRIPTION = "Train a network of the zoo; every config key can be overridden on
 def check_inputs(cfg) -> None:
     """The checks that need no device and write nothing: a bad input fails before any folder or log exists."""
     check_model_name(cfg.model)
-    if resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset")) != "synthetic":
+    kind = resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset"))
+    if kind != "synthetic":
         if not os.path.exists(cfg.data_path):
             raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
+        if kind != "cifar10":
+            check_output_outside_splits(cfg.data_path, cfg.output_dir)
     for key in ("resume", "pretrained_ckpt"):
         if getattr(cfg, key):
             check_checkpoint_file(getattr(cfg, key), f"--{key}")

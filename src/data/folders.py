@@ -53,6 +53,19 @@ def resolve_image_folder(data_path: str, split: str) -> Optional[str]:
     return data_path
 
 
+def check_output_outside_splits(data_path: str, output_dir: str) -> None:
+    """Refuse an output folder inside a split folder of class folders: it would be read as a class (train.py's
+    own folder the first time, a class `ckpt`-like folder without images the next)."""
+    if not os.path.isdir(data_path):
+        return
+    out = os.path.abspath(output_dir)
+    for split in SPLIT_DIRS:
+        root = resolve_image_folder(data_path, split)
+        if root is not None and os.path.commonpath([out, os.path.abspath(root)]) == os.path.abspath(root):
+            raise DataError(f"output_dir '{output_dir}' lies inside the class folders of '{root}', where it would "
+                            f"be read as a class; choose an --output_dir outside the data")
+
+
 IMAGE_CHECKS = ("none", "structure", "decode")
 FIND_ALL_HINT = "python -m src.tools.check_images DIR lists every such file"
 

@@ -143,3 +143,11 @@ def test_infer_310_keeps_earlier_results_when_the_build_fails(tiny_model, tmp_pa
     assert proc.returncode != 0 and "build failed" in proc.stderr
     assert (work / "result_Files" / "img_0_0.bin").read_bytes() == b"1234" and (work / "time_Result").is_dir()
     assert (work / "acc.log").is_file()
+
+
+def test_output_folder_inside_flat_class_folders_is_refused(tmp_path, capsys):
+    import train as train_script
+    data = write_image_folder(str(tmp_path / "data"), np.random.default_rng(0), classes=2, per_class=2, size=16)
+    out = os.path.join(data, "run")
+    assert train_script.main(TINY + ["--data_path", data, "--output_dir", out]) == 2
+    assert "lies inside the class folders" in capsys.readouterr().err and not os.path.exists(out)
