@@ -251,8 +251,8 @@ void TestListImages(const std::string& tmp) {
   std::vector<std::string> keys;
   for (const std::string& path : images) keys.push_back(harness::ResultKey(root, path));
   const std::vector<std::string> expected_keys = {
-      ".dot",  "a__deep__W", "a__deep__x",  "a__y",     "a__z", "a-b__c", "a", "a_b", "b", "dir.jpg__in", "l",
-      "m.tar", "sp ace",     "z",           "\xc3\xa9"};
+      ".dot",  "a__deep__W", "a__deep__x", "a__y", "a__z", "a-b__c", "a", "a_b", "b", "c", "dir.jpg__in", "l",
+      "m.tar", "sp ace",     "z",          "\xc3\xa9"};
   CHECK(keys == expected_keys);
   // Component order differs from plain string order here: "a-b/c.jpg" < "a/z.jpg" as strings ('-' < '/').
   CHECK(std::string("a-b/c.jpg") < std::string("a/z.jpg"));
