@@ -159,7 +159,10 @@ def check_output_file(path: str, option: str, suffixes: Optional[Sequence[str]] 
                          f"{' or '.join(suffixes) if len(suffixes) < 3 else 'one of ' + ', '.join(suffixes)}")
     if os.path.isdir(path):
         raise OutputError(f"{option} '{path}' is a folder; give a file name")
-    check_output_dir(os.path.dirname(os.path.abspath(path)), f"the folder of {option} '{path}',", option)
+    try:
+        check_output_dir(os.path.dirname(os.path.abspath(path)), "its folder", option)
+    except OutputError as e:
+        raise OutputError(f"{option} '{path}' cannot be written: {e}") from None
     return suffix
 
 
