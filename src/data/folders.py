@@ -90,8 +90,9 @@ def scan_image_folder(root: str, check: str = "structure", classes: Optional[Seq
         hint = f" ({len(loose)} images lie directly in it)" if loose else ""
         raise DataError(f"no class sub-folders in '{root}'{hint}; expected one sub-folder of images per class, "
                         f"e.g. {root}/<class_name>/<image>.jpg")
-    images = {cls: sorted(n for n in os.listdir(os.path.join(root, cls)) if is_image_name(n)) for cls in folders}
-    check_class_folders(root, images)
+    listing = {cls: sorted(os.listdir(os.path.join(root, cls))) for cls in folders}
+    check_class_folders(root, listing)
+    images = {cls: [n for n in names if is_image_name(n)] for cls, names in listing.items()}
     if classes is None:
         classes = folders
     else:
@@ -116,19 +117,19 @@ def _preview(names: Sequence[str], count: int = 8) -> str:
 OUTPUT_MARKERS = ("train.log", "train.lock", "config.yaml", "ckpt")  # what train.py writes into an output folder
 
 
-def check_class_folders(root: str, images: Dict[str, List[str]]) -> None:
-    """Refuse class folders that would make a class without real images (one the network would learn as never
-    present, or learn from plots): a training run's output folder, and folders without images of their own (empty,
-    or with the images only in sub-folders). The error names every such folder."""
+def check_class_folders(root: str, listing: Dict[str, List[str]]) -> None:
+    """Refuse class folders (`listing`: class -> the names in its folder) that would make a class without real
+    images (one the network would learn as never present, or learn from plots): a training run's output folder, and
+    folders without images of their own (empty, or with the images only in sub-folders). The error names every
+    such folder."""
     reasons = []
-    for cls, names in images.items():
+    for cls, entries in listing.items():
         folder = os.path.join(root, cls)
-        entries = sorted(os.listdir(folder))
         markers = [e for e in entries if e in OUTPUT_MARKERS]
         if len(markers) >= 2 or "train.lock" in markers:
             reasons.append(f"'{folder}' is a training run's output folder (it holds {', '.join(markers)}); move it "
                            f"out of the data folder")
-        elif not names:
+        elif not any(is_image_name(e) for e in entries):
             nested = [e for e in entries if os.path.isdir(os.path.join(folder, e)) and
                       any(is_image_name(n) for _, _, files in os.walk(os.path.join(folder, e)) for n in files)]
             if nested:
@@ -138,7 +139,7 @@ def check_class_folders(root: str, images: Dict[str, List[str]]) -> None:
                 reasons.append(f"'{folder}' holds no images ({', '.join(IMAGE_EXTENSIONS)}; "
                                + (f"it holds {_preview(entries, 3)})" if entries else "it is empty)"))
     if reasons:
-        raise DataError(f"no images for {len(reasons)} of the {len(images)} class folders of '{root}' (each would be "
+        raise DataError(f"no images for {len(reasons)} of the {len(listing)} class folders of '{root}' (each would be "
                         f"a class without real images): {'; '.join(reasons)}")
 
 
