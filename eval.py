@@ -92,6 +92,10 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
     if source is None:
         raise DataError(f"no validation split in '{root}': expected val/ (or validation_preprocess/) or class "
                         f"folders given directly")
+    if known is None and source.kind == "folder" and source.num_classes != opened.num_classes:
+        LOG.warning(f"warning: the checkpoint records no class names, so labels follow the {source.num_classes} "
+                    f"folders' sorted order; for its {opened.num_classes} outputs that is right only if they are "
+                    f"its first classes, in its order")
     loader = create_split_loader(source, preprocessing, training=False,
                                  batch_size=cfg.eval_batch_size or cfg.batch_size, num_shards=runtime.group_size,
                                  shard_id=runtime.rank, num_parallel_workers=cfg.num_parallel_workers)
