@@ -28,6 +28,7 @@ from src.benchmark.runner import ROOT
 from src.benchmark.report import Row, format_table, parse_reference_map, write_csv
 from src.cli import run_main
 from src.config import BENCH, parse_config
+from src.outputs import check_output_file
 
 PROG = "benchmark.py"
 DEFAULT_MODELS = ("ghostnet_100", "ghostnet_600m", "mobilenet_v1_100", "genet_res50_theta_minus", "ghostnet_d_101")
@@ -73,6 +74,8 @@ def check_args(args) -> None:
                              f"{args.bench})")
         if importlib.util.find_spec("onnxruntime") is None:
             raise ValueError("--backend onnxruntime needs onnxruntime: pip install -r requirements.txt")
+    if args.results_file:
+        check_output_file(args.results_file, "--results_file")
     if args.baseline and not os.path.isfile(os.path.join(args.baseline, "src", "benchmark", "worker.py")):
         raise FileNotFoundError(f"--baseline '{args.baseline}' is not a checkout of this repository with the "
                                 f"benchmark (no src/benchmark/worker.py in it)")

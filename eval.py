@@ -21,6 +21,7 @@ from src.engine.evaluation import (ConfusionAccumulator, confusion_details, eval
 from src.errors import ConfigError, DataError
 from src.loading import class_names, log_deployed, ready_network, resolve_opened_preprocessing
 from src.models import check_model_name
+from src.outputs import check_output_file
 from src.plots import check_figure_path, draw_confusion
 from src.progress import Progress
 from src.runtime import LOG, setup_logging, setup_runtime
@@ -68,6 +69,8 @@ def evaluate_checkpoint(cfg) -> Dict[str, float]:
         check_model_name(cfg.model)  # before joining a group: under msrun the scheduler process fails on it too
     if cfg.confusion:
         check_figure_path(cfg.confusion, "--confusion")
+    if cfg.result_json:
+        check_output_file(cfg.result_json, "--result_json")
     runtime = setup_runtime(cfg.device_target, cfg.device_id, cfg.mode, cfg.seed, cfg.distribute,
                             device_id_given=cfg.from_command_line("device_id"))
     setup_logging()
@@ -93,13 +96,15 @@ def _open(cfg):
     log_deployed(net)
     root = resolve_data_path(dataset, data_path, cfg.output_dir, opened.num_classes, cfg.seed,
                              cfg.synthetic_image_size, cfg.synthetic_train_per_class, cfg.synthetic_val_per_class)
-    source = open_split(root, "val", dataset, cfg.image_check)
+    known = record.classes if record is not None and record.classes and dataset != "cifar10" else None
+    source = open_split(root, "val", dataset, cfg.image_check, classes=known, classes_from="the checkpoint")
     if source is None:
         raise DataError(f"no validation split in '{root}': expected val/ (or validation_preprocess/) or class "
                         f"folders given directly")
-    if record is not None and record.classes and source.classes != record.classes and dataset != "cifar10":
-        LOG.info(f"note: the validation classes {source.classes[:5]}... differ from the checkpoint's "
-                 f"{record.classes[:5]}...; labels follow the validation folders' order")
+    if known is None and source.kind == "folder" and source.num_classes != opened.num_classes:
+        LOG.warning(f"warning: the checkpoint records no class names, so labels follow the {source.num_classes} "
+                    f"folders' sorted order; for its {opened.num_classes} outputs that is right only if they are "
+                    f"its first classes, in its order")
     return net, source
 
 

@@ -16,10 +16,12 @@ import sys
 from src.cli import run_main
 from src.config import EXPORT_SCRIPT, parse_config
 from src.data.preprocessing import PREPROCESSING_KEYS
-from src.deploy import export_model
+from src.deploy import export_model, export_path
 from src.engine.record import ModelRecord
 from src.errors import ConfigError
-from src.loading import log_deployed, open_model
+from src.loading import log_deployed, ready_network, resolve_opened_preprocessing
+from src.engine.checkpoint import open_checkpoint
+from src.outputs import check_output_file
 from src.runtime import setup_runtime
 from src.weights.cli import expand_pretrained
 
@@ -34,9 +36,11 @@ def export(cfg) -> str:
     runtime = setup_runtime(cfg.device_target, cfg.device_id)
     model = cfg.model if cfg.from_command_line("model") else None
     num_classes = cfg.num_classes if cfg.from_command_line("num_classes") else None
-    net = open_model(cfg.checkpoint_path, model, num_classes,
-                     preprocessing=cfg.set_by("command line", ("image_size",)),
-                     recipe=cfg.set_by("recipe", PREPROCESSING_KEYS), reparameterize=cfg.reparam)
+    opened = open_checkpoint(cfg.checkpoint_path, model, num_classes)
+    check_output_file(export_path(cfg.file_name or opened.model, cfg.file_format), "--file_name")
+    preprocessing = resolve_opened_preprocessing(opened, cfg.set_by("command line", ("image_size",)),
+                                                 cfg.set_by("recipe", PREPROCESSING_KEYS))
+    net = ready_network(opened, preprocessing, reparameterize=cfg.reparam)
     log_deployed(net, print)
     opened, record, preprocessing = net.opened, net.record, net.preprocessing
     image_size = preprocessing.image_size

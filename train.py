@@ -14,11 +14,12 @@ from src.cli import run_main
 from src.config import parse_config, save_config
 from src.data import (AUGMENTATION_KEYS, Augmentation, augmentation_seed, check_class_count, create_split_loader,
                       open_split, resolve_data_path, resolve_dataset)
+from src.data.folders import check_output_outside_splits
 from src.data.preprocessing import PREPROCESSING_KEYS, Preprocessing, resolve_preprocessing
 from src.distributed import report_rank_agreement
 from src.engine.callbacks import CheckpointSaver, EMAUpdate, TrainMonitor, ValidateAndKeepBest, interrupt_saver
-from src.engine.checkpoint import (check_checkpoint_file, init_from_checkpoint, read_best, read_training_state,
-                                   recorded_model_kwargs)
+from src.engine.checkpoint import (check_checkpoint_file, check_resume_fits, init_from_checkpoint, read_best,
+                                   read_training_state, recorded_model_kwargs)
 from src.engine.distill import TEACHER_PREFIX, check_teacher, create_teacher, distillation_network
 from src.engine.ema import WeightEMA, resume_ema
 from src.engine.evaluation import format_result
@@ -48,6 +49,8 @@ def check_inputs(cfg) -> str:
     kind = resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset"))
     if kind != "synthetic" and not os.path.exists(cfg.data_path):
         raise FileNotFoundError(f"data path '{cfg.data_path}' does not exist")
+    if kind not in ("synthetic", "cifar10"):
+        check_output_outside_splits(cfg.data_path, cfg.output_dir)
     for key in ("resume", "pretrained_ckpt"):
         if getattr(cfg, key):
             check_checkpoint_file(getattr(cfg, key), f"--{key}")
@@ -77,6 +80,11 @@ def train(cfg, source: str = PROG, epoch_time_label: str = "epoch time") -> Dict
         run.start_logging(lock)
         run.open_data()
         return run.train()
+    except BaseException:
+        if lock is not None:
+            setup_logging()  # close train.log: a folder this run created and nothing else used goes again
+            lock.release_failed()
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -146,11 +154,9 @@ class TrainingRun:
         if cfg.source("num_classes") == "default" and self.train_source.num_classes != cfg.num_classes:
             self.num_classes = self.train_source.num_classes
             LOG.info(f"num_classes {self.num_classes}: the classes of {self.train_source.root}")
-        check_class_count(self.train_source, self.num_classes)
-        self.val_source = open_split(self.root, "val", self.dataset, cfg.image_check) if cfg.eval_interval > 0 \
-            else None
-        if self.val_source is not None:
-            check_class_count(self.val_source, self.num_classes)
+        check_class_count(self.train_source, self.num_classes, cfg.source("num_classes"))
+        self.val_source = (open_split(self.root, "val", self.dataset, cfg.image_check,
+                                      classes=self.train_source.classes) if cfg.eval_interval > 0 else None)
         keys = PREPROCESSING_KEYS
         self.preprocessing = resolve_preprocessing(get_default_cfg(cfg.model), cfg.set_by("command line", keys),
                                                    cfg.set_by("recipe", keys), dataset=self.dataset)
@@ -250,6 +256,8 @@ class TrainingRun:
         val_loader = self.loader_factory(self.val_source, False)() if self.val_source else None
         steps = train_loader.steps
         lr = _lr_schedule(cfg, runtime, steps)
+        if state is not None:
+            check_resume_fits(state, cfg.resume, cfg.batch_size, len(lr))
         amp_level, scale_manager, opt_scale = resolve_amp(cfg.amp_level, runtime.device_target, cfg.loss_scale)
         if runtime.is_main:
             save_config(self.effective_config(), self.paths.config)

@@ -50,7 +50,12 @@ stage() {  # stage NAME LOG COMMAND...: run, log, stop with the log named on fai
 read -r -a RECORDED < <("${PY[@]}" -m src.tools.model_record "$MINDIR_PATH" --harness_args) \
   || die "cannot read the model record of '$MINDIR_PATH'"
 [ ${#RECORDED[@]} -gt 0 ] || die "cannot read the model record of '$MINDIR_PATH'"
-rm -rf "$WORK_DIR/result_Files" "$WORK_DIR/time_Result"
+if [ "$REFERENCE" = 0 ]; then
+  stage "build" build.log bash "$REPO_ROOT/ascend310_infer/build.sh"
+fi
+# A previous run's results go only now that the build worked (a failed build keeps them, and its acc.log, intact);
+# its acc.log goes with them, so that a later failure cannot leave an accuracy that no longer matches the results.
+rm -rf "$WORK_DIR/result_Files" "$WORK_DIR/time_Result" "$WORK_DIR/acc.log"
 if [ -f "$DATA_PATH/test_batch.bin" ] || [ -f "$DATA_PATH/cifar-10-batches-bin/test_batch.bin" ]; then
   INPUTS="$WORK_DIR/cifar_inputs"
   LABELS="$WORK_DIR/cifar_label.json"
@@ -68,7 +73,6 @@ if [ "$REFERENCE" = 1 ]; then
   stage "infer" infer.log "${PY[@]}" -m src.tools.infer_mindir --model_path "$MINDIR_PATH" --dataset_path "$INPUTS" \
     --output_dir "$WORK_DIR" --input_format "$FORMAT" ${EXTRA[@]+"${EXTRA[@]}"}
 else
-  stage "build" build.log bash "$REPO_ROOT/ascend310_infer/build.sh"
   echo "using the C++ harness ascend310_infer/out/main"
   stage "infer" infer.log "$REPO_ROOT/ascend310_infer/out/main" --mindir_path="$MINDIR_PATH" \
     --dataset_path="$INPUTS" --device_id="$DEVICE_ID" --output_dir="$WORK_DIR" --input_format="$FORMAT" \

@@ -24,8 +24,6 @@ import socket
 import time
 from typing import Callable, List, Optional, Sequence
 
-import mindspore as ms
-
 from .errors import OutputError
 
 LOCK_NAME = "train.lock"
@@ -68,7 +66,9 @@ def atomic_save_checkpoint(save_obj, path: str, append_dict: Optional[dict] = No
                            saver: Optional[Callable] = None, choice_func: Optional[Callable] = None) -> None:
     """Write `save_obj` (a Cell or a list of {"name", "data"}) to `path` atomically, with a CRC of its content;
     OutputError on failure. `choice_func(name)`: False leaves that parameter out."""
-    saver = saver or ms.save_checkpoint
+    if saver is None:
+        import mindspore as ms  # here, so that the output checks load without MindSpore (benchmark.py)
+        saver = ms.save_checkpoint
     tmp, inner = _temp_names(path)
     for stale in (tmp, inner):
         if os.path.lexists(stale):
@@ -127,13 +127,14 @@ def remove_stale_temp_files(directory: str, prefix: str) -> List[str]:
     return removed
 
 
-def check_output_dir(path: str) -> None:
-    """Raise OutputError unless `path` is (or can become) a writable folder; creates nothing."""
+def check_output_dir(path: str, what: str = "output_dir", option: str = "--output_dir") -> None:
+    """Raise OutputError unless `path` is (or can become) a writable folder; creates nothing. `what` and `option`
+    name it in the message (check_output_file passes a file's folder)."""
     if not path:
-        raise OutputError("output_dir is empty: pass --output_dir DIR")
+        raise OutputError(f"{what} is empty: pass {option}")
     absolute = os.path.abspath(path)
     if os.path.lexists(absolute) and not os.path.isdir(absolute):
-        raise OutputError(f"output_dir '{path}' is a file, not a folder; choose another --output_dir")
+        raise OutputError(f"{what} '{path}' is a file, not a folder; choose another {option}")
     probe = absolute
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
@@ -141,12 +142,33 @@ def check_output_dir(path: str) -> None:
             break
         probe = parent
     if not os.path.isdir(probe):
-        raise OutputError(f"output_dir '{path}' cannot be created: '{probe}' is a file, not a folder")
+        raise OutputError(f"{what} '{path}' cannot be created: '{probe}' is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        what = "output_dir" if probe == absolute else f"the folder '{probe}' that would hold output_dir"
-        raise OutputError(f"{what} '{path}' is not writable (permission denied or a read-only file system); "
-                          f"choose another --output_dir" if probe == absolute else
-                          f"output_dir '{path}' cannot be created: {what} is not writable")
+        if probe == absolute:
+            raise OutputError(f"{what} '{path}' is not writable (permission denied or a read-only file system); "
+                              f"choose another {option}")
+        raise OutputError(f"{what} '{path}' cannot be created: the folder '{probe}' that would hold it is not "
+                          f"writable (permission denied or a read-only file system); choose another {option}")
+
+
+def check_output_file(path: str, option: str, suffixes: Optional[Sequence[str]] = None) -> str:
+    """Check, before any work, that a file can be written at `path` (the value of `option`): a known suffix when
+    `suffixes` are given (ValueError), not a folder, and a folder that exists or can be created and is writable
+    (OutputError; files are written aside and renamed, so the folder decides). Creates nothing; returns the
+    lower-case suffix."""
+    if not path:
+        raise OutputError(f"{option} is empty: give a file name")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffixes is not None and suffix not in suffixes:
+        raise ValueError(f"{option} '{path}': unknown suffix '{suffix or '(none)'}'; expected "
+                         f"{' or '.join(suffixes) if len(suffixes) < 3 else 'one of ' + ', '.join(suffixes)}")
+    if os.path.isdir(path):
+        raise OutputError(f"{option} '{path}' is a folder; give a file name")
+    try:
+        check_output_dir(os.path.dirname(os.path.abspath(path)), "its folder", option)
+    except OutputError as e:
+        raise OutputError(f"{option} '{path}' cannot be written: {e}") from None
+    return suffix
 
 
 # What a run leaves in its output folder (besides train.lock): the files of its results, replaced by a new run.
@@ -201,6 +223,7 @@ class RunLock:
         self.path = os.path.join(output_dir, LOCK_NAME)
         self._fd: Optional[int] = None
         self.taken_over: Optional[dict] = None
+        self.created = ""  # the topmost folder acquire() created for output_dir, if any (see release_failed)
 
     def acquire(self) -> "RunLock":
         check_output_dir(self.output_dir)
@@ -225,6 +248,7 @@ class RunLock:
 
     def _open_and_lock(self) -> int:
         try:
+            self.created = _topmost_missing(self.output_dir)
             os.makedirs(self.output_dir, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
@@ -256,11 +280,40 @@ class RunLock:
         os.close(self._fd)
         self._fd = None
 
+    def release_failed(self, written_first: Sequence[str] = ("train.log",)) -> bool:
+        """Release after a failed run; when acquire() created output_dir (and maybe folders above it) and they hold
+        nothing but the lock, `written_first` (what a run writes before its first result) and empty folders,
+        remove them, so that a run refused for a bad input leaves nothing behind. Returns whether it did."""
+        self.release()
+        if not self.created or not os.path.isdir(self.created):
+            return False
+        keep = {LOCK_NAME, *written_first}
+        own = os.path.abspath(self.output_dir)
+        walked = list(os.walk(self.created))
+        if any(files and not (directory == own and set(files) <= keep) for directory, _, files in walked):
+            return False
+        for directory, _, files in sorted(walked, key=lambda entry: -len(entry[0])):
+            for name in files:
+                os.remove(os.path.join(directory, name))
+            os.rmdir(directory)
+        return True
+
     def __enter__(self):
         return self.acquire()
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _topmost_missing(path: str) -> str:
+    """The highest folder of `path` that does not exist yet ("" when `path` exists)."""
+    missing, probe = "", os.path.abspath(path)
+    while not os.path.exists(probe):
+        missing, parent = probe, os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return missing
 
 
 def _read_holder(fd: int) -> dict:

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import OutputError
-from .outputs import describe_os_error
+from .outputs import check_output_file, describe_os_error
 
 DPI = 100
 CURVES_SIZE = (13.0, 4.0)              # inches: 1300 x 400 pixels at DPI
@@ -26,12 +26,9 @@ RUN_COLOURS = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#1b7c83",
 
 
 def check_figure_path(path: str, what: str = "figure") -> str:
-    """The matplotlib format of `path` from its suffix; ValueError naming the suffix and the allowed ones."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in FIGURE_FORMATS:
-        raise ValueError(f"{what} '{path}': unknown suffix '{suffix or '(none)'}'; expected one of "
-                         f"{', '.join(sorted(set(FIGURE_FORMATS)))}")
-    return FIGURE_FORMATS[suffix]
+    """The matplotlib format of `path` from its suffix (ValueError naming it and the allowed ones), its folder
+    checked for writing (outputs.check_output_file)."""
+    return FIGURE_FORMATS[check_output_file(path, what, sorted(FIGURE_FORMATS))]
 
 
 def new_figure(width: float, height: float):

@@ -47,7 +47,8 @@ bool HelpRequested(int argc, char** argv);
  */
 bool ParseArgs(int argc, char** argv, Options* out, std::string* error);
 
-/** The extensions of src/data/folders.py IMG_EXTENSIONS (case-sensitive, as Python's str.endswith). */
+/** The extensions of src/data/image_check.py IMAGE_EXTENSIONS, matched in any case (src/data/folders.py
+ * is_image_name). */
 const std::vector<std::string>& ImageExtensions();
 
 /**

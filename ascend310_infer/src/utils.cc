@@ -131,9 +131,12 @@ std::string StripExtension(const std::string& p) {
   return p;
 }
 
+// Case-insensitive (ASCII), as src/data/folders.py is_image_name: "x.Jpg" is an image for every command.
 bool HasExtension(const std::string& name, const std::vector<std::string>& extensions) {
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const std::string& ext : extensions) {
-    if (EndsWith(name, ext)) return true;
+    if (EndsWith(lower, ext)) return true;
   }
   return false;
 }
@@ -406,7 +409,7 @@ const std::vector<std::string>& DeviceTypes() {
 }
 
 const std::vector<std::string>& ImageExtensions() {
-  static const std::vector<std::string> exts = {".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG", ".BMP"};
+  static const std::vector<std::string> exts = {".jpg", ".jpeg", ".png", ".bmp"};  // any case: HasExtension
   return exts;
 }
 

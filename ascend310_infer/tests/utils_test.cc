@@ -243,7 +243,7 @@ void TestListImages(const std::string& tmp) {
   CHECK_EQ(error, std::string());
   const std::vector<std::string> expected_rel = {
       ".dot.jpg", "a/deep/W.BMP", "a/deep/x.bmp", "a/y.png", "a/z.jpg", "a-b/c.jpg", "a.JPEG", "a_b.jpg",
-      "b.jpg",    "dir.jpg/in.PNG", "l.jpg",      "m.tar.jpg", "sp ace.png", "z.jpg", "\xc3\xa9.jpg"};
+      "b.jpg",    "c.Jpg",       "dir.jpg/in.PNG", "l.jpg",      "m.tar.jpg", "sp ace.png", "z.jpg", "\xc3\xa9.jpg"};
   CHECK_EQ(images.size(), expected_rel.size());
   for (size_t i = 0; i < images.size() && i < expected_rel.size(); ++i) {
     CHECK_EQ(images[i], root + "/" + expected_rel[i]);
@@ -251,8 +251,8 @@ void TestListImages(const std::string& tmp) {
   std::vector<std::string> keys;
   for (const std::string& path : images) keys.push_back(harness::ResultKey(root, path));
   const std::vector<std::string> expected_keys = {
-      ".dot",  "a__deep__W", "a__deep__x",  "a__y",     "a__z", "a-b__c", "a", "a_b", "b", "dir.jpg__in", "l",
-      "m.tar", "sp ace",     "z",           "\xc3\xa9"};
+      ".dot",  "a__deep__W", "a__deep__x", "a__y", "a__z", "a-b__c", "a", "a_b", "b", "c", "dir.jpg__in", "l",
+      "m.tar", "sp ace",     "z",          "\xc3\xa9"};
   CHECK(keys == expected_keys);
   // Component order differs from plain string order here: "a-b/c.jpg" < "a/z.jpg" as strings ('-' < '/').
   CHECK(std::string("a-b/c.jpg") < std::string("a/z.jpg"));

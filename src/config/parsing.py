@@ -13,6 +13,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..outputs import atomic_write_text
+from ..yaml_loader import load_yaml_mapping
 from .keys import ALIASES, DATA, KEY_BY_NAME, KEYS, SCRIPT_NAMES, SECTION_TITLES, TRAIN, Key, keys_of
 
 COMMAND_LINE, RECIPE, DEFAULT = "command line", "recipe", "default"
@@ -74,6 +75,9 @@ def validate(cfg: Config, keys: Optional[Dict[str, Key]] = None) -> Config:
     for key in KEYS:
         where = f"--{key.name}" if cfg.from_command_line(key.name) else f"config key '{key.name}'"
         (keys or {}).get(key.name, key).check_bounds(getattr(cfg, key.name), where)
+    if max(cfg.lr_init, cfg.lr_end) > cfg.lr_max:
+        raise ConfigError(f"lr_max ({cfg.lr_max}) is the peak of the schedule, but lr_init is {cfg.lr_init} and "
+                          f"lr_end {cfg.lr_end}; neither may exceed it")
     if cfg.crop_ratio is not None and not 0 < cfg.crop_ratio[0] <= cfg.crop_ratio[1]:
         raise ConfigError(f"crop_ratio needs two values 0 < low <= high (e.g. 0.75,1.3333), got {cfg.crop_ratio}")
     if cfg.std is not None and min(cfg.std) <= 0:
@@ -89,16 +93,8 @@ def validate(cfg: Config, keys: Optional[Dict[str, Key]] = None) -> Config:
 
 
 def load_yaml(path: str) -> Dict[str, Any]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file '{path}' does not exist")
-    with open(path) as f:
-        try:
-            data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
-    return data
+    """A recipe's mapping; strict: duplicate keys refused, syntax errors with the line (yaml_loader.py)."""
+    return load_yaml_mapping(path)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -24,7 +24,7 @@ from mindspore.dataset import transforms
 from ..errors import DataError
 from ..runtime import LOG
 from . import transforms as T
-from .folders import IMG_EXTENSIONS, read_cifar10, resolve_cifar10, resolve_image_folder, scan_image_folder
+from .folders import read_cifar10, resolve_cifar10, resolve_image_folder, scan_image_folder
 from .sharding import ShardSampler
 from .synthetic import ensure_synthetic_dataset
 
@@ -101,11 +101,13 @@ def resolve_data_path(dataset: str, data_path: str, output_dir: str, num_classes
 
 
 def open_split(data_path: str, split: str, dataset: str = "imagenet", image_check: str = "structure",
-               training: bool = False) -> Optional[DataSource]:
+               training: bool = False, classes: Optional[Sequence[str]] = None,
+               classes_from: str = "the training set") -> Optional[DataSource]:
     """The `split` ("train" or "val") of the data at `data_path`, or None when it has other splits but not this.
 
-    `dataset` "cifar10" reads the binary batches; the others read class folders. A training split needs two
-    classes at least."""
+    `dataset` "cifar10" reads the binary batches; the others read class folders, labelled by `classes` (the
+    training set's or a checkpoint's, named by `classes_from`) when given, else by their own sorted names. A
+    training split needs two classes at least."""
     if dataset == "cifar10":
         folder, usage = resolve_cifar10(data_path, split)
         images, labels = read_cifar10(folder, usage)
@@ -113,20 +115,30 @@ def open_split(data_path: str, split: str, dataset: str = "imagenet", image_chec
     root = resolve_image_folder(data_path, split)
     if root is None:
         return None
-    samples, classes = scan_image_folder(root, image_check)
-    if len(classes) < 2:
+    samples, classes = scan_image_folder(root, image_check, classes, classes_from)
+    present = sorted({classes[label] for _, label in samples})
+    if len(present) < 2:
         if training:
-            raise DataError(f"'{root}' has one class folder ({classes[0]}); a classifier needs at least two "
+            raise DataError(f"'{root}' has one class folder ({present[0]}); a classifier needs at least two "
                             f"classes to learn from")
-        LOG.warning(f"warning: the validation split '{root}' has one class folder ({classes[0]}); its accuracy "
+        LOG.warning(f"warning: the validation split '{root}' has one class folder ({present[0]}); its accuracy "
                     f"says little")
     return DataSource("folder", root, classes, len(samples), samples=samples)
 
 
-def check_class_count(source: DataSource, num_classes: int) -> None:
-    if source.num_classes > num_classes:
+def check_class_count(source: DataSource, num_classes: int, set_by: str = "") -> None:
+    """Refuse a model with fewer outputs than the data's classes; and when the user set num_classes (`set_by`:
+    "recipe" or "command line"), any count other than the data's (labels past the outputs, or outputs that no
+    label trains, would go unnoticed)."""
+    strict = set_by in ("recipe", "command line")
+    if source.num_classes > num_classes or (strict and source.num_classes != num_classes):
+        where = {"recipe": "the recipe (--config)", "command line": "the command line"}.get(set_by, "")
+        fix = (f"pass --num_classes {source.num_classes} or leave num_classes out (it is then taken from the data)"
+               if set_by == "command line" else
+               f"remove num_classes from the recipe or pass --num_classes {source.num_classes}" if where else
+               f"set --num_classes {source.num_classes}")
         raise DataError(f"'{source.root}' has {source.num_classes} classes but the model has num_classes="
-                        f"{num_classes}; set --num_classes {source.num_classes}")
+                        f"{num_classes}{f' (set by {where})' if where else ''}; {fix}")
 
 
 def augmentation_seed(seed: int, rank: int, epoch: int) -> int:
@@ -161,10 +173,16 @@ def create_dataset(source: DataSource, *, training: bool, num_shards: int = 1, s
         # The sampler's indices address ImageFolderDataset's order, which is the scan's: classes in the given
         # order, files sorted by name (tests/data/test_sharding.py checks this).
         data = ds.ImageFolderDataset(source.root, sampler=sampler, num_parallel_workers=workers,
-                                     extensions=list(IMG_EXTENSIONS),
+                                     extensions=image_suffixes(source.samples),
                                      class_indexing={c: i for i, c in enumerate(source.classes)})
     data.shard_sampler = sampler  # create_loader reports the shard and split sizes from it
     return data
+
+
+def image_suffixes(samples: Sequence) -> List[str]:
+    """The file suffixes, exactly as written, of the scanned images: ImageFolderDataset compares suffixes case by
+    case, so it is given those the scan (case-insensitive) accepted and lists the same files."""
+    return sorted({os.path.splitext(path)[1] for path, _ in samples})
 
 
 def create_loader(dataset: ds.Dataset, image_transforms: Sequence, *, batch_size: int, training: bool,

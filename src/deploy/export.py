@@ -25,6 +25,12 @@ def head_classes(params, classifier: str = "classifier") -> int:
     return int(params[f"{classifier}.weight"].shape[0])
 
 
+def export_path(file_name: str, file_format: str) -> str:
+    """The file export_model writes for `file_name`: the format's suffix added unless it is there."""
+    suffix = _SUFFIX[file_format]
+    return file_name if file_name.endswith(suffix) else file_name + suffix
+
+
 def export_model(net, file_name: str, file_format: str, batch_size: int = 1, image_size: int = 224,
                  device_target: str = "CPU", record: Optional[ModelRecord] = None) -> str:
     """Export the eval-mode `net` for inputs (batch_size, 3, image_size, image_size); return the written path.
@@ -38,7 +44,7 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
         raise ValueError(f"AIR export needs MindSpore's Ascend backend (an Ascend 910/310 device and the Ascend "
                          f"build of MindSpore); this run uses {device_target}. Formats that work here: MINDIR, ONNX")
     net.set_train(False)
-    path = file_name if file_name.endswith(_SUFFIX[file_format]) else file_name + _SUFFIX[file_format]
+    path = export_path(file_name, file_format)
     base = path[: -len(_SUFFIX[file_format])]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if os.path.exists(path):

@@ -9,7 +9,7 @@ the model zoo did; class sub-folders keep images with the same stem apart). The 
 import os
 from typing import Dict, List
 
-from ..data.folders import IMG_EXTENSIONS
+from ..data.folders import is_image_name
 from ..errors import DataError
 
 RESULT_SUFFIX = "_0.bin"
@@ -23,7 +23,7 @@ def list_images(root: str) -> List[str]:
     found = []
     for dirpath, dirnames, files in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in files if f.endswith(IMG_EXTENSIONS)]
+        found += [os.path.join(dirpath, f) for f in files if is_image_name(f)]
     if not found:
         raise DataError(f"no images found under '{root}'")
     return sorted(found, key=lambda p: os.path.relpath(p, root).split(os.sep))

@@ -75,6 +75,19 @@ def mindir_outputs(path: str, images: np.ndarray) -> List[np.ndarray]:
     return [o.asnumpy() for o in (outputs if isinstance(outputs, (tuple, list)) else (outputs,))]
 
 
+def check_onnx_input_size(path: str, image_size: int, preprocessing_from: str) -> None:
+    """Refuse an ONNX file whose fixed input size is not the `image_size` its preprocessing (named by
+    `preprocessing_from`) crops, before onnxruntime fails on the first batch. Other files pass."""
+    if not path.endswith(".onnx"):
+        return
+    shape = onnx_session(path).get_inputs()[0].shape
+    sizes = tuple(shape[2:4]) if len(shape) == 4 else ()
+    if len(sizes) == 2 and all(isinstance(v, int) for v in sizes) and sizes != (image_size, image_size):
+        raise ConfigError(f"'{path}' takes {sizes[0]}x{sizes[1]} images but {preprocessing_from} crops "
+                          f"{image_size}x{image_size}; export the checkpoint again with export.py, which records "
+                          f"the preprocessing in the file")
+
+
 def make_predictor(path: str, device_target: str = "CPU"):
     """predict(float32 NCHW batch) -> logits for a .onnx or .mindir file."""
     if path.endswith(".onnx"):

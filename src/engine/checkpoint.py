@@ -184,6 +184,23 @@ def read_training_state(path: str, net: nn.Cell) -> Dict:
     return state
 
 
+def check_resume_fits(state: Dict, path: str, batch_size: int, total_steps: int) -> None:
+    """Refuse a resume whose batch size differs from the checkpoint's recorded one, or whose saved step lies past
+    this run's lr schedule (the optimizer would index past its lr array), before anything is compiled."""
+    record = record_of(state, f"'{path}'")
+    recorded = (record.config or {}).get("batch_size") if record is not None else None
+    if recorded is not None and int(recorded) != batch_size:
+        raise CheckpointError(f"--resume '{path}' was trained with batch_size {recorded}, this run has "
+                              f"{batch_size}; a resumed run continues the same steps, lr schedule and data order, so "
+                              f"resume with --batch_size {recorded}, or start anew from its weights with "
+                              f"--pretrained_ckpt")
+    step = int(state["global_step"].asnumpy().reshape(-1)[0])
+    if step >= total_steps:
+        raise CheckpointError(f"--resume '{path}' is at global step {step}, but this run's lr schedule has "
+                              f"{total_steps} steps (epoch_size x steps per epoch); raise --epoch_size, or check "
+                              f"that the batch size, device count and data are those of the checkpoint's run")
+
+
 def restore_optimizer(state: Dict, optimizer: nn.Optimizer, path: str) -> None:
     """Set the optimizer's moments and step counter from a training checkpoint's entries.
 

@@ -6,7 +6,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.folders import check_image_file
+from ..data.folders import check_image_file, is_image_name
 from ..data.image_check import IMAGE_EXTENSIONS
 from ..data.preprocessing import Preprocessing
 from ..errors import DataError
@@ -15,15 +15,11 @@ _GLOB_CHARS = set("*?[")
 
 
 # ----------------------------------------------------------------------------------------------------- inputs
-def is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
 def _images_under(folder: str) -> List[str]:
     found = []
     for directory, subdirs, names in os.walk(folder):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        found += [os.path.join(directory, n) for n in sorted(names) if is_image_name(n) and not n.startswith(".")]
+        found += [os.path.join(directory, n) for n in sorted(names) if is_image_name(n)]
     return found
 
 

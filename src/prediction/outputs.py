@@ -8,7 +8,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..outputs import atomic_write_text
+from ..outputs import atomic_write_text, check_output_file
 from .predictor import Prediction, PredictionRun, Predictor
 
 OUTPUT_FORMATS = (".csv", ".json")
@@ -29,12 +29,8 @@ def spread_over_classes(items: Sequence, label_of: Callable, count: int) -> List
 
 # ----------------------------------------------------------------------------------------------------- outputs
 def check_output_path(path: str) -> str:
-    """The format of a predictions file from its suffix (.csv or .json); ValueError naming the suffix."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ValueError(f"--output '{path}': unknown suffix '{suffix or '(none)'}'; expected "
-                         f"{' or '.join(OUTPUT_FORMATS)}")
-    return suffix
+    """The format of a predictions file from its suffix (.csv or .json), its folder checked for writing."""
+    return check_output_file(path, "--output", OUTPUT_FORMATS)
 
 
 def predictions_csv(run: PredictionRun, classes: Sequence[str], k: int) -> str:

@@ -93,7 +93,7 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
                          how + ("" if record and record.classes else "; class names: " + (
                              "the class indices" if net.class_names[0] == "0" else
                              "ImageNet-1k's (by the head size)")))
-    from ..deploy import make_predictor, read_file_record
+    from ..deploy import check_onnx_input_size, make_predictor, read_file_record
     record = read_file_record(path)
     if record is None and not model:
         raise ConfigError(f"'{path}' carries no model record: pass --model NAME so that its preprocessing is "
@@ -101,6 +101,8 @@ def open_predictor(path: str, model: str = "", device_target: str = "CPU", batch
     name = model or record.model
     preprocessing = resolve_preprocessing(get_default_cfg(name), record.preprocessing.to_dict() if record else None,
                                           dataset=record.dataset if record else "imagenet")
+    check_onnx_input_size(path, preprocessing.image_size, "the preprocessing recorded in it" if record else
+                          f"the default preprocessing of --model {name}")
     predict = make_predictor(path, "GPU" if device_target == "GPU" else "CPU")
     num_classes = record.num_classes if record else 0
     if not num_classes:  # learn the class count from one zero image

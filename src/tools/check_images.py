@@ -11,7 +11,8 @@ import sys
 import time
 
 from ..cli import run_main
-from ..data.image_check import IMAGE_EXTENSIONS, check_image_structure
+from ..data.folders import is_image_name
+from ..data.image_check import check_image_structure
 from ..progress import track
 
 
@@ -20,7 +21,7 @@ def image_files(root: str):
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        found += [os.path.join(dirpath, n) for n in sorted(filenames) if n.lower().endswith(IMAGE_EXTENSIONS)]
+        found += [os.path.join(dirpath, n) for n in sorted(filenames) if is_image_name(n)]
     return found
 
 

@@ -279,6 +279,15 @@ def _cases(work: str, ckpt: str, onnx: str) -> List[Tuple[str, List[str], Option
         shutil.copy(ckpt, os.path.join(d, "model.ckpt"))
 
     ev = ["eval.py"] + quick
+    imagenet_recipe = os.path.join(ROOT, "configs", "ghostnet_050_imagenet.yaml")
+
+    def folder(path: str, images: int = 1):  # a folder of `images` images at `path` (made aside, then moved)
+        def setup(d):
+            made = os.path.join(_write_images(os.path.join(d, "aside"), 1, images), "class_0")
+            os.makedirs(os.path.dirname(os.path.join(d, path)), exist_ok=True)
+            os.rename(made, os.path.join(d, path))
+        return setup
+
     return [
         ("train: missing data path", train + ["--data_path", "{d}/nowhere"], None),
         ("train: data path is a file", train + ["--data_path", "{d}/file"], write("{d}/file", "x")),
@@ -383,6 +392,32 @@ def _cases(work: str, ckpt: str, onnx: str) -> List[Tuple[str, List[str], Option
                                              "{d}/none.json"], None),
         ("create label: no class folders", ["create_imagenet2012_label.py", "--img_path", "{d}/none"], None),
         ("model_info: unknown model", ["-m", "src.tools.model_info", "ghostnet_10"], None),
+        ("train: validation class the training set lacks", train + good_data, both(data, folder("data/val/zebra"))),
+        ("train: empty class folder beside full ones", train + good_data, both(data, folder("data/train/class_9", 0))),
+        ("train: class images only in a sub-folder", train + good_data,
+         both(data, folder("data/train/class_9/inner"))),
+        ("train: output folder inside flat class folders", train[:-1] + ["{d}/data/train/run", "--data_path",
+                                                                         "{d}/data/train"], data),
+        ("train: recipe num_classes 1000 on 2 classes", ["train.py", "--config", imagenet_recipe, "--image_size", "32",
+                                                         "--output_dir", "{d}/out"] + good_data, data),
+        ("train: eval_resize below image_size", train + good_data + ["--eval_resize", "16"], data),
+        ("train: lr_end above lr_max", train + good_data + ["--lr_end", "0.5"], data),
+        ("train: config with a tab", ["train.py", "--config", "{d}/c.yaml"] + good_data,
+         write("{d}/c.yaml", "model: ghostnet_050\n\tepoch_size: 3\n")),
+        ("train: config with a duplicate key", ["train.py", "--config", "{d}/c.yaml"] + good_data,
+         write("{d}/c.yaml", "epoch_size: 3\nmodel: ghostnet_050\nepoch_size: 30\n")),
+        ("eval: result_json under a file", ev + good_data + ["--checkpoint_path", "{d}/model.ckpt", "--result_json",
+                                                             "{d}/f/r.json"], both(ckpt_copy, write("{d}/f", "x"))),
+        ("export: ONNX under a file", ["export.py", "--model", "ghostnet_050", "--checkpoint_path", "{d}/model.ckpt",
+                                       "--file_format", "ONNX", "--file_name", "{d}/f/m"],
+         both(ckpt_copy, write("{d}/f", "x"))),
+        ("export: MINDIR under a file", ["export.py", "--model", "ghostnet_050", "--checkpoint_path",
+                                         "{d}/model.ckpt", "--file_name", "{d}/f/m"],
+         both(ckpt_copy, write("{d}/f", "x"))),
+        ("benchmark: results_file under a file", ["benchmark.py", "--model", "ghostnet_050", "--bench", "infer",
+                                                  "--results_file", "{d}/f/r.csv"], write("{d}/f", "x")),
+        ("predict: record-less ONNX of another size", ["predict.py", "{d}/data/val", "--checkpoint_path", onnx,
+                                                       "--model", "ghostnet_050"], data),
     ]
 
 

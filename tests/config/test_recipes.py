@@ -28,7 +28,7 @@ def test_recipe_builds_model_and_pipelines(path, image_folder, cifar_root, tmp_p
     elif cfg.dataset == "synthetic":
         overrides += ["--synthetic_train_per_class", "4", "--synthetic_val_per_class", "2"]
     else:
-        overrides += ["--data_path", image_folder]
+        overrides += ["--data_path", image_folder, "--num_classes", "3"]
     cfg = build_config(["--config", path] + overrides)
     runtime = Runtime("CPU")
     # what train.py builds from the recipe: sources, preprocessing, network, loaders
