@@ -44,7 +44,7 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.check_images", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.check_images", description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+")
     return run_main("check_images", parser.parse_args, _run, argv)
 

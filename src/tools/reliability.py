@@ -187,7 +187,7 @@ def _record_kill(figures: Dict, killed_in_write: bool, train_log: str, ckpt_dir:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m src.tools.reliability", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.reliability", description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["kills", "inputs", "both"], default="both")
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the stormed run (the storm ends early "
