@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import train as train_script
-from tests.support import build_config
+from src.data import resolve_dataset
+from src.engine.run_files import RunPaths
 from src.models import count_params, create_model
 from src.runtime import Runtime
-from tests.support import ROOT
+from tests.support import ROOT, build_config
 
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 
@@ -30,21 +31,22 @@ def test_recipe_builds_model_and_pipelines(path, image_folder, cifar_root, tmp_p
     else:
         overrides += ["--data_path", image_folder, "--num_classes", "3"]
     cfg = build_config(["--config", path] + overrides)
-    runtime = Runtime("CPU")
     # what train.py builds from the recipe: sources, preprocessing, network, loaders
-    cfg, _, train_source, val_source, preprocessing = train_script._open_data(cfg, runtime)
-    size = preprocessing.image_size
-    net = create_model(cfg.model, num_classes=cfg.num_classes, drop_rate=cfg.drop_rate, image_size=size)
+    kind = resolve_dataset(cfg.dataset, cfg.data_path, cfg.from_command_line("dataset"))
+    run = train_script.TrainingRun(cfg, Runtime("CPU"), RunPaths(cfg.output_dir, cfg.model), kind)
+    run.open_data()
+    size = run.preprocessing.image_size
+    net = create_model(cfg.model, num_classes=run.num_classes, drop_rate=cfg.drop_rate, image_size=size)
     assert count_params(net) > 0 and net.num_features > 0
-    train = train_script._loader_factory(cfg, runtime, train_source, preprocessing, True)(0)
+    train = run.loader_factory(run.train_source, True)(0)
     images, labels = next(train.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
     assert images.shape == (4, 3, size, size) and np.isfinite(images).all()
     if cfg.mixup > 0 or cfg.cutmix > 0:
-        assert labels.shape == (4, cfg.num_classes)
+        assert labels.shape == (4, run.num_classes)
         np.testing.assert_allclose(labels.sum(1), 1.0, rtol=1e-5)
     else:
         assert labels.shape == (4,)
-    val = train_script._loader_factory(cfg, runtime, val_source, preprocessing, False)()
+    val = run.loader_factory(run.val_source, False)()
     images, labels = next(val.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True))
     assert images.shape[1:] == (3, size, size) and labels.ndim == 1
 
