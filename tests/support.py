@@ -455,3 +455,16 @@ def build_config(argv):
     """The training Config of `argv`."""
     from src.config import parse_config
     return parse_config(argv)[0]
+
+
+def optional_torch():
+    """(the torch module or None, a skip marker for tests that need PyTorch and timm): they are optional on a
+    developer's machine, but on CI (which installs them) a missing one fails instead of skipping."""
+    import pytest
+    try:
+        import torch
+        import_timm()
+        torch.set_num_threads(2)
+    except ImportError:
+        torch = None
+    return torch, pytest.mark.skipif(torch is None and not ON_CI, reason="PyTorch / timm is not installed")

@@ -1,16 +1,10 @@
 """Name conversion (src/models/convert.py): the official GhostNetV3 checkpoint's names convert like timm's."""
 import numpy as np
-import pytest
 
-from tests.support import ON_CI
+from tests import support as tr
+from tests.support import optional_torch
 
-try:  # PyTorch and timm are optional: without them this test is skipped (but not on CI)
-    from tests import support as tr
-    tr.import_timm()
-    import torch
-except ImportError:
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None and not ON_CI, reason="PyTorch / timm is not installed")
+torch, needs_torch = optional_torch()  # PyTorch and timm: optional here, required on CI
 
 
 NUM_CLASSES = 11

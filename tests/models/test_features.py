@@ -12,16 +12,10 @@ from mindspore import nn
 from src.deploy import calibrate_batchnorm, relative_difference
 from src.models import convert_state_dict, count_params, create_model
 from src.models.features import FeatureNet, Level, freeze_stages, set_output_stride
-from tests.support import ON_CI
+from tests import support as tr
+from tests.support import optional_torch
 
-try:  # PyTorch and timm are optional: without them the timm comparisons skip
-    import torch
-    from tests import support as tr
-    tr.import_timm()
-    torch.set_num_threads(2)
-except ImportError:
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None and not ON_CI, reason="PyTorch / timm is not installed")
+torch, needs_torch = optional_torch()  # PyTorch and timm: optional here, required on CI
 
 SIZE = 64
 TOL = 1e-4

@@ -12,17 +12,12 @@ from src.engine.checkpoint import load_weights
 from src.models import create_model
 from src.models.utils import count_params
 from src.tools import convert_weights as cw
-from tests.support import ON_CI, ZOO, tensor_entries, zoo_checkpoint
+from tests import support as tr
+from tests.support import ZOO, optional_torch, tensor_entries, zoo_checkpoint
 
-try:  # PyTorch, timm and safetensors are optional: without them only the model-zoo and argument tests run
-    import torch
+torch, needs_torch = optional_torch()  # PyTorch and timm: optional here, required on CI
+if torch is not None:
     from safetensors.torch import save_file
-    from tests import support as tr
-    tr.import_timm()
-    torch.set_num_threads(2)
-except ImportError:
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None and not ON_CI, reason="PyTorch / timm is not installed")
 
 
 NUM_CLASSES = 11
