@@ -38,7 +38,7 @@ def _compiler_version(compiler: str) -> str:
     return out.stdout.splitlines()[0] if out.stdout else ""
 
 
-def library_path(source: str, compiler: str = COMPILER) -> str:
+def library_path(source: str, compiler: str) -> str:
     """Where the library of `source` built with the current flags and `compiler` lives in the cache."""
     with open(source, "rb") as f:
         digest = hashlib.sha256(f.read())
@@ -48,11 +48,12 @@ def library_path(source: str, compiler: str = COMPILER) -> str:
     return os.path.join(cache_dir(), f"{stem}-{digest.hexdigest()[:16]}.so")
 
 
-def build(source: str, compiler: str = COMPILER) -> str:
+def build(source: str, compiler: Optional[str] = None) -> str:
     """The path of the compiled library of `source` (a .cc in this folder), building it if the cache lacks it.
 
     Raises RuntimeError with the compiler's output when the build fails, FileNotFoundError without a compiler.
     """
+    compiler = compiler or COMPILER
     if shutil.which(compiler) is None:
         raise FileNotFoundError(f"no C++ compiler '{compiler}' on PATH")
     target = library_path(source, compiler)

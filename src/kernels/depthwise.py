@@ -7,6 +7,7 @@ log line saying why, on a device other than CPU, without AVX2 or g++, with GHOST
 `standard_ops(net)` (exports: ONNX and MINDIR files keep the standard operator).
 """
 import contextlib
+import functools
 import logging
 import os
 from typing import Dict, Optional, Tuple
@@ -36,21 +37,26 @@ def kernel_mode() -> str:
 
 
 def library() -> Optional[str]:
-    """The path of the compiled kernels, or None where they cannot run here; logs the choice once per process."""
+    """The path of the compiled kernels, or None where they are off or cannot run here; the first call for each
+    answer logs which operator depthwise convolutions use and why."""
+    if kernel_mode() == "off":
+        _log_once("off", "depthwise convolutions: MindSpore's standard operator (%s=0)", ENV_SWITCH)
+        return None
     if "library" not in _STATE:
-        path, reason = None, ""
-        if kernel_mode() == "off":
-            reason = f"{ENV_SWITCH}=0"
-        elif ms.get_context("device_target") != "CPU":
-            reason = f"the device is {ms.get_context('device_target')}"
-        else:
-            path, reason = try_build(SOURCE)
+        target = ms.get_context("device_target")
+        path, reason = (None, f"the device is {target}") if target != "CPU" else try_build(SOURCE)
         _STATE["library"] = path
         if path:
-            LOG.info("depthwise convolutions: our CPU kernels (%s) where they win, MindSpore's elsewhere", path)
+            _log_once("on", "depthwise convolutions: our CPU kernels (%s) where they win, MindSpore's elsewhere", path)
         else:
-            LOG.info("depthwise convolutions: MindSpore's standard operator (%s)", reason)
+            _log_once("none", "depthwise convolutions: MindSpore's standard operator (%s)", reason)
     return _STATE["library"]
+
+
+def _log_once(key: str, *args) -> None:
+    if f"logged_{key}" not in _STATE:
+        _STATE[f"logged_{key}"] = ""
+        LOG.info(*args)
 
 
 def _out_hw(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -145,3 +151,12 @@ def standard_ops(net: nn.Cell):
     finally:
         for cell in cells:
             cell.use_kernel = True
+
+
+def exports_standard_ops(func):
+    """Decorator for a function func(net, ...) that writes `net` to a file: it runs inside `standard_ops(net)`."""
+    @functools.wraps(func)
+    def wrapper(net, *args, **kwargs):
+        with standard_ops(net):
+            return func(net, *args, **kwargs)
+    return wrapper
