@@ -21,7 +21,7 @@ from .selection import kernel_wins
 LOG = logging.getLogger("ghostzoo")
 SOURCE = os.path.join(HERE, "depthwise.cc")
 ENV_SWITCH = "GHOSTZOO_KERNELS"  # 0: never our kernels; "all": ours for every supported shape (tests, benchmark)
-_STATE: Dict[str, Optional[str]] = {}
+_STATE: Dict[str, object] = {}
 
 
 def kernel_mode() -> str:
@@ -63,9 +63,17 @@ def _out_hw(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int
     return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def set_threads(num_threads: int) -> None:
+    """The OpenMP threads of the kernels in the convs built from now on (0: every core this process may use, as
+    MindSpore's CPU backend does unless `ms.device_context.cpu.op_tuning.threads_num` says otherwise)."""
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0, got {num_threads}")
+    _STATE["threads"] = num_threads
+
+
 def geometry_tensor(stride, padding, dilation, threads: int = 0) -> ms.Tensor:
     """The int32 tensor the kernels read their geometry from: stride, padding, dilation (each (h, w)), threads."""
-    threads = threads or len(os.sched_getaffinity(0))
+    threads = threads or _STATE.get("threads") or len(os.sched_getaffinity(0))
     return ms.Tensor([stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], threads], ms.int32)
 
 
@@ -124,7 +132,11 @@ class DepthwiseConv2d(nn.Conv2d):
         lib = library() if depthwise and padding is not None else None
         if lib:
             stride, dilation = tuple(self.stride[-2:]), tuple(self.dilation[-2:])
-            self.kernel_op = depthwise_op(lib, stride, padding, dilation, tuple(self.kernel_size))
+            try:
+                self.kernel_op = depthwise_op(lib, stride, padding, dilation, tuple(self.kernel_size))
+            except TypeError as err:  # MS_CUSTOM_AOT_WHITE_LIST names another folder
+                _log_once("refused", "depthwise convolutions: MindSpore's standard operator (%s)", err)
+                return
             self.geometry = geometry_tensor(stride, padding, dilation)
             self.kernel_key = tuple(self.kernel_size) + stride + dilation
             self.use_kernel = True

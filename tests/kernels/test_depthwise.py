@@ -274,3 +274,16 @@ def test_export_keeps_standard_op(tmp_path):
         types.append([node.op_type for node in onnx.load(path).graph.node])
     assert types[0] == types[1] and "Conv" in types[0]
     assert ours.use_kernel
+
+
+def test_thread_count_changes_nothing(monkeypatch):
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    x = np.random.default_rng(4).standard_normal((3, 5, 12, 12)).astype(np.float32)
+    w = np.random.default_rng(5).standard_normal((5, 1, 3, 3)).astype(np.float32)
+    outs = [_raw(x, w, 2, 1, 1, geometry_tensor((2, 2), (1, 1), (1, 1), threads=n)) for n in (1, 3)]
+    assert np.array_equal(outs[0], outs[1])
+    monkeypatch.setattr(depthwise, "_STATE", dict(depthwise._STATE))
+    depthwise.set_threads(1)
+    assert geometry_tensor((1, 1), (0, 0), (1, 1)).asnumpy()[-1] == 1
+    with pytest.raises(ValueError, match="num_threads"):
+        depthwise.set_threads(-1)
