@@ -95,8 +95,14 @@ def depthwise_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom
     def bprop(x, w, geo, out, dout):
         return grad_input(dout, w, geo, x), grad_weight(dout, x, geo), zeros_like(geo)
 
-    return ops.Custom(f"{lib}:DepthwiseForward", out_shape=fwd_shape, out_dtype=lambda x, w, geo: x,
-                      func_type="aot", bprop=bprop)
+    forward = ops.Custom(f"{lib}:DepthwiseForward", out_shape=fwd_shape, out_dtype=lambda x, w, geo: x,
+                         func_type="aot", bprop=bprop)
+    # MindSpore caches an op's inferred shape by its attributes and input shapes: ops of different geometries
+    # must not look alike, or one's output shape is taken for another's.
+    tag = f"k{kh}x{kw}_s{stride[0]}x{stride[1]}_p{padding[0]}x{padding[1]}_d{dilation[0]}x{dilation[1]}"
+    for op in (forward, grad_input, grad_weight):
+        op.add_prim_attr("depthwise_geometry", tag)
+    return forward
 
 
 def _symmetric_padding(conv: nn.Conv2d) -> Optional[Tuple[int, int]]:

@@ -287,3 +287,18 @@ def test_thread_count_changes_nothing(monkeypatch):
     assert geometry_tensor((1, 1), (0, 0), (1, 1)).asnumpy()[-1] == 1
     with pytest.raises(ValueError, match="num_threads"):
         depthwise.set_threads(-1)
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+def test_geometries_with_equal_input_shapes_stay_apart(mode):
+    """Two convs on the same input shape and weight shape, stride 1 and stride 2, in one process: each keeps its
+    own output shape (MindSpore caches inferred shapes by an op's attributes and input shapes)."""
+    ms.set_context(mode=mode)
+    x = ms.Tensor(np.ones((1, 6, 16, 16), np.float32))
+    shapes = []
+    for stride in (1, 2, 1):
+        conv = DepthwiseConv2d(6, 6, 3, stride=stride, pad_mode="pad", padding=1, group=6)
+        conv.select_all = True
+        conv.set_train(False)
+        shapes.append(conv(x).asnumpy().shape)
+    assert shapes == [(1, 6, 16, 16), (1, 6, 8, 8), (1, 6, 16, 16)]
