@@ -139,7 +139,7 @@ class DepthwiseConv2d(nn.Conv2d):
         if lib:
             stride, dilation = tuple(self.stride[-2:]), tuple(self.dilation[-2:])
             try:
-                self.kernel_op = depthwise_op(lib, stride, padding, dilation, tuple(self.kernel_size))
+                self.kernel_op = shared_op(lib, stride, padding, dilation, tuple(self.kernel_size))
             except TypeError as err:  # MS_CUSTOM_AOT_WHITE_LIST names another folder
                 _log_once("refused", "depthwise convolutions: MindSpore's standard operator (%s)", err)
                 return
@@ -178,3 +178,13 @@ def exports_standard_ops(func):
         with standard_ops(net):
             return func(net, *args, **kwargs)
     return wrapper
+
+
+def shared_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom:
+    """One forward custom op per geometry, shared by every conv of that geometry (creating the three custom ops
+    of each conv anew made building a network seconds slower)."""
+    key = (lib, stride, padding, dilation, kernel_size)
+    cache = _STATE.setdefault("ops", {})
+    if key not in cache:
+        cache[key] = depthwise_op(lib, stride, padding, dilation, kernel_size)
+    return cache[key]

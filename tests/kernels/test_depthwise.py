@@ -302,3 +302,19 @@ def test_geometries_with_equal_input_shapes_stay_apart(mode):
         conv.set_train(False)
         shapes.append(conv(x).asnumpy().shape)
     assert shapes == [(1, 6, 16, 16), (1, 6, 8, 8), (1, 6, 16, 16)]
+
+
+@pytest.mark.parametrize("name", ["ghostnet_050", "repghostnet_050"])
+def test_networks_build_depthwise_convs_through_the_helper(name, monkeypatch):
+    """Every k x k depthwise conv of the family is a DepthwiseConv2d, and the parameter names and shapes are those
+    of the network built with the kernels off."""
+    from src.models import create_model
+    nets = []
+    for mode in ("0", "1"):
+        monkeypatch.setenv(depthwise.ENV_SWITCH, mode)
+        nets.append(create_model(name, num_classes=4))
+    dw = [c for _, c in nets[1].cells_and_names() if isinstance(c, nn.Conv2d) and c.group > 1
+          and c.group == c.in_channels == c.out_channels and c.pad_mode == "pad"]
+    assert dw and all(isinstance(c, DepthwiseConv2d) and c.use_kernel for c in dw)
+    names = [[(p.name, p.shape) for p in net.get_parameters()] for net in nets]
+    assert names[0] == names[1]
