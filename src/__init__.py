@@ -22,6 +22,9 @@ __version__ = "0.3.0"
 
 CPU_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 os.environ.setdefault(CPU_ISA_VARIABLE, "AVX2")
+# Our OpenMP kernels (src/kernels) sleep between calls instead of busy-waiting on cores that MindSpore's own threads
+# need (docs/kernels.md); libgomp reads this when it loads, i.e. when MindSpore is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # public name -> submodule that defines it
 _API = {

@@ -13,6 +13,7 @@ from mindspore.train import mind_ir_pb2
 
 from ..errors import DataError
 from ..engine.record import RECORD_KEY, ModelRecord
+from ..kernels.depthwise import exports_standard_ops
 
 FILE_FORMATS = ("MINDIR", "ONNX", "AIR")
 _SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
@@ -31,6 +32,7 @@ def export_path(file_name: str, file_format: str) -> str:
     return file_name if file_name.endswith(suffix) else file_name + suffix
 
 
+@exports_standard_ops  # the file holds MindSpore's own operators, never our CPU kernels
 def export_model(net, file_name: str, file_format: str, batch_size: int = 1, image_size: int = 224,
                  device_target: str = "CPU", record: Optional[ModelRecord] = None) -> str:
     """Export the eval-mode `net` for inputs (batch_size, 3, image_size, image_size); return the written path.

@@ -187,6 +187,8 @@ def _set_geometry(conv: nn.Conv2d, stride: int, dilation: int) -> None:
     conv.conv2d = ops.Conv2D(out_channel=conv.out_channels, kernel_size=conv.kernel_size, mode=1,
                              pad_mode=conv.pad_mode, pad=conv.padding, stride=conv.stride, dilation=conv.dilation,
                              group=conv.group, data_format=conv.data_format)
+    if hasattr(conv, "refresh_kernel"):  # our depthwise kernel carries the geometry too
+        conv.refresh_kernel()
 
 
 def set_output_stride(net: nn.Cell, output_stride: int) -> nn.Cell:

@@ -65,8 +65,9 @@ def fused_conv(template: nn.Conv2d, kernel: np.ndarray, bias: np.ndarray) -> nn.
     out_channels, _, kh, kw = kernel.shape
     if (kh, kw) != tuple(template.kernel_size):
         raise ValueError(f"fused kernel {kh}x{kw} does not match the template conv's {template.kernel_size}")
-    conv = nn.Conv2d(template.in_channels, out_channels, (kh, kw), stride=template.stride, pad_mode=template.pad_mode,
-                     padding=template.padding, dilation=template.dilation, group=template.group, has_bias=True)
+    conv = type(template)(template.in_channels, out_channels, (kh, kw), stride=template.stride,
+                          pad_mode=template.pad_mode, padding=template.padding, dilation=template.dilation,
+                          group=template.group, has_bias=True)
     conv.weight.set_data(ms.Tensor(kernel.astype(np.float32)))
     conv.bias.set_data(ms.Tensor(bias.astype(np.float32)))
     return conv

@@ -357,3 +357,26 @@ def test_train_freeze_stages_keeps_the_stem_and_first_stages(synthetic_root, tmp
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     for key in ("blocks.3.0.conv_dw.weight", "blocks.5.0.bn_dw.moving_mean", "classifier.weight"):
         assert not np.array_equal(after[key], before[key]), key
+
+
+def test_output_stride_reaches_our_depthwise_kernels(monkeypatch, pynative):
+    """output_stride changes the stride and dilation of convs already built: our depthwise kernels must follow,
+    so the dilated backbone gives the same maps with them as with MindSpore's own convolution."""
+    from src.kernels.depthwise import DepthwiseConv2d, standard_ops
+    from tests.support import ON_CI
+    monkeypatch.setenv("GHOSTZOO_KERNELS", "all")
+    net = create_model("mobilenet_v1_025", features_only=True, out_indices=(2, 3, 4), output_stride=8)
+    convs = [c for _, c in net.cells_and_names() if isinstance(c, DepthwiseConv2d)]
+    if not any(c.use_kernel for c in convs):
+        assert not ON_CI, "our depthwise kernels did not build (g++ missing?)"
+        pytest.skip("our depthwise kernels are not available here")
+    assert any(c.dilation[-1] > 1 and c.use_kernel for c in convs)  # dilated convs run ours
+    calibrate_batchnorm(net, ms.Tensor(_images(0, 4)))
+    net.set_train(False)
+    x = _images(1)
+    ours = _maps(net, x)
+    with standard_ops(net):
+        reference = _maps(net, x)
+    assert [m.shape for m in ours] == [m.shape for m in reference]
+    for level, (a, b) in enumerate(zip(reference, ours)):
+        assert relative_difference(a, b) < 1e-4, level

@@ -1,0 +1,109 @@
+"""Time our depthwise kernels against MindSpore's convolution, per shape, in graph mode on CPU.
+
+    python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net] [--table]
+
+Each shape runs forward ("eval") and forward + backward to the input and the weight ("train"), ours and the
+standard op in alternated rounds; a round's figure is the median of its timed calls, the reported figure the median
+of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes where ours was faster).
+"""
+import argparse
+import statistics
+import sys
+from typing import Dict, List, Tuple
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+from ..benchmark.timing import time_steps
+
+# channels, map side, kernel, stride: the depthwise convs that dominate GhostNet / MobileNetV1 at 224x224
+ISSUE_SHAPES = ((48, 112, 3, 2), (72, 56, 3, 1), (120, 28, 5, 1), (480, 14, 3, 1), (960, 7, 5, 1))
+# every (map, kernel, stride) of a depthwise conv in GhostNet / RepGhost / MobileNetV1 at 224x224, with the channel
+# count the issue's table has for that map
+NET_CHANNELS = {112: 48, 56: 72, 28: 120, 14: 480, 7: 960}
+NET_SHAPES = tuple((NET_CHANNELS[m], m, k, s) for m, k, s in (
+    (112, 3, 1), (56, 3, 1), (28, 3, 1), (14, 3, 1), (7, 3, 1), (112, 3, 2), (56, 3, 2), (28, 3, 2), (14, 3, 2),
+    (28, 5, 1), (14, 5, 1), (7, 5, 1), (56, 5, 2), (14, 5, 2)))
+
+
+class _Grad(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.grad = ops.GradOperation(get_all=True, get_by_list=True)
+        self.weights = ms.ParameterTuple(net.trainable_params())
+
+    def construct(self, x):
+        return self.grad(self.net, self.weights)(x)
+
+
+def _convs(channels: int, kernel: int, stride: int):
+    """(ours, standard): the same depthwise conv, ours forced onto every shape."""
+    from .depthwise import DepthwiseConv2d
+    args = dict(stride=stride, pad_mode="pad", padding=kernel // 2, group=channels)
+    ours = DepthwiseConv2d(channels, channels, kernel, **args)
+    if not ours.use_kernel:
+        raise RuntimeError("our kernels are not available here (see the log line above)")
+    ours.select_all = True
+    standard = nn.Conv2d(channels, channels, kernel, **args)
+    standard.weight.set_data(ours.weight.data)
+    return ours, standard
+
+
+def _step(cell, x):
+    def run():
+        cell(x)  # a graph-mode call on CPU returns when the work is done
+    return run
+
+
+def time_shape(shape: Tuple[int, int, int, int], batch: int, rounds: int, iters: int) -> Dict[str, float]:
+    """Median ms per call of ours and the standard op, forward and forward + backward, for one shape."""
+    channels, side, kernel, stride = shape
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((batch, channels, side, side), np.float32))
+    ours, standard = _convs(channels, kernel, stride)
+    cells = {}
+    for name, conv in (("ours", ours), ("standard", standard)):
+        conv.set_train(False)
+        grad = _Grad(conv)
+        grad.set_train(True)
+        cells[f"eval_{name}"], cells[f"train_{name}"] = _step(conv, x), _step(grad, x)
+    samples: Dict[str, List[float]] = {key: [] for key in cells}
+    for _ in range(rounds):
+        for key, step in cells.items():  # alternated: every round times each variant once
+            samples[key].append(time_steps(step, warmup=1, iters=iters).median * 1000)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.kernels.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--shapes", choices=("issue", "net"), default="issue")
+    parser.add_argument("--table", action="store_true", help="print the WINS tuple for selection.py")
+    args = parser.parse_args(argv)
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device("CPU")
+    shapes = ISSUE_SHAPES if args.shapes == "issue" else NET_SHAPES
+    print("| channels, map, kernel, stride | eval ours ms | eval MindSpore ms | speed-up | "
+          "train ours ms | train MindSpore ms | speed-up |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    wins = []
+    for shape in shapes:
+        t = time_shape(shape, args.batch, args.rounds, args.iters)
+        cols = []
+        for kind in ("eval", "train"):
+            ratio = t[f"{kind}_standard"] / t[f"{kind}_ours"]
+            cols += [f"{t[f'{kind}_ours']:.1f}", f"{t[f'{kind}_standard']:.1f}", f"{ratio:.2f}x"]
+            if ratio > 1.0:
+                _, side, kernel, stride = shape
+                wins.append((kernel, kernel, stride, stride, 1, 1, side, side, kind))
+        print(f"| {', '.join(map(str, shape))} | " + " | ".join(cols) + " |", flush=True)
+    if args.table:
+        print("WINS = (\n" + "".join(f"    {w!r},\n" for w in wins) + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

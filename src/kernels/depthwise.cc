@@ -1,0 +1,266 @@
+// Depthwise 2-D convolution for MindSpore's CPU custom ops (func_type "aot"), float32, NCHW.
+//
+// Each function has MindSpore's AOT signature: params holds the inputs then the output; the last input is an int32
+// "geometry" tensor {stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, threads}. Padding is symmetric per
+// dimension. Every plane is first copied into a zero-padded buffer split into `stride_w` column phases, so that
+// every inner loop runs over contiguous memory without bounds checks and vectorises (-O3 -mavx2 -mfma).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+struct Geometry {
+  int64_t sh, sw, ph, pw, dh, dw;
+  int threads;
+  int64_t n, c, h, w, kh, kw, oh, ow;
+  int64_t hq, wq;  // rows and columns of one phase of the padded plane
+  int64_t span;    // the flattened output positions a tap touches: (oh - 1) * wq + ow
+  int64_t phases() const { return sh * sw; }
+  int64_t buffer() const { return sh * sw * hq * wq; }
+  // Where the padded plane's element (r, col) sits in the phase buffer.
+  int64_t at(int64_t r, int64_t col) const { return ((r % sh) * sw + col % sw) * hq * wq + (r / sh) * wq + col / sw; }
+};
+
+bool is_f32(const char *dtype) { return std::strcmp(dtype, "float32") == 0 || std::strcmp(dtype, "float") == 0; }
+
+// Fills g from the geometry tensor, the input map's shape and the kernel's; false when they do not fit together.
+bool make_geometry(const int32_t *geo, const int64_t *x, const int64_t *k, const int64_t *y, Geometry *g) {
+  g->sh = geo[0]; g->sw = geo[1]; g->ph = geo[2]; g->pw = geo[3]; g->dh = geo[4]; g->dw = geo[5];
+  g->threads = geo[6] > 0 ? geo[6] : 1;
+  g->n = x[0]; g->c = x[1]; g->h = x[2]; g->w = x[3]; g->kh = k[2]; g->kw = k[3];
+  if (g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1 || g->ph < 0 || g->pw < 0) return false;
+  g->oh = (g->h + 2 * g->ph - g->dh * (g->kh - 1) - 1) / g->sh + 1;
+  g->ow = (g->w + 2 * g->pw - g->dw * (g->kw - 1) - 1) / g->sw + 1;
+  if (k[0] != g->c || k[1] != 1 || y[0] != g->n || y[1] != g->c || y[2] != g->oh || y[3] != g->ow) return false;
+  g->hq = (g->h + 2 * g->ph + g->sh - 1) / g->sh;
+  g->wq = (g->w + 2 * g->pw + g->sw - 1) / g->sw;
+  g->span = (g->oh - 1) * g->wq + g->ow;
+  return g->oh > 0 && g->ow > 0;
+}
+
+// The zero-padded plane split into stride_h x stride_w phases (rows r % sh, columns col % sw), each hq x wq: the
+// input under a tap (i, j) for the output (oy, ox) is then phase[tap][(oy + i0) * wq + ox + j0], so one tap over the
+// whole output is one contiguous loop over oy * wq + ox (the columns past ow are computed and dropped).
+// Only the interior is written: the caller zeroes the buffer once, the padding stays zero.
+void fill_phases(const Geometry &g, const float *plane, float *buf) {
+  for (int64_t r = 0; r < g.h; ++r) {
+    const int64_t pr = r + g.ph;
+    const float *src = plane + r * g.w;
+    for (int64_t qc = 0; qc < g.sw; ++qc) {
+      float *__restrict dst = buf + ((pr % g.sh) * g.sw + qc) * g.hq * g.wq + (pr / g.sh) * g.wq;
+      int64_t t = (g.pw - qc + g.sw - 1) / g.sw;  // first phase column inside the map
+      if (g.sw == 1) {
+        std::memcpy(dst + g.pw, src, sizeof(float) * g.w);
+        continue;
+      }
+      for (int64_t col = t * g.sw + qc - g.pw; col < g.w; col += g.sw, ++t) dst[t] = src[col];
+    }
+  }
+}
+
+// The start in the phase buffer of kernel tap (i, j) for output (0, 0).
+inline int64_t tap_offset(const Geometry &g, int64_t i, int64_t j) { return g.at(i * g.dh, j * g.dw); }
+
+// out[q] = sum over t of weights[t] * src[offsets[t] + q] for q < span, 32 outputs at a time held in four AVX
+// registers across all the taps (the compiler left this loop scalar). The forward pass and the gradient of the
+// input are both this sum over the taps of a plane.
+void weighted_sum(const float *src, const float *weights, const int64_t *offsets, int64_t ntaps, int64_t span,
+                  float *out) {
+  int64_t q0 = 0;
+  for (; q0 + 32 <= span; q0 += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const float *p = src + offsets[t] + q0;
+      const __m256 wv = _mm256_set1_ps(weights[t]);
+      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p), a0);
+      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 8), a1);
+      a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 16), a2);
+      a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 24), a3);
+    }
+    _mm256_storeu_ps(out + q0, a0);
+    _mm256_storeu_ps(out + q0 + 8, a1);
+    _mm256_storeu_ps(out + q0 + 16, a2);
+    _mm256_storeu_ps(out + q0 + 24, a3);
+  }
+  for (; q0 + 8 <= span; q0 += 8) {
+    __m256 a0 = _mm256_setzero_ps();
+    for (int64_t t = 0; t < ntaps; ++t) {
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(weights[t]), _mm256_loadu_ps(src + offsets[t] + q0), a0);
+    }
+    _mm256_storeu_ps(out + q0, a0);
+  }
+  for (; q0 < span; ++q0) {
+    float acc = 0.0f;
+    for (int64_t t = 0; t < ntaps; ++t) acc += weights[t] * src[offsets[t] + q0];
+    out[q0] = acc;
+  }
+}
+
+// sum over q < span of a[q] * b[q], in double across blocks of 32 float products.
+double dot(const float *a, const float *b, int64_t span) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  int64_t q = 0;
+  for (; q + 32 <= span; q += 32) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + q), _mm256_loadu_ps(b + q), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + q + 8), _mm256_loadu_ps(b + q + 8), a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + q + 16), _mm256_loadu_ps(b + q + 16), a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + q + 24), _mm256_loadu_ps(b + q + 24), a3);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  double sum = 0.0;
+  for (float v : lanes) sum += v;
+  for (; q < span; ++q) sum += static_cast<double>(a[q]) * b[q];
+  return sum;
+}
+
+// The phase-buffer offset of every tap, row-major like the weight.
+std::vector<int64_t> tap_offsets(const Geometry &g) {
+  std::vector<int64_t> taps;
+  for (int64_t i = 0; i < g.kh; ++i) {
+    for (int64_t j = 0; j < g.kw; ++j) taps.push_back(tap_offset(g, i, j));
+  }
+  return taps;
+}
+
+// The gradient of the input as a sum over taps too: phase P of the padded plane's gradient at q is the sum over the
+// taps that land in P of weight * dy[q - (the tap's offset in P)]. `ext` holds dy at the phase width with zeros past
+// ow, starting `front` zeros in (front >= every tap's offset), and zeros after.
+struct InputGrad {
+  int64_t front;
+  std::vector<std::vector<int64_t>> offsets;  // per phase: front - offset of each of its taps
+  std::vector<std::vector<int64_t>> taps;     // per phase: the taps' indices in the weight
+};
+
+InputGrad input_grad_plan(const Geometry &g) {
+  InputGrad plan{g.hq * g.wq, std::vector<std::vector<int64_t>>(g.phases()),
+                 std::vector<std::vector<int64_t>>(g.phases())};
+  for (int64_t i = 0; i < g.kh; ++i) {
+    for (int64_t j = 0; j < g.kw; ++j) {
+      int64_t off = tap_offset(g, i, j), phase = off / (g.hq * g.wq);
+      plan.offsets[phase].push_back(plan.front - off % (g.hq * g.wq));
+      plan.taps[phase].push_back(i * g.kw + j);
+    }
+  }
+  return plan;
+}
+
+void grad_input_plane(const Geometry &g, const InputGrad &plan, const float *dy, const float *k, float *weights,
+                      float *ext, float *buf, float *dx) {
+  float *rows = ext + plan.front;
+  for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(rows + oy * g.wq, dy + oy * g.ow, sizeof(float) * g.ow);
+  const int64_t size = g.hq * g.wq;
+  for (int64_t phase = 0; phase < g.phases(); ++phase) {
+    const std::vector<int64_t> &taps = plan.taps[phase];
+    for (size_t t = 0; t < taps.size(); ++t) weights[t] = k[taps[t]];
+    weighted_sum(ext, weights, plan.offsets[phase].data(), taps.size(), size, buf + phase * size);
+  }
+  for (int64_t r = 0; r < g.h; ++r) {
+    const int64_t pr = r + g.ph;
+    float *dst = dx + r * g.w;
+    for (int64_t qc = 0; qc < g.sw; ++qc) {
+      const float *src = buf + ((pr % g.sh) * g.sw + qc) * size + (pr / g.sh) * g.wq;
+      int64_t t = (g.pw - qc + g.sw - 1) / g.sw;
+      for (int64_t col = t * g.sw + qc - g.pw; col < g.w; col += g.sw, ++t) dst[col] = src[t];
+    }
+  }
+}
+
+// Every parameter a float32 4-D tensor except the third, the geometry (7 int32).
+bool check(int nparam, int expected, int *ndims, int64_t **shapes, const char **dtypes) {
+  if (nparam != expected) return false;
+  for (int i = 0; i < nparam; ++i) {
+    if (i != 2 && (ndims[i] != 4 || !is_f32(dtypes[i]))) return false;
+  }
+  return ndims[2] == 1 && shapes[2][0] == 7 && std::strcmp(dtypes[2], "int32") == 0;
+}
+
+}  // namespace
+
+// dy (oh x ow) at the phase width: rows of wq, the columns past ow left as they are (zero).
+void widen(const Geometry &g, const float *dy, float *rows) {
+  for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(rows + oy * g.wq, dy + oy * g.ow, sizeof(float) * g.ow);
+}
+
+// params: x (N, C, H, W), weight (C, 1, kh, kw), geometry, out (N, C, OH, OW).
+extern "C" int DepthwiseForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                void *, void *) {
+  Geometry g;
+  if (!check(nparam, 4, ndims, shapes, dtypes)) return 1;
+  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[0], shapes[1], shapes[3], &g)) return 2;
+  const float *x = static_cast<float *>(params[0]);
+  const float *k = static_cast<float *>(params[1]);
+  float *y = static_cast<float *>(params[3]);
+  const std::vector<int64_t> taps = tap_offsets(g);
+#pragma omp parallel num_threads(g.threads)
+  {
+    std::vector<float> buf(g.buffer(), 0.0f), ext(g.oh * g.wq);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < g.n * g.c; ++p) {
+      fill_phases(g, x + p * g.h * g.w, buf.data());
+      weighted_sum(buf.data(), k + (p % g.c) * g.kh * g.kw, taps.data(), taps.size(), g.span, ext.data());
+      float *out = y + p * g.oh * g.ow;
+      for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(out + oy * g.ow, &ext[oy * g.wq], sizeof(float) * g.ow);
+    }
+  }
+  return 0;
+}
+
+// params: dy (N, C, OH, OW), weight (C, 1, kh, kw), geometry, x (only its shape is read: the output's shape
+// cannot be told from dy's under a stride), dx (N, C, H, W).
+extern "C" int DepthwiseGradInput(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                  void *, void *) {
+  Geometry g;
+  if (!check(nparam, 5, ndims, shapes, dtypes)) return 1;
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[3][d] != shapes[4][d]) return 2;
+  }
+  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[4], shapes[1], shapes[0], &g)) return 2;
+  const float *dy = static_cast<float *>(params[0]);
+  const float *k = static_cast<float *>(params[1]);
+  float *dx = static_cast<float *>(params[4]);
+  const InputGrad plan = input_grad_plan(g);
+#pragma omp parallel num_threads(g.threads)
+  {
+    std::vector<float> buf(g.buffer()), ext(plan.front + g.hq * g.wq, 0.0f), weights(g.kh * g.kw);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < g.n * g.c; ++p) {
+      grad_input_plane(g, plan, dy + p * g.oh * g.ow, k + (p % g.c) * g.kh * g.kw, weights.data(), ext.data(),
+                       buf.data(), dx + p * g.h * g.w);
+    }
+  }
+  return 0;
+}
+
+// params: dy (N, C, OH, OW), x (N, C, H, W), geometry, dweight (C, 1, kh, kw).
+extern "C" int DepthwiseGradWeight(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                   void *, void *) {
+  Geometry g;
+  if (!check(nparam, 4, ndims, shapes, dtypes)) return 1;
+  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[1], shapes[3], shapes[0], &g)) return 2;
+  const float *dy = static_cast<float *>(params[0]);
+  const float *x = static_cast<float *>(params[1]);
+  float *dk = static_cast<float *>(params[3]);
+  const std::vector<int64_t> taps = tap_offsets(g);
+#pragma omp parallel num_threads(g.threads)
+  {
+    std::vector<float> buf(g.buffer(), 0.0f), ext(g.oh * g.wq, 0.0f);
+    std::vector<double> sums(taps.size());
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < g.c; ++ch) {
+      std::fill(sums.begin(), sums.end(), 0.0);
+      for (int64_t b = 0; b < g.n; ++b) {
+        int64_t p = b * g.c + ch;
+        fill_phases(g, x + p * g.h * g.w, buf.data());
+        widen(g, dy + p * g.oh * g.ow, ext.data());
+        for (size_t t = 0; t < taps.size(); ++t) sums[t] += dot(ext.data(), buf.data() + taps[t], g.span);
+      }
+      for (size_t t = 0; t < taps.size(); ++t) dk[ch * taps.size() + t] = static_cast<float>(sums[t]);
+    }
+  }
+  return 0;
+}

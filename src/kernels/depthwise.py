@@ -1,0 +1,195 @@
+"""Depthwise convolution on CPU through our C++ kernels (depthwise.cc) as MindSpore custom ops, where they win.
+
+`DepthwiseConv2d` is an `nn.Conv2d` (same arguments, same parameters `weight` (C, 1, kh, kw) and `bias`, same
+checkpoints) that runs our forward and gradient kernels for the input shapes listed in `selection.py` (measured by
+`python -m src.kernels.bench`) and MindSpore's own convolution for everything else. The kernels are off, with one
+log line saying why, on a device other than CPU, without AVX2 or g++, with GHOSTZOO_KERNELS=0, and inside
+`standard_ops(net)` (exports: ONNX and MINDIR files keep the standard operator).
+"""
+import contextlib
+import functools
+import logging
+import os
+from typing import Dict, Optional, Tuple
+
+import mindspore as ms
+from mindspore import nn, ops
+
+from .build import HERE, try_build
+from .selection import kernel_wins
+
+LOG = logging.getLogger("ghostzoo")
+SOURCE = os.path.join(HERE, "depthwise.cc")
+ENV_SWITCH = "GHOSTZOO_KERNELS"  # 0: never our kernels; "all": ours for every supported shape (tests, benchmark)
+_STATE: Dict[str, object] = {}
+
+
+def kernel_mode() -> str:
+    """'off', 'auto' (ours where the selection table says it wins) or 'all' (ours wherever supported)."""
+    value = os.environ.get(ENV_SWITCH, "1").strip().lower()
+    if value in ("0", "off", "false", "no"):
+        return "off"
+    if value in ("all", "always"):
+        return "all"
+    if value in ("1", "on", "true", "yes", "auto", ""):
+        return "auto"
+    raise ValueError(f"{ENV_SWITCH}={value!r}; expected 0, 1 or all")
+
+
+def library() -> Optional[str]:
+    """The path of the compiled kernels, or None where they are off or cannot run here; the first call for each
+    answer logs which operator depthwise convolutions use and why."""
+    if kernel_mode() == "off":
+        _log_once("off", "depthwise convolutions: MindSpore's standard operator (%s=0)", ENV_SWITCH)
+        return None
+    if "library" not in _STATE:
+        target = ms.get_context("device_target")
+        path, reason = (None, f"the device is {target}") if target != "CPU" else try_build(SOURCE)
+        _STATE["library"] = path
+        if path:
+            _log_once("on", "depthwise convolutions: our CPU kernels (%s) where they win, MindSpore's elsewhere", path)
+        else:
+            _log_once("none", "depthwise convolutions: MindSpore's standard operator (%s)", reason)
+    return _STATE["library"]
+
+
+def _log_once(key: str, *args) -> None:
+    if f"logged_{key}" not in _STATE:
+        _STATE[f"logged_{key}"] = ""
+        LOG.info(*args)
+
+
+def _out_hw(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def set_threads(num_threads: int) -> None:
+    """The OpenMP threads of the kernels in the convs built from now on (0: every core this process may use, as
+    MindSpore's CPU backend does unless `ms.device_context.cpu.op_tuning.threads_num` says otherwise)."""
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0, got {num_threads}")
+    _STATE["threads"] = num_threads
+
+
+def geometry_tensor(stride, padding, dilation, threads: int = 0) -> ms.Tensor:
+    """The int32 tensor the kernels read their geometry from: stride, padding, dilation (each (h, w)), threads."""
+    threads = threads or _STATE.get("threads") or len(os.sched_getaffinity(0))
+    return ms.Tensor([stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], threads], ms.int32)
+
+
+def depthwise_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom:
+    """The forward custom op for one geometry ((h, w) pairs); its bprop runs the two gradient kernels, custom ops
+    as well (the geometry tensor gets a zero gradient)."""
+    kh, kw = kernel_size
+
+    def fwd_shape(x, _w, _geo):
+        return [x[0], x[1], _out_hw(x[2], kh, stride[0], padding[0], dilation[0]),
+                _out_hw(x[3], kw, stride[1], padding[1], dilation[1])]
+
+    grad_input = ops.Custom(f"{lib}:DepthwiseGradInput", out_shape=lambda dy, w, geo, x: x,
+                            out_dtype=lambda dy, w, geo, x: dy, func_type="aot")
+    grad_weight = ops.Custom(f"{lib}:DepthwiseGradWeight", out_shape=lambda dy, x, geo: [dy[1], 1, kh, kw],
+                             out_dtype=lambda dy, x, geo: dy, func_type="aot")
+    zeros_like = ops.ZerosLike()
+
+    def bprop(x, w, geo, out, dout):
+        return grad_input(dout, w, geo, x), grad_weight(dout, x, geo), zeros_like(geo)
+
+    forward = ops.Custom(f"{lib}:DepthwiseForward", out_shape=fwd_shape, out_dtype=lambda x, w, geo: x,
+                         func_type="aot", bprop=bprop)
+    # MindSpore caches an op's inferred shape by its attributes and input shapes: ops of different geometries
+    # must not look alike, or one's output shape is taken for another's.
+    tag = f"k{kh}x{kw}_s{stride[0]}x{stride[1]}_p{padding[0]}x{padding[1]}_d{dilation[0]}x{dilation[1]}"
+    for op in (forward, grad_input, grad_weight):
+        op.add_prim_attr("depthwise_geometry", tag)
+    return forward
+
+
+def _symmetric_padding(conv: nn.Conv2d) -> Optional[Tuple[int, int]]:
+    """(pad_h, pad_w) of `conv` when it pads each side of a dimension alike, else None."""
+    kh, kw = conv.kernel_size
+    dh, dw = conv.dilation[-2:]
+    if conv.pad_mode == "valid":
+        return 0, 0
+    if conv.pad_mode == "same":
+        span_h, span_w = dh * (kh - 1), dw * (kw - 1)
+        if tuple(conv.stride[-2:]) != (1, 1) or span_h % 2 or span_w % 2:
+            return None  # MindSpore then pads the bottom / right one more
+        return span_h // 2, span_w // 2
+    pad = conv.padding
+    if isinstance(pad, int):
+        return pad, pad
+    top, bottom, left, right = pad
+    return (top, left) if top == bottom and left == right else None
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """nn.Conv2d (same arguments, parameters and checkpoints) that runs our CPU kernels for a depthwise conv
+    (group == in == out channels, NCHW, float32) on the input shapes where they win (`selection.kernel_wins`);
+    MindSpore's convolution otherwise. `use_kernel` False (`standard_ops`) keeps the standard operator."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.select_all = kernel_mode() == "all"
+        self.refresh_kernel()
+
+    def refresh_kernel(self) -> None:
+        """Choose the kernel for the conv's current stride, padding and dilation (call it after changing them,
+        as output_stride does)."""
+        self.use_kernel = False
+        self.kernel_op = None
+        padding = _symmetric_padding(self)
+        depthwise = self.group == self.in_channels == self.out_channels and self.data_format == "NCHW"
+        lib = library() if depthwise and padding is not None else None
+        if lib:
+            stride, dilation = tuple(self.stride[-2:]), tuple(self.dilation[-2:])
+            try:
+                self.kernel_op = shared_op(lib, stride, padding, dilation, tuple(self.kernel_size))
+            except TypeError as err:  # MS_CUSTOM_AOT_WHITE_LIST names another folder
+                _log_once("refused", "depthwise convolutions: MindSpore's standard operator (%s)", err)
+                return
+            self.geometry = geometry_tensor(stride, padding, dilation)
+            self.kernel_key = tuple(self.kernel_size) + stride + dilation
+            self.use_kernel = True
+
+    def construct(self, x):
+        if self.use_kernel and x.dtype == ms.float32 and (
+                self.select_all or kernel_wins(self.kernel_key, x.shape, self.training)):
+            out = self.kernel_op(x, self.weight, self.geometry)
+            if self.has_bias:
+                out = self.bias_add(out, self.bias)
+            return out
+        return super().construct(x)
+
+
+@contextlib.contextmanager
+def standard_ops(net: nn.Cell):
+    """Within the block, `net`'s depthwise convs compile with MindSpore's standard operator (export: the file must
+    not depend on our library); restored afterwards. Affects graphs compiled inside the block."""
+    cells = [cell for _, cell in net.cells_and_names() if isinstance(cell, DepthwiseConv2d) and cell.use_kernel]
+    for cell in cells:
+        cell.use_kernel = False
+    try:
+        yield net
+    finally:
+        for cell in cells:
+            cell.use_kernel = True
+
+
+def exports_standard_ops(func):
+    """Decorator for a function func(net, ...) that writes `net` to a file: it runs inside `standard_ops(net)`."""
+    @functools.wraps(func)
+    def wrapper(net, *args, **kwargs):
+        with standard_ops(net):
+            return func(net, *args, **kwargs)
+    return wrapper
+
+
+def shared_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom:
+    """One forward custom op per geometry, shared by every conv of that geometry (creating the three custom ops
+    of each conv anew made building a network seconds slower)."""
+    key = (lib, stride, padding, dilation, kernel_size)
+    cache = _STATE.setdefault("ops", {})
+    if key not in cache:
+        cache[key] = depthwise_op(lib, stride, padding, dilation, kernel_size)
+    return cache[key]
