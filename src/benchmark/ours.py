@@ -25,7 +25,9 @@ def _setup(device_target: str, num_threads: int) -> str:
     from ..runtime import setup_runtime
     runtime = setup_runtime(device_target, mode="graph", seed=1, distribute="false")
     if num_threads > 0 and runtime.device_target == "CPU":
+        from ..kernels.depthwise import set_threads
         ms.device_context.cpu.op_tuning.threads_num(num_threads)
+        set_threads(num_threads)  # our depthwise kernels on the same threads as MindSpore's
     return runtime.device_target
 
 
