@@ -23,6 +23,16 @@ def restore_mindspore_mode():
     ms.set_context(mode=mode)
 
 
+@pytest.fixture(scope="module")
+def pynative():
+    """PyNative mode for a whole test module (`pytestmark = pytest.mark.usefixtures("pynative")`), restored after."""
+    import mindspore as ms
+    mode = ms.get_context("mode")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    yield
+    ms.set_context(mode=mode)
+
+
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory):
     """A 4-class shape/texture set, 48x48 JPEGs, train/ and val/ (val size not a multiple of the batch)."""

@@ -26,12 +26,7 @@ FAMILIES = ["ghostnet_050", "ghostnet_600m", "ghostnetv2_100", "ghostnetv3_050",
 SLOW_FAMILIES = {"ghostnet_600m", "ghostnetv3_050", "genet_res50_theta_minus", "ghostnet_d_50"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pynative():
-    mode = ms.get_context("mode")
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=mode)
+pytestmark = pytest.mark.usefixtures("pynative")  # the whole module in PyNative mode
 
 
 def _images(seed, batch=2, size=SIZE):

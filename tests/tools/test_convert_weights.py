@@ -31,12 +31,7 @@ TOL = 1e-4
 TOL_BY_MODEL = {"ghostnetv3_100": 2e-4}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pynative():
-    mode = ms.get_context("mode")
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=mode)
+pytestmark = pytest.mark.usefixtures("pynative")  # the whole module in PyNative mode
 
 
 def _images(seed, batch=2):
