@@ -127,11 +127,11 @@ def test_script_options_come_back_separately():
 def test_seed_option_names_and_a_contradiction(tmp_path):
     from src.config import parse_config
     from src.errors import ConfigError
-    cfg, _ = parse_config(["--dataset_path", "/d", "--class_num", "5", "--dataset", "imagenet2012", "--ckpt_file",
-                           "c.ckpt", "--run_distribute", "False", "--decay_mode", "poly", "--label_smooth", "0.2",
+    cfg, _ = parse_config(["--dataset_path", "/d", "--class_num", "5", "--dataset", "imagenet2012",
+                           "--run_distribute", "False", "--decay_mode", "poly", "--label_smooth", "0.2",
                            "--use_label_smooth", "False", "--save_checkpoint_path", "/o", "--pre_trained", "p.ckpt"])
-    assert (cfg.data_path, cfg.num_classes, cfg.dataset, cfg.checkpoint_path, cfg.distribute) == \
-        ("/d", 5, "imagenet", "c.ckpt", "false")
+    assert (cfg.data_path, cfg.num_classes, cfg.dataset, cfg.distribute) == ("/d", 5, "imagenet", "false")
+    assert parse_config(["--ckpt_file", "c.ckpt"], "eval.py", script="eval")[0].checkpoint_path == "c.ckpt"
     assert (cfg.lr_decay_mode, cfg.label_smooth_factor, cfg.use_label_smooth, cfg.output_dir, cfg.pretrained_ckpt) == \
         ("poly", 0.2, False, "/o", "p.ckpt")
     with pytest.raises(ConfigError, match="gives both data_path = '/a' and dataset_path = '/b'"):
