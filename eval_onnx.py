@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     def body(parsed) -> int:
         cfg = parsed[0]
         evaluate_onnx(cfg.onnx_path, cfg.data_path, cfg.set_by("recipe", ("model", "dataset") + PREPROCESSING_KEYS),
-                      cfg.batch_size, cfg.device_target, cfg.result_json,
+                      cfg.batch_size, "CPU" if cfg.device_target == "auto" else cfg.device_target, cfg.result_json,
                       cfg.set_by("command line", ("dataset",) + PREPROCESSING_KEYS))
         return 0
     return run_main(PROG, lambda args: parse_config(args, PROG, DESCRIPTION, script=EVAL_ONNX), body, argv)

@@ -84,7 +84,8 @@ def exported(trained, tmp_path_factory):
     assert export_script.main(base + ["--file_format", "ONNX", "--batch_size", "0",
                                       "--file_name", str(out / "dynamic")]) == 0
     assert export_script.main(base + ["--file_format", "MINDIR", "--file_name", str(out / "model")]) == 0
+    import yaml
     recipe = out / "recipe.yaml"
-    recipe.write_text(open(os.path.join(ROOT, "configs", "quickstart.yaml")).read()
-                      + "\ndataset: imagenet\nnum_classes: 4\n")
+    values = yaml.safe_load(open(os.path.join(ROOT, "configs", "quickstart.yaml")))
+    recipe.write_text(yaml.safe_dump({**values, "dataset": "imagenet", "num_classes": 4}, sort_keys=False))
     return {"ckpt": ckpt, "dir": out, "recipe": str(recipe)}

@@ -38,6 +38,7 @@ class Key:
     aliases: Tuple[str, ...] = ()      # the model zoo's and MindCV's names for the key
     interval: str = ""                 # where a number must lie, e.g. "[0, 1)" or "[1, inf)"
     scripts: Tuple[str, ...] = ()      # the scripts that take it (default: those of its section)
+    from_recipe: bool = True           # False: a recipe's value (meant for another script) does not apply
 
     @property
     def used_by(self) -> Tuple[str, ...]:
@@ -271,21 +272,23 @@ KEYS: Tuple[Key, ...] = (
     Key("timeout", 0.0, to_float, BENCHMARK, "seconds one measurement may take (0: no limit)", interval="[0, inf)"),
 )
 KEY_BY_NAME: Dict[str, Key] = {k.name: k for k in KEYS}
-# keys whose default, interval or help differ in one script (the same name, meaning another batch there)
+# keys whose default, interval or help differ in one script; where the key means another thing there (the exported
+# graph's batch is not the training batch), a recipe's value does not apply (from_recipe=False)
 SCRIPT_VARIANTS: Dict[str, Dict[str, dict]] = {
-    EXPORT_SCRIPT: {"batch_size": dict(default=1, interval="[0, inf)", help="input batch size of the exported graph; "
-                                       "0 for a dynamic batch"),
+    EXPORT_SCRIPT: {"batch_size": dict(default=1, interval="[0, inf)", from_recipe=False,
+                                       help="input batch size of the exported graph; 0 for a dynamic batch"),
                     "device_target": dict(help="where MindSpore builds the graph (AIR needs Ascend)")},
-    PREDICT: {"batch_size": dict(default=32, help="images per inference batch")},
+    PREDICT: {"batch_size": dict(default=32, from_recipe=False, help="images per inference batch")},
     BENCH: {"model": dict(default="", help="model names or shell patterns, comma-separated (e.g. 'ghostnet_*'; "
                                            "default: one per family)"),
-            "batch_size": dict(default=32), "image_size": dict(default=224, help="input height and width"),
+            "batch_size": dict(default=32, from_recipe=False),
+            "image_size": dict(default=224, from_recipe=False, help="input height and width"),
             "amp_level": dict(default="O0", choices=("O0", "O1", "O2", "O3")),
             "data_path": dict(help="--bench data: a folder with train/ and val/ class folders of images (default: "
                                    "generate JPEGs into a temporary folder)")},
-    EVAL_ONNX: {"batch_size": dict(default=32, help="images per onnxruntime batch"),
-                "device_target": dict(default="CPU", choices=("CPU", "GPU"),
-                                      help="onnxruntime's execution provider")},
+    EVAL_ONNX: {"batch_size": dict(default=32, from_recipe=False, help="images per onnxruntime batch"),
+                "device_target": dict(default="CPU", choices=("auto", "CPU", "GPU"),
+                                      help="onnxruntime's execution provider (auto: CPU)")},
 }
 
 

@@ -217,7 +217,9 @@ def _recipe_items(path: str, keys: Dict[str, Key]) -> Dict[str, Any]:
         if name not in KEY_BY_NAME and name not in ALIASES:
             raise _unknown_key(name, f"'{path}'")
         canonical = ALIASES.get(name, name)
-        values[name] = _parse_value(keys.get(canonical, KEY_BY_NAME[canonical]), value, f"'{path}'")
+        key = keys.get(canonical, KEY_BY_NAME[canonical])
+        if key.from_recipe:
+            values[name] = _parse_value(key, value, f"'{path}'")
     return merge_aliases(values, f"'{path}'")
 
 

@@ -67,3 +67,11 @@ def test_a_script_variant_keeps_its_own_default_and_interval():
         parse_config(["--batch_size", "0"])
     with pytest.raises(ConfigError, match="--batch_size must not be negative"):
         parse_config(["--batch_size", "-1"], "export.py", script="export")
+
+
+def test_a_recipe_batch_size_is_the_training_batch_not_the_exported_graphs(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("batch_size: 128\nimage_size: 48\n")
+    export_cfg, _ = parse_config(["--config", str(recipe)], "export.py", script="export")
+    assert export_cfg.batch_size == 1 and export_cfg.image_size == 48
+    assert parse_config(["--config", str(recipe)])[0].batch_size == 128
