@@ -168,7 +168,7 @@ def test_list_models_pattern_and_sources():
                                              "mobilenet_v1_100"]
     assert find_source_model("timm", "mobilenetv1_100") == "mobilenet_v1_100"
     assert find_source_model("modelzoo", "ghostnet_1x") == "ghostnet_100"
-    assert set(weight_sources("ghostnet_100")) == {"timm", "modelzoo"}
+    assert set(weight_sources("ghostnet_100")) == {"timm", "modelzoo", "mindcv"}
     with pytest.raises(ValueError, match="no conversion of model 'ghostnet_nose_050' from --source timm"):
         find_source_model("timm", "ghostnet_nose_050")
 
