@@ -7,7 +7,7 @@ import pytest
 
 from src.deploy import relative_difference
 from src.engine.checkpoint import load_weights
-from src.models import (can_reparameterize, create_model, ghostnetv3, layers, list_models, reparam, reparameterize,
+from src.models import (can_reparameterize, create_model, ghost, ghostnetv3, list_models, reparam, reparameterize,
                         repghost)
 from tests.support import perturbed_network
 
@@ -100,7 +100,7 @@ def _zero_branch(branch):
 
 
 @pytest.mark.parametrize("name,where,fault", [
-    ("ghostnetv3_050", layers, "scale"),          # the stride-2 depthwise conv's 1x1 scale branch left out
+    ("ghostnetv3_050", ghost, "scale"),           # the stride-2 depthwise conv's 1x1 scale branch left out
     ("repghostnet_050", repghost, "identity"),    # RepGhost's identity BN left out
     ("repghostnet_050", reparam, "eps"),          # the fusion normalising with eps 1e-3 instead of the BN's 1e-5
     pytest.param("ghostnetv3_050", ghostnetv3, "identity", marks=pytest.mark.slow),  # the BN skip branch left out
