@@ -201,7 +201,8 @@ def check_new_run(output_dir: str, resume: str, overwrite: bool, inputs: Sequenc
     resume_hint = f"pass --resume {os.path.join(output_dir, newest)}" if newest else "pass --resume CKPT"
     shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
     raise OutputError(f"output_dir '{output_dir}' holds an earlier run ({shown}), which a new run would replace: "
-                      f"{resume_hint} to continue it, choose a new --output_dir, remove the folder, or pass "
+                      f"{resume_hint} to continue it (with a larger --epoch_size if it had finished), choose a "
+                      f"new --output_dir, remove the folder, or pass "
                       f"--overwrite true to replace that run")
 
 
