@@ -4,7 +4,7 @@
                         [--batch_size 32] [--image_size 224] [--warmup 3] [--iters 10] [--repeats 1]
                         [--amp_level O0] [--device_target auto] [--num_threads 0]
                         [--reference timm] [--backend mindspore|onnxruntime] [--results_file out.csv]
-                        [--data_path DIR] [--num_workers 0]
+                        [--data_path DIR] [--num_workers 0] [--pretrained [TAG|PATH] | --checkpoint_path CKPT]
 
 Every measurement runs in a fresh process, so the peak resident memory reported is that model's own. `infer` times
 eval-mode forward passes, `train` training steps (forward + backward + Momentum update, the train network
@@ -14,6 +14,8 @@ process, alternating with ours (ours, timm, ours, timm, ... over `--repeats`), a
 `--backend onnxruntime` times our ONNX export (export_model) under onnxruntime, and with `--reference timm` timm's
 own export (torch.onnx.export) too. `--bench data` times the training and evaluation input pipelines over a folder
 of JPEGs (`--data_path` with train/ and val/, or a generated one), and with `--reference timm` timm's pipeline.
+`--pretrained` (published weights, fetched as eval.py fetches them) or `--checkpoint_path` times the network a
+checkpoint holds, with its class count, instead of a randomly initialised one of --model.
 """
 import importlib.util
 import os
@@ -29,6 +31,7 @@ from src.benchmark.report import Row, format_table, parse_reference_map, write_c
 from src.cli import run_main
 from src.config import BENCH, parse_config
 from src.outputs import check_output_file
+from src.weights.cli import expand_pretrained
 
 PROG = "benchmark.py"
 DEFAULT_MODELS = ("ghostnet_100", "ghostnet_600m", "mobilenet_v1_100", "genet_res50_theta_minus", "ghostnet_d_101")
@@ -158,7 +161,8 @@ def network_rows(args, models, overrides, threads: int, workdir: str):
             rows.append(Row(model, bench, args.backend, ref, note))
     base = dict(batch_size=args.batch_size, image_size=args.image_size, warmup=args.warmup, iters=args.iters,
                 num_threads=threads, device_target=args.device_target, amp_level=args.amp_level,
-                onednn_isa=args.reference_onednn_isa)
+                onednn_isa=args.reference_onednn_isa, checkpoint=os.path.abspath(args.checkpoint_path)
+                if args.checkpoint_path else "")
     files = {}
     if args.backend == "onnxruntime":
         for row in rows:
@@ -216,13 +220,32 @@ def data_rows(args, models, threads: int, workdir: str):
     return rows
 
 
+def checkpoint_models(args):
+    """The one model a --checkpoint_path (or --pretrained) holds; a --model or list that says otherwise is refused."""
+    if args.bench == "data":
+        raise ValueError("--bench data times the input pipeline, not a network: drop --checkpoint_path/--pretrained")
+    if args.model_list or any(c in args.model for c in ",*?["):
+        given = f"--model_list {args.model_list}" if args.model_list else f"--model {args.model}"
+        raise ValueError(f"--checkpoint_path '{args.checkpoint_path}' holds one network: drop {given}, or name "
+                         f"just that network with --model")
+    if not os.path.isfile(args.checkpoint_path):
+        raise FileNotFoundError(f"--checkpoint_path '{args.checkpoint_path}' does not exist")
+    from src.engine.checkpoint import open_checkpoint
+    return [open_checkpoint(args.checkpoint_path, args.model or None).model]
+
+
 def run(args) -> int:
     check_args(args)
-    models = resolve_models([args.model] if args.model else [], args.model_list)
+    if args.checkpoint_path:
+        models = checkpoint_models(args)
+    else:
+        models = resolve_models([args.model] if args.model else [], args.model_list)
     overrides = parse_reference_map(args.reference_map)
     threads = args.num_threads or available_cores()
     for line in machine_lines(args, threads):
         print(line)
+    if args.checkpoint_path:
+        print(f"weights: {args.checkpoint_path} ({models[0]})")
     workdir = tempfile.mkdtemp(prefix="ghostzoo_bench_")
     try:
         if args.bench == "data":
@@ -244,7 +267,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    return run_main(PROG, lambda args: parse_config(args, PROG, __doc__.splitlines()[0], script=BENCH)[0], run, argv)
+    return run_main(PROG, lambda args: parse_config(expand_pretrained(args, "--checkpoint_path"), PROG,
+                                                    __doc__.splitlines()[0], script=BENCH)[0], run, argv)
 
 
 if __name__ == "__main__":

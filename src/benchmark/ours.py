@@ -52,21 +52,34 @@ def _model_facts(net, image_size: int) -> Dict:
     return {"params": count_params(net), "macs": count_macs(net, image_size)}
 
 
-def create_network(model: str, image_size: int, num_classes: int = 1000):
+def create_network(model: str, image_size: int, checkpoint: str = ""):
+    """`model` with random weights, or, given `checkpoint`, the network it holds with its weights (its own class
+    count and model options); training form: deployment is the caller's."""
     from ..models import create_model
-    return create_model(model, num_classes=num_classes, image_size=image_size)
+    if not checkpoint:
+        return create_model(model, num_classes=1000, image_size=image_size)
+    from ..engine.checkpoint import load_opened, open_checkpoint
+    opened = open_checkpoint(checkpoint, model)
+    net = create_model(opened.model, num_classes=opened.num_classes, image_size=image_size, **opened.model_kwargs)
+    load_opened(net, opened)
+    net.num_classes = opened.num_classes
+    return net
+
+
+def _classes(net) -> int:
+    return getattr(net, "num_classes", 1000)
 
 
 def bench_infer(model: str, batch_size: int, image_size: int, warmup: int, iters: int, amp_level: str = "O0",
-                device_target: str = "auto", num_threads: int = 0) -> Dict:
-    """Eval-mode forward passes of `model` on one in-memory batch."""
+                device_target: str = "auto", num_threads: int = 0, checkpoint: str = "") -> Dict:
+    """Eval-mode forward passes of `model` (or of the network `checkpoint` holds) on one in-memory batch."""
     import mindspore as ms
     target = _setup(device_target, num_threads)
     from ..models import deploy_form
-    net = create_network(model, image_size)
+    net = create_network(model, image_size, checkpoint)
     facts = _model_facts(net, image_size)
     deploy_form(net)  # the form eval.py, predict.py and export.py run
-    images, _ = _inputs(batch_size, image_size, 1000)
+    images, _ = _inputs(batch_size, image_size, _classes(net))
     runner = net if amp_level == "O0" else ms.amp.auto_mixed_precision(net, amp_level)
     start = time.perf_counter()
     runner.compile(images)
@@ -77,22 +90,24 @@ def bench_infer(model: str, batch_size: int, image_size: int, warmup: int, iters
 
 
 def bench_train(model: str, batch_size: int, image_size: int, warmup: int, iters: int, amp_level: str = "O0",
-                device_target: str = "auto", num_threads: int = 0, loss_scale: float = 1024.0) -> Dict:
-    """Training steps of `model` (forward + backward + Momentum update) on one in-memory batch."""
+                device_target: str = "auto", num_threads: int = 0, loss_scale: float = 1024.0,
+                checkpoint: str = "") -> Dict:
+    """Training steps of `model` (or of the network `checkpoint` holds: fine-tuning its weights; forward + backward
+    + Momentum update) on one in-memory batch."""
     import mindspore as ms
     from ..engine.loss import create_loss
     from ..engine.optim import create_optimizer, resolve_amp
     target = _setup(device_target, num_threads)
-    net = create_network(model, image_size)
+    net = create_network(model, image_size, checkpoint)
     level, manager, optimizer_scale = resolve_amp(amp_level, target, loss_scale)
     steps = 1 + warmup + iters + 1
     optimizer = create_optimizer(net, np.full(steps, LEARNING_RATE, np.float32), name="momentum",
                                  momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, loss_scale=optimizer_scale)
-    loss_fn = create_loss(LABEL_SMOOTHING, 1000)
+    loss_fn = create_loss(LABEL_SMOOTHING, _classes(net))
     kwargs = {"loss_scale_manager": manager} if manager is not None else {}
     train_net = ms.amp.build_train_network(net, optimizer, loss_fn, level=level, **kwargs)
     train_net.set_train(True)
-    images, labels = _inputs(batch_size, image_size, 1000)
+    images, labels = _inputs(batch_size, image_size, _classes(net))
     start = time.perf_counter()
     train_net.compile(images, labels)
     compile_s = time.perf_counter() - start
@@ -108,12 +123,13 @@ def bench_train(model: str, batch_size: int, image_size: int, warmup: int, iters
     return result
 
 
-def export_onnx(model: str, path: str, batch_size: int, image_size: int, device_target: str = "auto") -> Dict:
+def export_onnx(model: str, path: str, batch_size: int, image_size: int, device_target: str = "auto",
+                checkpoint: str = "") -> Dict:
     """Our ONNX export (`export_model`) of `model` for a fixed batch; the file's path and the export seconds."""
     from ..deploy import export_model
     from ..models import deploy_form
     target = _setup(device_target, 0)
-    net = create_network(model, image_size)
+    net = create_network(model, image_size, checkpoint)
     deploy_form(net)  # as export.py writes it by default
     start = time.perf_counter()
     written = export_model(net, path, "ONNX", batch_size, image_size, target)

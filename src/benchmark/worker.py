@@ -56,10 +56,10 @@ def run_job(spec: dict) -> dict:
     from . import ours
     if job == "export":
         return ours.export_onnx(spec["model"], spec["path"], spec["batch_size"], spec["image_size"],
-                                spec.get("device_target", "auto"))
+                                spec.get("device_target", "auto"), spec.get("checkpoint", ""))
     fn = ours.bench_infer if job == "infer" else ours.bench_train
     return fn(spec["model"], amp_level=spec.get("amp_level", "O0"), device_target=spec.get("device_target", "auto"),
-              num_threads=threads, **timing)
+              num_threads=threads, checkpoint=spec.get("checkpoint", ""), **timing)
 
 
 def main(argv=None) -> int:

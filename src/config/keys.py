@@ -80,7 +80,7 @@ KEYS: Tuple[Key, ...] = (
     Key("pretrained_ckpt", "", to_str, MODEL, "start from these weights (ours, or a model-zoo checkpoint converted "
         "on the fly); a head of another class count is replaced", aliases=("pre_trained",)),
     Key("pretrained", "", to_off, MODEL, "published weights: a tag (python -m src.tools.weights list), nothing for "
-        "--model's default, or a file; command line only", scripts=_BOTH + (EXPORT_SCRIPT, PREDICT)),
+        "--model's default, or a file; command line only", scripts=_BOTH + (EXPORT_SCRIPT, PREDICT, BENCH)),
     Key("freeze_epochs", 0, to_int, MODEL, "train only the classifier for the first N epochs (fine-tuning)",
         interval="[0, inf)"),
     Key("freeze_stages", -1, to_int, MODEL, "stop gradients and BN statistics in the stem and the first N stages "
@@ -224,8 +224,8 @@ KEYS: Tuple[Key, ...] = (
         "images to OUTPUT_DIR/predictions.png (0: none)", interval="[0, inf)"),
     # --- evaluation, export, prediction: opening a trained model
     Key("checkpoint_path", "", to_str, EVALUATION, "the checkpoint to open (its model, classes and preprocessing "
-        "come from it); predict.py also takes an exported .onnx or .mindir file",
-        aliases=("ckpt_file", "ckpt_path", "checkpoint", "model_path"), scripts=_MODEL_FILE),
+        "come from it); predict.py also takes an exported .onnx or .mindir file; benchmark.py times the network it "
+        "holds", aliases=("ckpt_file", "ckpt_path", "checkpoint", "model_path"), scripts=_MODEL_FILE + (BENCH,)),
     Key("reparam", True, to_bool, EVALUATION, "fold re-parameterisable branches (GhostNetV3, RepGhost) into single "
         "convolutions first, as deployed; no effect on other networks", scripts=(EVAL, EXPORT_SCRIPT)),
     Key("result_json", "", to_str, EVALUATION, "also write the result, with each class's accuracy, to this JSON "

@@ -2,11 +2,14 @@
 pipeline, its errors, and model lists. No timed assertions: speed is shown by running the benchmark."""
 import csv
 import importlib.util
+import os
 
 import pytest
 
 import benchmark as benchmark_script
 from src.models import count_params, create_model, list_models
+from src.weights import get_tag
+from src.weights.resolve import _write, tag_record
 
 
 TINY = ["--image_size", "32", "--batch_size", "2", "--warmup", "1", "--iters", "1"]
@@ -31,6 +34,30 @@ def test_tiny_infer_and_train_run_and_write_the_csv(tmp_path, capsys):
         assert float(row["compile_s"]) > 0 and float(row["peak_rss_mb"]) > 100
         assert int(row["params"]) == params and int(row["macs"]) > 0
         assert row["batch_size"] == "2" and row["image_size"] == "32" and row["runs"] == "1"
+
+
+def test_pretrained_tag_times_the_network_its_file_holds(tmp_path, monkeypatch, capsys):
+    """--pretrained resolves a tag (here found converted in the cache) and the worker builds the network the file
+    holds: MindCV's MobileNetV1 weights have 1001 classes, so its parameter count differs from --model's."""
+    tag = get_tag("mobilenet_v1_025.mindcv")
+    net = create_model(tag.model, num_classes=tag.num_classes)
+    home = tmp_path / "home"
+    os.makedirs(home / "converted")
+    _write({k: v.asnumpy() for k, v in net.parameters_dict().items()}, tag_record(tag, tag.num_classes),
+           str(home / "converted" / f"{tag.name}.ckpt"))
+    monkeypatch.setenv("GHOSTZOO_HOME", str(home))
+    out = tmp_path / "results.csv"
+    assert benchmark_script.main(["--pretrained", tag.name, "--bench", "infer", "--results_file", str(out)]
+                                 + TINY) == 0
+    assert f"weights: {home / 'converted' / tag.name}.ckpt (mobilenet_v1_025)" in capsys.readouterr().out
+    (row,) = _rows(out)
+    assert row["model"] == "mobilenet_v1_025" and tag.num_classes == 1001
+    assert int(row["params"]) == count_params(net) != count_params(create_model(tag.model))
+    for args, message in [(["--model", "ghostnet_100"], "holds weights of mobilenet_v1_025, but --model is"),
+                          (["--bench", "data"], "--bench data times the input pipeline, not a network"),
+                          (["--model_list", str(out)], "holds one network: drop --model_list")]:
+        assert benchmark_script.main(["--pretrained", tag.name] + args) == 2
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow
