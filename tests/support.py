@@ -20,6 +20,37 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # CI (.ci/run sets CI=true) installs every tool these tests need: there a missing tool must fail, not skip
 ON_CI = bool(os.environ.get("CI"))
 
+# ---- which widths the whole-network numerical checks run on ----
+
+# GHOSTZOO_TEST_WIDTHS=all runs the whole-network numerical checks (export parity, BatchNorm folding,
+# re-parameterisation) on every registered width, not one per architecture.
+EVERY_WIDTH = os.environ.get("GHOSTZOO_TEST_WIDTHS", "") == "all"
+
+
+def architecture(name: str) -> str:
+    """The architecture a registered name builds: the name without its width or depth suffix (ghostnet_130 ->
+    ghostnet, ghostnet_d_101 -> ghostnet_d); names without a numeric suffix (ghostnet_600m, genet_res50_theta_plus)
+    are their own architecture."""
+    match = re.fullmatch(r"(.+)_(\d+)", name)
+    return match.group(1) if match else name
+
+
+def one_per_architecture(names):
+    """`names` cut to the narrowest width (or shallowest depth) of each architecture, in their order; every name
+    when GHOSTZOO_TEST_WIDTHS=all. Widths of one architecture run the same code with other channel counts: the
+    per-width structure is checked by the cheap tests of every name (parameter counts against the published ones,
+    MACs, a gradient for every parameter), the numerics once per architecture."""
+    if EVERY_WIDTH:
+        return list(names)
+    chosen = {}
+    for name in names:
+        arch = architecture(name)
+        suffix = name[len(arch) + 1:]
+        if arch not in chosen or (suffix and int(suffix) < int(chosen[arch][len(arch) + 1:])):
+            chosen[arch] = name
+    return [name for name in names if name in chosen.values()]
+
+
 # ---- data sets in their on-disk formats ----
 
 def write_image_folder(root: str, rng, classes: int = 3, per_class: int = 4, size: int = 40) -> str:

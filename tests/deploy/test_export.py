@@ -1,12 +1,14 @@
-"""Export (src/deploy/export.py): ONNX and MINDIR files compute what the network computes (every model, the
-re-parameterisable ones deployed; DFC attention with a dynamic batch), the comparison catches a wrong BN eps or
-gate, and a dynamic-batch ONNX file declares a symbolic batch on its output."""
+"""Export (src/deploy/export.py): ONNX and MINDIR files compute what the network computes (every architecture at its
+narrowest width, every width with GHOSTZOO_TEST_WIDTHS=all; the re-parameterisable ones deployed; DFC attention with
+a dynamic batch), the comparison catches a wrong BN eps or gate, and a dynamic-batch ONNX file declares a symbolic
+batch on its output."""
 import mindspore as ms
 import numpy as np
 import pytest
 
 from src.deploy import calibrate_batchnorm, export_model, relative_difference, run_mindir, run_onnx
 from src.models import can_reparameterize, create_model, list_models, reparameterize
+from tests.support import one_per_architecture
 
 
 # Relative tolerance: max |difference| / max |logit|.
@@ -35,7 +37,7 @@ FAST_PARITY = ("ghostnet_050", "mobilenet_v1_025", "ghostnetv3_050")
 
 
 @pytest.mark.parametrize("name", [n if n in FAST_PARITY else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in list_models()])
+                                  for n in one_per_architecture(list_models())])
 def test_onnx_and_mindir_match_the_network(name, tmp_path):
     """Re-parameterisable networks are checked in the form export.py writes by default: deployed."""
     ms.set_context(mode=ms.GRAPH_MODE)  # the reference is the compiled graph, as exported

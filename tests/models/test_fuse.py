@@ -1,12 +1,14 @@
-"""BatchNorm folding for inference: every BatchNorm of every network folds into its convolution, and the folded
-network computes what the original computes in eval mode."""
+"""BatchNorm folding for inference: every BatchNorm of every architecture (at its narrowest width; every width with
+GHOSTZOO_TEST_WIDTHS=all) folds into its convolution, and the folded network computes what the original computes
+in eval mode."""
 import numpy as np
 import pytest
 import mindspore as ms
+from mindspore import nn
 
 from src.deploy import calibrate_batchnorm, relative_difference
 from src.models import create_model, fold_batchnorm, list_models, reparameterize
-from mindspore import nn
+from tests.support import one_per_architecture
 
 SIZE = 32
 TOLERANCE = 1e-4  # max |difference| / max |logit|, as for the exported files (tests/deploy/test_export.py)
@@ -54,7 +56,7 @@ def _check_informative(net, x, reference):
 
 
 @pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in list_models()])
+                                  for n in one_per_architecture(list_models())])
 def test_every_batchnorm_folds_and_the_output_stays(name):
     ms.set_context(mode=ms.PYNATIVE_MODE)
     rng = np.random.default_rng(0)

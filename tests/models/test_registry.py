@@ -14,7 +14,7 @@ from src.engine.loss import CrossEntropySmooth
 from src.engine.optim import create_optimizer
 from src.engine.scheduler import build_lr_schedule
 from src.models import can_reparameterize, count_params, create_model, list_models, register_model, reparameterize
-from tests.support import ROOT
+from tests.support import EVERY_WIDTH, ROOT, architecture, one_per_architecture
 
 DATA = os.path.join(ROOT, "tests", "data")  # files written by the code before the redesign
 
@@ -107,6 +107,16 @@ def test_duplicate_registration_refused():
         return None
     with pytest.raises(ValueError, match="already registered"):
         register_model(ghostnet_100)
+
+
+def test_the_numerical_checks_cover_every_architecture():
+    """The whole-network checks run on one width per architecture: none is left out, the widths of one are."""
+    names = list_models()
+    chosen = one_per_architecture(names)
+    assert {architecture(n) for n in chosen} == {architecture(n) for n in names}
+    assert len(chosen) == (len(names) if EVERY_WIDTH else len({architecture(n) for n in names}))
+    assert "ghostnet_050" in chosen and "ghostnet_d_50" in chosen and "ghostnet_600m" in chosen
+    assert architecture("genet_res50_theta_plus") != architecture("genet_res50_theta")
 
 
 @pytest.mark.parametrize("name", list_models())

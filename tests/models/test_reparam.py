@@ -9,12 +9,12 @@ from src.deploy import relative_difference
 from src.engine.checkpoint import load_weights
 from src.models import (can_reparameterize, create_model, ghost, ghostnetv3, list_models, reparam, reparameterize,
                         repghost)
-from tests.support import perturbed_network
+from tests.support import one_per_architecture, perturbed_network
 
 
 SIZE = 64          # the last stage's maps are 2x2: every DFC gate pools and upsamples
 TOLERANCE = 5e-5   # max |difference| / max |logit|; measured 1.8e-6 .. 2.1e-5 (float32 rounding of the fused sums)
-REPARAM_MODELS = list_models("ghostnetv3_*") + list_models("repghostnet_*")
+REPARAM_MODELS = one_per_architecture(list_models("ghostnetv3_*") + list_models("repghostnet_*"))
 
 
 # The fast subset's share: both families in PyNative mode, and the graph-mode recompilation on the quicker one.
