@@ -1,10 +1,14 @@
 """Time our depthwise kernels against MindSpore's convolution, per shape, in graph mode on CPU.
 
     python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net] [--table]
+    python -m src.kernels.bench --fusion [--batch 32] [--rounds 3] [--iters 5]
 
 Each shape runs forward ("eval") and forward + backward to the input and the weight ("train"), ours and the
 standard op in alternated rounds; a round's figure is the median of its timed calls, the reported figure the median
 of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes where ours was faster).
+`--fusion` times the inference graph's fusions the same way (fusion.py): a depthwise conv + bias + ReLU as our one
+fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
+convs' outputs, MindSpore's BiasAdd + ReLU against our one-pass BiasRelu kernel.
 """
 import argparse
 import statistics
@@ -25,6 +29,9 @@ NET_CHANNELS = {112: 48, 56: 72, 28: 120, 14: 480, 7: 960}
 NET_SHAPES = tuple((NET_CHANNELS[m], m, k, s) for m, k, s in (
     (112, 3, 1), (56, 3, 1), (28, 3, 1), (14, 3, 1), (7, 3, 1), (112, 3, 2), (56, 3, 2), (28, 3, 2), (14, 3, 2),
     (28, 5, 1), (14, 5, 1), (7, 5, 1), (56, 5, 2), (14, 5, 2)))
+# channels, map side of pointwise conv outputs followed by BiasAdd + ReLU in ghostnet_100 / mobilenet_v1_100
+POINTWISE_SHAPES = ((16, 112), (24, 56), (36, 56), (60, 28), (120, 28), (240, 14), (480, 14), (64, 112),
+                    (128, 56), (256, 28), (512, 14), (1024, 7))
 
 
 class _Grad(nn.Cell):
@@ -75,6 +82,70 @@ def time_shape(shape: Tuple[int, int, int, int], batch: int, rounds: int, iters:
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+class _Unfused(nn.Cell):
+    """Our depthwise kernel, then MindSpore's BiasAdd and ReLU: the inference graph before the fusion."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv, self.bias_add, self.relu = conv, ops.BiasAdd(), nn.ReLU()
+
+    def construct(self, x):
+        return self.relu(self.bias_add(self.conv.kernel_op(x, self.conv.weight, self.conv.geometry), self.conv.bias))
+
+
+class _BiasRelu(nn.Cell):
+    """relu(x + bias): MindSpore's BiasAdd and ReLU, or our one-pass BiasRelu kernel."""
+
+    def __init__(self, channels, ours):
+        from .depthwise import library
+        super().__init__()
+        self.bias = ms.Parameter(ms.Tensor(np.linspace(-1, 1, channels, dtype=np.float32)), name="bias")
+        self.ours = ours
+        self.bias_add, self.relu = ops.BiasAdd(), nn.ReLU()
+        self.op = ops.Custom(f"{library()}:BiasRelu", out_shape=lambda x, b: x, out_dtype=lambda x, b: x,
+                             func_type="aot")
+
+    def construct(self, x):
+        return self.op(x, self.bias) if self.ours else self.relu(self.bias_add(x, self.bias))
+
+
+def _alternate(cells: Dict[str, object], x, rounds: int, iters: int) -> Dict[str, float]:
+    samples: Dict[str, List[float]] = {key: [] for key in cells}
+    for _ in range(rounds):
+        for key, cell in cells.items():
+            samples[key].append(time_steps(_step(cell, x), warmup=1, iters=iters).median * 1000)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def time_fusions(batch: int, rounds: int, iters: int) -> None:
+    """Print the --fusion tables (module docstring)."""
+    from .depthwise import DepthwiseConv2d
+    rng = np.random.default_rng(0)
+    print("| channels, map, kernel, stride | fused ms | ours + BiasAdd + ReLU ms | MindSpore's three ms | "
+          "fused vs unfused |\n| --- | ---: | ---: | ---: | ---: |")
+    for channels, side, kernel, stride in NET_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        args = dict(stride=stride, pad_mode="pad", padding=kernel // 2, group=channels, has_bias=True)
+        fused = DepthwiseConv2d(channels, channels, kernel, **args)
+        fused.select_all = True
+        fused.fuse_activation(nn.ReLU())
+        standard = nn.SequentialCell([nn.Conv2d(channels, channels, kernel, **args), nn.ReLU()])
+        cells = {"fused": fused, "unfused": _Unfused(fused), "standard": standard}
+        for cell in cells.values():
+            cell.set_train(False)
+        t = _alternate(cells, x, rounds, iters)
+        print(f"| {channels}, {side}, {kernel}, {stride} | {t['fused']:.2f} | {t['unfused']:.2f} | "
+              f"{t['standard']:.2f} | {t['unfused'] / t['fused']:.2f}x |", flush=True)
+    print("\n| channels, map (pointwise output) | BiasRelu ours ms | BiasAdd + ReLU MindSpore ms | speed-up |\n"
+          "| --- | ---: | ---: | ---: |")
+    for channels, side in POINTWISE_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        t = _alternate({"ours": _BiasRelu(channels, True), "standard": _BiasRelu(channels, False)}, x, rounds,
+                       iters)
+        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x |",
+              flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.kernels.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -82,9 +153,13 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--shapes", choices=("issue", "net"), default="issue")
     parser.add_argument("--table", action="store_true", help="print the WINS tuple for selection.py")
+    parser.add_argument("--fusion", action="store_true", help="time the inference graph's fusions instead")
     args = parser.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
+    if args.fusion:
+        time_fusions(args.batch, args.rounds, args.iters)
+        return 0
     shapes = ISSUE_SHAPES if args.shapes == "issue" else NET_SHAPES
     print("| channels, map, kernel, stride | eval ours ms | eval MindSpore ms | speed-up | "
           "train ours ms | train MindSpore ms | speed-up |")

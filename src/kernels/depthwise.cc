@@ -321,3 +321,33 @@ extern "C" int DepthwiseGradWeight(int nparam, void **params, int *ndims, int64_
   }
   return 0;
 }
+
+// act(x + bias) per channel in one pass: the pointwise conv's BiasAdd and ReLU after BatchNorm folding (which
+// MindSpore runs as two passes over the map). params: x (N, C, H, W), bias (C), out (N, C, H, W).
+template <int A>
+int bias_act(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  if (nparam != 3 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 4) return 1;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || !is_f32(dtypes[2]) || shapes[1][0] != shapes[0][1]) return 1;
+  const int64_t c = shapes[0][1], planes = shapes[0][0] * c, size = shapes[0][2] * shapes[0][3];
+  const float *x = static_cast<float *>(params[0]);
+  const float *bias = static_cast<float *>(params[1]);
+  float *y = static_cast<float *>(params[2]);
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *src = x + p * size;
+    float *dst = y + p * size;
+    const float b = bias[p % c];
+    const __m256 bv = _mm256_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+      _mm256_storeu_ps(dst + i, activate<A>(_mm256_add_ps(_mm256_loadu_ps(src + i), bv)));
+    }
+    for (; i < size; ++i) dst[i] = activate<A>(src[i] + b);
+  }
+  return 0;
+}
+
+extern "C" int BiasRelu(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                        void *) {
+  return bias_act<kRelu>(nparam, params, ndims, shapes, dtypes);
+}

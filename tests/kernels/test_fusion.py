@@ -184,3 +184,20 @@ def test_export_of_a_fused_network_is_unchanged(tmp_path, monkeypatch):
         nodes.append([(node.op_type, list(node.input), list(node.output)) for node in graph.node])
     assert done["act_fused"] > 0
     assert [n[0] for n in nodes[0]] == [n[0] for n in nodes[1]] and "Relu" in [n[0] for n in nodes[0]]
+
+
+def test_bias_relu_kernel_matches_and_catches_a_wrong_channel():
+    """The one-pass BiasRelu kernel (measured against MindSpore's BiasAdd + ReLU by `bench --fusion`) against
+    NumPy on a map whose size is no multiple of 8; the same check fails with each channel given its neighbour's
+    bias."""
+    from mindspore import ops
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    op = ops.Custom(f"{depthwise.library()}:BiasRelu", out_shape=lambda x, b: x, out_dtype=lambda x, b: x,
+                    func_type="aot")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 7, 9)).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    ref = np.maximum(x.astype(np.float64) + bias[None, :, None, None], 0)
+    _informative(ref, "relu")
+    assert rel_err(op(ms.Tensor(x), ms.Tensor(bias)).asnumpy(), ref) < TOL
+    assert rel_err(op(ms.Tensor(x), ms.Tensor(np.roll(bias, 1))).asnumpy(), ref) > 100 * TOL
