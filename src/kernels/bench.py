@@ -8,7 +8,7 @@ standard op in alternated rounds; a round's figure is the median of its timed ca
 of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes where ours was faster).
 `--fusion` times the inference graph's fusions the same way (fusion.py): a depthwise conv + bias + ReLU as our one
 fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
-convs' outputs, MindSpore's BiasAdd + ReLU against our one-pass BiasRelu kernel.
+convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py).
 """
 import argparse
 import statistics
@@ -93,20 +93,23 @@ class _Unfused(nn.Cell):
         return self.relu(self.bias_add(self.conv.kernel_op(x, self.conv.weight, self.conv.geometry), self.conv.bias))
 
 
-class _BiasRelu(nn.Cell):
-    """relu(x + bias): MindSpore's BiasAdd and ReLU, or our one-pass BiasRelu kernel."""
+class _BiasAct(nn.Cell):
+    """act(x + bias) (act: "relu" or "" for none): MindSpore's BiasAdd (and ReLU), or our one-pass kernel."""
 
-    def __init__(self, channels, ours):
-        from .depthwise import library
+    def __init__(self, channels, act, ours):
+        from .depthwise import library, thread_count
+        from .pointwise import bias_op
         super().__init__()
         self.bias = ms.Parameter(ms.Tensor(np.linspace(-1, 1, channels, dtype=np.float32)), name="bias")
-        self.ours = ours
+        self.ours, self.has_act = ours, bool(act)
         self.bias_add, self.relu = ops.BiasAdd(), nn.ReLU()
-        self.op = ops.Custom(f"{library()}:BiasRelu", out_shape=lambda x, b: x, out_dtype=lambda x, b: x,
-                             func_type="aot")
+        self.op, self.threads = bias_op(library(), act), ms.Tensor([thread_count()], ms.int32)
 
     def construct(self, x):
-        return self.op(x, self.bias) if self.ours else self.relu(self.bias_add(x, self.bias))
+        if self.ours:
+            return self.op(x, self.bias, self.threads)
+        x = self.bias_add(x, self.bias)
+        return self.relu(x) if self.has_act else x
 
 
 def _alternate(cells: Dict[str, object], x, rounds: int, iters: int) -> Dict[str, float]:
@@ -136,14 +139,16 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
         t = _alternate(cells, x, rounds, iters)
         print(f"| {channels}, {side}, {kernel}, {stride} | {t['fused']:.2f} | {t['unfused']:.2f} | "
               f"{t['standard']:.2f} | {t['unfused'] / t['fused']:.2f}x |", flush=True)
-    print("\n| channels, map (pointwise output) | BiasRelu ours ms | BiasAdd + ReLU MindSpore ms | speed-up |\n"
-          "| --- | ---: | ---: | ---: |")
+    print("\n| channels, map (pointwise output) | bias + ReLU ours ms | BiasAdd + ReLU MindSpore ms | speed-up | "
+          "bias ours ms | BiasAdd MindSpore ms | speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for channels, side in POINTWISE_SHAPES:
         x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
-        t = _alternate({"ours": _BiasRelu(channels, True), "standard": _BiasRelu(channels, False)}, x, rounds,
-                       iters)
-        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x |",
-              flush=True)
+        cells = {f"{act}_{side_}": _BiasAct(channels, act, side_ == "ours")
+                 for act in ("relu", "") for side_ in ("ours", "standard")}
+        t = _alternate(cells, x, rounds, iters)
+        cols = [f"{t[f'{act}_ours']:.2f} | {t[f'{act}_standard']:.2f} | {t[f'{act}_standard'] / t[f'{act}_ours']:.2f}x"
+                for act in ("relu", "")]
+        print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
 
 
 def main(argv=None) -> int:

@@ -322,17 +322,25 @@ extern "C" int DepthwiseGradWeight(int nparam, void **params, int *ndims, int64_
   return 0;
 }
 
-// act(x + bias) per channel in one pass: the pointwise conv's BiasAdd and ReLU after BatchNorm folding (which
-// MindSpore runs as two passes over the map). params: x (N, C, H, W), bias (C), out (N, C, H, W).
+// act(x + bias) per channel in one pass: a pointwise conv's BiasAdd (and the ReLU after it) after BatchNorm
+// folding, which MindSpore runs as separate passes over the map. params: x (N, C, H, W), bias (C), threads (one
+// int32), out (N, C, H, W).
 template <int A>
 int bias_act(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-  if (nparam != 3 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 4) return 1;
-  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || !is_f32(dtypes[2]) || shapes[1][0] != shapes[0][1]) return 1;
+  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 1 || ndims[3] != 4) return 1;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || std::strcmp(dtypes[2], "int32") != 0 || !is_f32(dtypes[3])) {
+    return 1;
+  }
+  if (shapes[1][0] != shapes[0][1] || shapes[2][0] != 1) return 2;
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[3][d] != shapes[0][d]) return 2;
+  }
   const int64_t c = shapes[0][1], planes = shapes[0][0] * c, size = shapes[0][2] * shapes[0][3];
   const float *x = static_cast<float *>(params[0]);
   const float *bias = static_cast<float *>(params[1]);
-  float *y = static_cast<float *>(params[2]);
-#pragma omp parallel for schedule(static)
+  const int threads = std::max(1, *static_cast<int32_t *>(params[2]));
+  float *y = static_cast<float *>(params[3]);
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t p = 0; p < planes; ++p) {
     const float *src = x + p * size;
     float *dst = y + p * size;
@@ -347,7 +355,16 @@ int bias_act(int nparam, void **params, int *ndims, int64_t **shapes, const char
   return 0;
 }
 
+extern "C" int Bias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+  return bias_act<kNone>(nparam, params, ndims, shapes, dtypes);
+}
+
 extern "C" int BiasRelu(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                         void *) {
   return bias_act<kRelu>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int BiasRelu6(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                         void *) {
+  return bias_act<kRelu6>(nparam, params, ndims, shapes, dtypes);
 }

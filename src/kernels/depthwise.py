@@ -72,9 +72,14 @@ def set_threads(num_threads: int) -> None:
     _STATE["threads"] = num_threads
 
 
+def thread_count() -> int:
+    """The OpenMP threads of our kernels: `set_threads`' count, else every core this process may use."""
+    return _STATE.get("threads") or len(os.sched_getaffinity(0))
+
+
 def geometry_tensor(stride, padding, dilation, threads: int = 0) -> ms.Tensor:
     """The int32 tensor the kernels read their geometry from: stride, padding, dilation (each (h, w)), threads."""
-    threads = threads or _STATE.get("threads") or len(os.sched_getaffinity(0))
+    threads = threads or thread_count()
     return ms.Tensor([stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], threads], ms.int32)
 
 
@@ -214,7 +219,7 @@ class DepthwiseConv2d(nn.Conv2d):
 def standard_ops(net: nn.Cell):
     """Within the block, `net`'s depthwise convs compile with MindSpore's standard operator (export: the file must
     not depend on our library); restored afterwards. Affects graphs compiled inside the block."""
-    cells = [cell for _, cell in net.cells_and_names() if isinstance(cell, DepthwiseConv2d) and cell.use_kernel]
+    cells = [cell for _, cell in net.cells_and_names() if getattr(cell, "use_kernel", False)]  # pointwise too
     for cell in cells:
         cell.use_kernel = False
     try:

@@ -1,7 +1,8 @@
-"""Hand the ReLU / ReLU6 that follows a depthwise conv of an inference network to the conv, which then runs conv +
-bias + activation as one kernel of ours (`DepthwiseConv2d.fuse_activation`; measurements in docs/kernels.md).
+"""Hand the ReLU / ReLU6 that follows a convolution of an inference network to the conv, which then runs bias +
+activation in one kernel of ours: a depthwise conv's own forward kernel (`DepthwiseConv2d.fuse_activation`), after
+MindSpore's convolution for the others (`pointwise.Conv2d.fuse_activation`); measurements in docs/kernels.md.
 
-Which activation follows which conv: in a SequentialCell, the first cell after a DepthwiseConv2d past any
+Which activation follows which conv: in a SequentialCell, the first cell after one of those convs past any
 nn.Identity (the BatchNorms `fold_batchnorm` replaced); in other cells, the (conv, act) attribute pairs the cell
 lists in `conv_act_pairs` (its construct computes act(conv(x)) for each, and uses conv(x) nowhere else). A taken
 activation is replaced by nn.Identity in its cell. Where our kernel does not run (GHOSTZOO_KERNELS=0, another
@@ -12,13 +13,16 @@ from typing import Callable, Iterator, Tuple
 from mindspore import nn
 
 from .depthwise import DepthwiseConv2d
+from .pointwise import Conv2d
+
+FUSIBLE = (DepthwiseConv2d, Conv2d)
 
 
-def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[DepthwiseConv2d, nn.Cell, Callable]]:
-    """(conv, act, replace_act) for every depthwise conv + activation pair that `cell` itself holds."""
+def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callable]]:
+    """(conv, act, replace_act) for every fusible conv + activation pair that `cell` itself holds."""
     if isinstance(cell, nn.SequentialCell):
         for i in range(len(cell) - 1):
-            if not isinstance(cell[i], DepthwiseConv2d):
+            if not isinstance(cell[i], FUSIBLE):
                 continue
             j = i + 1
             while j < len(cell) - 1 and isinstance(cell[j], nn.Identity):
@@ -26,13 +30,13 @@ def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[DepthwiseConv2d, nn.Cell, C
             yield cell[i], cell[j], lambda new, j=j: cell.__setitem__(j, new)
     for conv_name, act_name in getattr(cell, "conv_act_pairs", ()):
         conv, act = getattr(cell, conv_name, None), getattr(cell, act_name, None)
-        if isinstance(conv, DepthwiseConv2d) and isinstance(act, nn.Cell):
+        if isinstance(conv, FUSIBLE) and isinstance(act, nn.Cell):
             yield conv, act, lambda new, name=act_name: setattr(cell, name, new)
 
 
 def fuse_activations(net: nn.Cell) -> int:
-    """Give every depthwise conv of `net` that runs our kernel the ReLU / ReLU6 after it (module docstring), in
-    place; how many were fused. For inference graphs: call it after `fold_batchnorm`, before the first run."""
+    """Give every conv of `net` that runs our kernel the ReLU / ReLU6 after it (module docstring), in place; how
+    many were fused. For inference graphs: call it after `fold_batchnorm`, before the first run."""
     fused = 0
     for _, cell in list(net.cells_and_names()):
         for conv, act, replace in list(_conv_act_pairs(cell)):

@@ -34,7 +34,7 @@ class DepthwiseSeparable(nn.Cell):
     """Depthwise 3x3 conv + BN + act, then pointwise 1x1 conv + BN + act (ReLU6; MindCV's weights: ReLU)."""
 
     conv_bn_pairs = (("conv_dw", "bn1"), ("conv_pw", "bn2"))
-    conv_act_pairs = (("conv_dw", "act_dw"),)  # what kernels.fusion hands to the depthwise conv after folding
+    conv_act_pairs = (("conv_dw", "act_dw"), ("conv_pw", "act"))  # what kernels.fusion hands to the convs
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, act: str = "relu6"):
         super().__init__()

@@ -147,11 +147,11 @@ def _deployed(name, monkeypatch):
     return deployed
 
 
-@pytest.mark.parametrize("name,fusible", [("ghostnet_050", 16), ("mobilenet_v1_025", 13), ("repghostnet_050", 16)])
+@pytest.mark.parametrize("name,fusible", [("ghostnet_050", 32), ("mobilenet_v1_025", 26), ("repghostnet_050", 32)])
 def test_network_fuses_and_keeps_its_logits(name, fusible, monkeypatch):
-    """Deployed with our kernels, every ReLU after a depthwise conv is fused (one per bottleneck's first Ghost
-    module, one per MobileNetV1 block) and the logits are those of the deployed network with MindSpore's
-    operators (graph mode); with the kernels off nothing is fused."""
+    """Deployed with our kernels, every ReLU after a block's conv is fused (the primary and the cheap conv of each
+    bottleneck's first Ghost module, the two convs of each MobileNetV1 block) and the logits are those of the
+    deployed network with MindSpore's operators (graph mode); with the kernels off nothing is fused."""
     ms.set_context(mode=ms.GRAPH_MODE)
     (off, done_off), (on, done_on) = _deployed(name, monkeypatch)
     assert done_off["act_fused"] == 0 and done_on["act_fused"] == fusible
@@ -186,18 +186,47 @@ def test_export_of_a_fused_network_is_unchanged(tmp_path, monkeypatch):
     assert [n[0] for n in nodes[0]] == [n[0] for n in nodes[1]] and "Relu" in [n[0] for n in nodes[0]]
 
 
-def test_bias_relu_kernel_matches_and_catches_a_wrong_channel():
-    """The one-pass BiasRelu kernel (measured against MindSpore's BiasAdd + ReLU by `bench --fusion`) against
-    NumPy on a map whose size is no multiple of 8; the same check fails with each channel given its neighbour's
-    bias."""
-    from mindspore import ops
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
+def test_bias_act_kernel_matches_and_catches_mistakes(act):
+    """The one-pass bias (+ ReLU / ReLU6) kernel of the pointwise convs against NumPy on a map whose size is no
+    multiple of 8; the same check fails with each channel given its neighbour's bias, and with the activation
+    left out."""
+    from src.kernels.pointwise import bias_op
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    op = ops.Custom(f"{depthwise.library()}:BiasRelu", out_shape=lambda x, b: x, out_dtype=lambda x, b: x,
-                    func_type="aot")
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, 5, 7, 9)).astype(np.float32)
-    bias = rng.standard_normal(5).astype(np.float32)
-    ref = np.maximum(x.astype(np.float64) + bias[None, :, None, None], 0)
-    _informative(ref, "relu")
-    assert rel_err(op(ms.Tensor(x), ms.Tensor(bias)).asnumpy(), ref) < TOL
-    assert rel_err(op(ms.Tensor(x), ms.Tensor(np.roll(bias, 1))).asnumpy(), ref) > 100 * TOL
+    x = (4 * rng.standard_normal((2, 5, 7, 9))).astype(np.float32)
+    bias = (3 * rng.standard_normal(5)).astype(np.float32)
+    ref = apply_act(x.astype(np.float64) + bias[None, :, None, None], act)
+    _informative(ref, act)
+    threads = ms.Tensor([2], ms.int32)
+    assert rel_err(bias_op(depthwise.library(), act)(ms.Tensor(x), ms.Tensor(bias), threads).asnumpy(), ref) < TOL
+    wrong = bias_op(depthwise.library(), act)(ms.Tensor(x), ms.Tensor(np.roll(bias, 1)), threads).asnumpy()
+    assert rel_err(wrong, ref) > 100 * TOL
+    if act:
+        no_act = bias_op(depthwise.library(), "")(ms.Tensor(x), ms.Tensor(bias), threads).asnumpy()
+        assert rel_err(no_act, ref) > 100 * TOL
+
+
+@pytest.mark.parametrize("act", ["", "relu6"])
+def test_pointwise_conv_fused_forward_and_gradients(act):
+    """pointwise.Conv2d (bias folded in, activation taken over, eval mode: MindSpore's conv, then our kernel)
+    against nn.Conv2d + the activation: output and the gradients of input, weight and bias."""
+    from src.kernels.pointwise import Conv2d
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    rng = np.random.default_rng(8)
+    ours, conv = Conv2d(6, 5, 1, has_bias=True), nn.Conv2d(6, 5, 1, has_bias=True)
+    assert ours.use_kernel and (not act or ours.fuse_activation(ACTS[act]()))
+    for name in ("weight", "bias"):
+        value = ms.Tensor((3 * rng.standard_normal(getattr(conv, name).shape)).astype(np.float32))
+        getattr(ours, name).set_data(value)
+        getattr(conv, name).set_data(value)
+    standard = nn.SequentialCell([conv, ACTS[act]()]) if act else conv
+    for cell in (ours, standard):
+        cell.set_train(False)
+    x = ms.Tensor(rng.standard_normal((2, 6, 9, 9)).astype(np.float32))
+    ref = standard(x).asnumpy().astype(np.float64)
+    _informative(ref, act)
+    assert rel_err(ours(x).asnumpy(), ref) < TOL
+    g = ms.Tensor(rng.standard_normal((2, 5, 9, 9)).astype(np.float32))
+    for name, a, b in zip(("dx", "dweight", "dbias"), _grads(ours, x, g), _grads(standard, x, g)):
+        assert rel_err(a, b.astype(np.float64)) < 1e-5, name

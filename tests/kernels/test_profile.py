@@ -12,6 +12,8 @@ def test_groups_split_depthwise_convolutions_from_the_rest():
     assert profile.op_group("Conv2D", "Default/b/0-DepthwiseConv2d/Conv2D-op0") == "Conv2D (depthwise, MindSpore's)"
     assert profile.op_group("Conv2DBackpropFilter", "Gradients/Default/b/0-Conv2d/Grad_Conv2D/X-op1") == \
         "Conv2DBackpropFilter"
+    assert profile.op_group("Custom", "Default/c/primary_conv-SequentialCell/0-Conv2d/Custom-op2") == \
+        "bias + act, ours (Custom)"
     assert profile.op_group("BatchNormGrad", "Gradients/Default/bn1-BatchNorm2d/BatchNormGrad-op2") == "BatchNormGrad"
 
 
@@ -28,10 +30,11 @@ def test_table_sums_per_step_and_shares():
 @pytest.mark.skipif(depthwise.library() is None, reason="our kernels cannot run here (no g++ / AVX2)")
 def test_profiles_a_small_inference(monkeypatch, capsys):
     """A real profiler run: ghostnet_050 at 32x32, our kernels forced on; the table names our fused depthwise
-    forward and MindSpore's pointwise Conv2D, and no BatchNorm (folded)."""
+    forward, MindSpore's pointwise Conv2D and our bias + ReLU after it, and no BatchNorm (folded)."""
     monkeypatch.setenv(depthwise.ENV_SWITCH, "all")
     assert profile.main(["--model", "ghostnet_050", "--bench", "infer", "--batch_size", "2", "--image_size", "32",
                          "--steps", "1", "--top", "40"]) == 0
     out = capsys.readouterr().out
     assert "| depthwise forward, ours (Custom) |" in out and "| Conv2D |" in out
+    assert "| bias + act, ours (Custom) |" in out
     assert "BatchNorm" not in out and "Conv2D (depthwise" not in out
