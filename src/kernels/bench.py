@@ -29,9 +29,10 @@ NET_CHANNELS = {112: 48, 56: 72, 28: 120, 14: 480, 7: 960}
 NET_SHAPES = tuple((NET_CHANNELS[m], m, k, s) for m, k, s in (
     (112, 3, 1), (56, 3, 1), (28, 3, 1), (14, 3, 1), (7, 3, 1), (112, 3, 2), (56, 3, 2), (28, 3, 2), (14, 3, 2),
     (28, 5, 1), (14, 5, 1), (7, 5, 1), (56, 5, 2), (14, 5, 2)))
-# channels, map side of pointwise conv outputs followed by BiasAdd + ReLU in ghostnet_100 / mobilenet_v1_100
+# channels, map side of pointwise conv outputs followed by BiasAdd (+ ReLU) in ghostnet_100 / mobilenet_v1_100 at
+# 224x224, then small maps (inputs of 32-64 pixels) where a kernel call's fixed cost weighs more
 POINTWISE_SHAPES = ((16, 112), (24, 56), (36, 56), (60, 28), (120, 28), (240, 14), (480, 14), (64, 112),
-                    (128, 56), (256, 28), (512, 14), (1024, 7))
+                    (128, 56), (256, 28), (512, 14), (1024, 7), (16, 16), (60, 4), (240, 2), (480, 1))
 
 
 class _Grad(nn.Cell):
