@@ -1,7 +1,7 @@
 """Time our depthwise kernels against MindSpore's convolution, per shape, in graph mode on CPU.
 
     python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net] [--table]
-    python -m src.kernels.bench --fusion [--batch 32] [--rounds 3] [--iters 5]
+    python -m src.kernels.bench --fusion|--batchnorm [--batch 32] [--rounds 3] [--iters 5]
 
 Each shape runs forward ("eval") and forward + backward to the input and the weight ("train"), ours and the
 standard op in alternated rounds; a round's figure is the median of its timed calls, the reported figure the median
@@ -9,6 +9,7 @@ of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes wh
 `--fusion` times the inference graph's fusions the same way (fusion.py): a depthwise conv + bias + ReLU as our one
 fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
 convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py).
+`--batchnorm` times MindSpore's training BatchNorm against one memory pass over the map (`time_batchnorm`).
 """
 import argparse
 import statistics
@@ -152,6 +153,27 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
         print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
 
 
+def time_batchnorm(batch: int, rounds: int, iters: int) -> None:
+    """Print the --batchnorm table: MindSpore's training BatchNorm, forward and forward + backward (to the input,
+    gamma and beta), against one memory pass over the same map (our bias kernel: read once, write once), which
+    bounds what a kernel of ours could save: a training BatchNorm needs about two passes forward (statistics, then
+    normalise) and three backward (two sums, then the input gradient)."""
+    rng = np.random.default_rng(0)
+    print("| channels, map | BatchNorm forward ms | forward + backward ms | one pass ms | forward + backward in "
+          "passes |\n| --- | ---: | ---: | ---: | ---: |")
+    for channels, side in POINTWISE_SHAPES[:12]:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        bn = nn.BatchNorm2d(channels, momentum=0.9)
+        bn.set_train(True)
+        grad = _Grad(bn)
+        grad.set_train(True)
+        one_pass = _BiasAct(channels, "", True)
+        one_pass.set_train(False)
+        t = _alternate({"forward": bn, "train": grad, "pass": one_pass}, x, rounds, iters)
+        print(f"| {channels}, {side} | {t['forward']:.2f} | {t['train']:.2f} | {t['pass']:.2f} | "
+              f"{t['train'] / t['pass']:.1f} |", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.kernels.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -160,11 +182,12 @@ def main(argv=None) -> int:
     parser.add_argument("--shapes", choices=("issue", "net"), default="issue")
     parser.add_argument("--table", action="store_true", help="print the WINS tuple for selection.py")
     parser.add_argument("--fusion", action="store_true", help="time the inference graph's fusions instead")
+    parser.add_argument("--batchnorm", action="store_true", help="time MindSpore's training BatchNorm instead")
     args = parser.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
-    if args.fusion:
-        time_fusions(args.batch, args.rounds, args.iters)
+    if args.fusion or args.batchnorm:
+        (time_fusions if args.fusion else time_batchnorm)(args.batch, args.rounds, args.iters)
         return 0
     shapes = ISSUE_SHAPES if args.shapes == "issue" else NET_SHAPES
     print("| channels, map, kernel, stride | eval ours ms | eval MindSpore ms | speed-up | "
