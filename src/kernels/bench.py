@@ -8,7 +8,8 @@ standard op in alternated rounds; a round's figure is the median of its timed ca
 of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes where ours was faster).
 `--fusion` times the inference graph's fusions the same way (fusion.py): a depthwise conv + bias + ReLU as our one
 fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
-convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py).
+convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py); and the
+squeeze-excite product x * gate, MindSpore's Tile + Mul against our one-pass kernel (pointwise.GateProduct).
 `--batchnorm` times MindSpore's training BatchNorm against one memory pass over the map (`time_batchnorm`).
 """
 import argparse
@@ -60,9 +61,9 @@ def _convs(channels: int, kernel: int, stride: int):
     return ours, standard
 
 
-def _step(cell, x):
+def _step(cell, x, *more):
     def run():
-        cell(x)  # a graph-mode call on CPU returns when the work is done
+        cell(x, *more)  # a graph-mode call on CPU returns when the work is done
     return run
 
 
@@ -114,11 +115,29 @@ class _BiasAct(nn.Cell):
         return self.relu(x) if self.has_act else x
 
 
-def _alternate(cells: Dict[str, object], x, rounds: int, iters: int) -> Dict[str, float]:
+# channels, map side of the squeeze-excite products in ghostnet_100 at 224x224
+GATE_SHAPES = ((72, 28), (120, 28), (480, 14), (672, 14), (672, 7), (960, 7))
+
+
+class _Gate(nn.Cell):
+    """x * gate: our one-pass kernel (GateProduct in eval mode) or MindSpore's Tile + Mul (layers.expand_gate)."""
+
+    def __init__(self, ours):
+        from .pointwise import GateProduct
+        super().__init__()
+        self.product, self.ours = GateProduct(), ours
+
+    def construct(self, x, gate):
+        if self.ours:
+            return self.product(x, gate)
+        return x * ops.tile(gate, (1, 1) + x.shape[2:])
+
+
+def _alternate(cells: Dict[str, object], x, rounds: int, iters: int, *more) -> Dict[str, float]:
     samples: Dict[str, List[float]] = {key: [] for key in cells}
     for _ in range(rounds):
         for key, cell in cells.items():
-            samples[key].append(time_steps(_step(cell, x), warmup=1, iters=iters).median * 1000)
+            samples[key].append(time_steps(_step(cell, x, *more), warmup=1, iters=iters).median * 1000)
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
@@ -151,6 +170,17 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
         cols = [f"{t[f'{act}_ours']:.2f} | {t[f'{act}_standard']:.2f} | {t[f'{act}_standard'] / t[f'{act}_ours']:.2f}x"
                 for act in ("relu", "")]
         print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
+    print("\n| channels, map (squeeze-excite product) | ours ms | Tile + Mul MindSpore ms | speed-up |\n"
+          "| --- | ---: | ---: | ---: |")
+    for channels, side in GATE_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        gate = ms.Tensor(rng.uniform(0, 1, (batch, channels, 1, 1)).astype(np.float32))
+        cells = {"ours": _Gate(True), "standard": _Gate(False)}
+        for cell in cells.values():
+            cell.set_train(False)
+        t = _alternate(cells, x, rounds, iters, gate)
+        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x |",
+              flush=True)
 
 
 def time_batchnorm(batch: int, rounds: int, iters: int) -> None:

@@ -368,3 +368,35 @@ extern "C" int BiasRelu6(int nparam, void **params, int *ndims, int64_t **shapes
                          void *) {
   return bias_act<kRelu6>(nparam, params, ndims, shapes, dtypes);
 }
+
+// x * gate with one gate value per (sample, channel): the squeeze-excite product, one pass over the map where
+// MindSpore tiles the gate to the map first (expand_gate) and then multiplies. params: x (N, C, H, W), gate
+// (N, C, 1, 1), threads (one int32), out (N, C, H, W).
+extern "C" int ChannelScale(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                            void *) {
+  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 4 || ndims[2] != 1 || ndims[3] != 4) return 1;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || std::strcmp(dtypes[2], "int32") != 0 || !is_f32(dtypes[3])) {
+    return 1;
+  }
+  if (shapes[1][0] != shapes[0][0] || shapes[1][1] != shapes[0][1] || shapes[1][2] != 1 || shapes[1][3] != 1) {
+    return 2;
+  }
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[3][d] != shapes[0][d]) return 2;
+  }
+  const int64_t planes = shapes[0][0] * shapes[0][1], size = shapes[0][2] * shapes[0][3];
+  const float *x = static_cast<float *>(params[0]);
+  const float *gate = static_cast<float *>(params[1]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[2]));
+  float *y = static_cast<float *>(params[3]);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *src = x + p * size;
+    float *dst = y + p * size;
+    const __m256 gv = _mm256_set1_ps(gate[p]);
+    int64_t i = 0;
+    for (; i + 8 <= size; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(src + i), gv));
+    for (; i < size; ++i) dst[i] = src[i] * gate[p];
+  }
+  return 0;
+}

@@ -77,3 +77,38 @@ class Conv2d(nn.Conv2d):
         if self.post_act is not None:
             out = self.post_act(out)
         return out
+
+
+def gate_op(lib: str) -> ops.Custom:
+    """x * gate (gate (N, C, 1, 1)) as one custom op, inputs (x, gate, threads); its bprop: dout * gate (tiled)
+    for x, the per-channel sum of dout * x for the gate."""
+    if (lib, "gate") in _OPS:
+        return _OPS[(lib, "gate")]
+    sum_map, zeros_like = ops.ReduceSum(keep_dims=True), ops.ZerosLike()
+
+    def bprop(x, gate, threads, out, dout):
+        return dout * ops.tile(gate, (1, 1) + x.shape[2:]), sum_map(dout * x, (2, 3)), zeros_like(threads)
+
+    op = ops.Custom(f"{lib}:ChannelScale", out_shape=lambda x, g, t: x, out_dtype=lambda x, g, t: x,
+                    func_type="aot", bprop=bprop)
+    _OPS[(lib, "gate")] = op
+    return op
+
+
+class GateProduct(nn.Cell):
+    """x * gate for a per-channel gate (N, C, 1, 1), the squeeze-excite product: one pass of our kernel in
+    inference graphs on CPU; elsewhere (training, kernels off, exports: `use_kernel` False) the gate tiled to the
+    map and multiplied, as `layers.expand_gate` does (MindSpore's broadcast Mul kept several times the memory)."""
+
+    def __init__(self):
+        super().__init__()
+        lib = library()
+        self.use_kernel = lib is not None
+        if self.use_kernel:
+            self.scale = gate_op(lib)
+            self.threads = ms.Tensor([thread_count()], ms.int32)
+
+    def construct(self, x, gate):
+        if self.use_kernel and not self.training and x.dtype == ms.float32:
+            return self.scale(x, gate, self.threads)
+        return x * ops.tile(gate, (1, 1) + x.shape[2:])

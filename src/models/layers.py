@@ -11,7 +11,7 @@ from mindspore import nn, ops
 from mindspore.common import initializer as init
 
 from ..kernels.depthwise import DepthwiseConv2d
-from ..kernels.pointwise import Conv2d
+from ..kernels.pointwise import Conv2d, GateProduct
 
 BN_MOMENTUM = 0.9
 BN_EPS = 1e-5
@@ -144,10 +144,11 @@ class SqueezeExcite(nn.Cell):
         self.act1 = create_act(act)
         self.conv_expand = nn.Conv2d(reduced_channels, channels, 1, has_bias=True)
         self.gate = create_act(gate)
+        self.product = GateProduct()  # x * expand_gate(gate, x), one kernel of ours in inference graphs
 
     def construct(self, x):
         s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
-        return x * expand_gate(self.gate(s), x)
+        return self.product(x, self.gate(s))
 
 
 def init_weights(net: nn.Cell) -> None:
