@@ -52,6 +52,7 @@ class DepthwiseSeparable(nn.Cell):
 
 class MobileNetV1(ClassifierMixin, nn.Cell):
     conv_bn_pairs = (("conv_stem", "bn1"),)
+    conv_act_pairs = (("conv_stem", "act1"),)  # after folding, the stem's ReLU joins its bias (kernels.fusion)
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.0, in_channels: int = 3,
                  act: str = "relu6"):
