@@ -15,9 +15,11 @@ from mindspore import nn, ops
 from .depthwise import ACT_CELLS, FUSED_ACTS, library, thread_count
 
 _OPS: Dict[tuple, ops.Custom] = {}
-# Whether our kernel also replaces MindSpore's BiasAdd where no activation follows (python -m src.kernels.bench
-# --fusion, docs/kernels.md); with an activation it replaces two passes by one.
+# Whether our kernel also replaces MindSpore's BiasAdd where no activation follows, and the smallest map (H * W)
+# it runs on: python -m src.kernels.bench --fusion had it faster on every map of the networks at 224x224 and
+# slower on a 1x1 map (docs/kernels.md).
 BIAS_ALONE = True
+MIN_MAP = 4
 
 
 def bias_op(lib: str, act: str) -> ops.Custom:
@@ -72,8 +74,12 @@ class Conv2d(nn.Conv2d):
     def construct(self, x):
         if self.use_kernel and self.has_bias and not self.training and x.dtype == ms.float32 and (
                 BIAS_ALONE or self.post_act is not None):
-            return self.bias_kernel(self.conv2d(x, self.weight), self.bias, self.threads)
-        out = super().construct(x)
+            out = self.conv2d(x, self.weight)
+            if out.shape[2] * out.shape[3] >= MIN_MAP:
+                return self.bias_kernel(out, self.bias, self.threads)
+            out = self.bias_add(out, self.bias)
+        else:
+            out = super().construct(x)
         if self.post_act is not None:
             out = self.post_act(out)
         return out
