@@ -9,7 +9,8 @@ times, timed for `steps` steps without the profiler, then run `steps` more under
 output lists every kernel's host time (FRAMEWORK/cpu_op_detail_info_*.csv). The table sums them by operator type,
 with the convolutions split into depthwise (ours: the Custom ops, forward and gradients; MindSpore's Conv2D* on a
 DepthwiseConv2d that runs the standard operator) and the rest, and our bias + activation kernel after the other
-convolutions on its own row, as ms per step and share of all kernel time.
+convolutions and the squeeze-excite product on their own rows, as ms per step and share of all kernel time.
+MindSpore's CPU runtime may run independent kernels at the same time, so their sum can exceed the wall time.
 """
 import argparse
 import csv
@@ -26,6 +27,8 @@ CONVS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
 def op_group(op_type: str, full_name: str) -> str:
     """The table row of one kernel: its operator type, the depthwise convolutions (ours or MindSpore's) apart."""
     gradient = full_name.startswith("Gradients/")
+    if op_type == "Custom" and "GateProduct" in full_name:
+        return "squeeze-excite product, ours (Custom)"
     if op_type == "Custom" and "DepthwiseConv2d" not in full_name:
         return "bias + act, ours (Custom)"  # pointwise.Conv2d's kernel after MindSpore's convolution
     if op_type == "Custom":

@@ -14,6 +14,8 @@ def test_groups_split_depthwise_convolutions_from_the_rest():
         "Conv2DBackpropFilter"
     assert profile.op_group("Custom", "Default/c/primary_conv-SequentialCell/0-Conv2d/Custom-op2") == \
         "bias + act, ours (Custom)"
+    assert profile.op_group("Custom", "Default/e/se-SqueezeExcite/product-GateProduct/Custom-op0") == \
+        "squeeze-excite product, ours (Custom)"
     assert profile.op_group("BatchNormGrad", "Gradients/Default/bn1-BatchNorm2d/BatchNormGrad-op2") == "BatchNormGrad"
 
 
@@ -36,5 +38,5 @@ def test_profiles_a_small_inference(monkeypatch, capsys):
                          "--steps", "1", "--top", "40"]) == 0
     out = capsys.readouterr().out
     assert "| depthwise forward, ours (Custom) |" in out and "| Conv2D |" in out
-    assert "| bias + act, ours (Custom) |" in out
+    assert "| bias + act, ours (Custom) |" in out and "| squeeze-excite product, ours (Custom) |" in out
     assert "BatchNorm" not in out and "Conv2D (depthwise" not in out
