@@ -89,24 +89,30 @@ def bench_infer(model: str, batch_size: int, image_size: int, warmup: int, iters
                 device_mem_mb=_device_memory_mb(target), device=target, **facts)
 
 
-def bench_train(model: str, batch_size: int, image_size: int, warmup: int, iters: int, amp_level: str = "O0",
-                device_target: str = "auto", num_threads: int = 0, loss_scale: float = 1024.0,
-                checkpoint: str = "") -> Dict:
-    """Training steps of `model` (or of the network `checkpoint` holds: fine-tuning its weights; forward + backward
-    + Momentum update) on one in-memory batch."""
+def train_network(net, target: str, amp_level: str, loss_scale: float, steps: int):
+    """(the training-step cell ms.Model would build for `net`: loss, backward, Momentum over `steps` steps, in
+    training mode; the amp level used)."""
     import mindspore as ms
     from ..engine.loss import create_loss
     from ..engine.optim import create_optimizer, resolve_amp
-    target = _setup(device_target, num_threads)
-    net = create_network(model, image_size, checkpoint)
     level, manager, optimizer_scale = resolve_amp(amp_level, target, loss_scale)
-    steps = 1 + warmup + iters + 1
     optimizer = create_optimizer(net, np.full(steps, LEARNING_RATE, np.float32), name="momentum",
                                  momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, loss_scale=optimizer_scale)
     loss_fn = create_loss(LABEL_SMOOTHING, _classes(net))
     kwargs = {"loss_scale_manager": manager} if manager is not None else {}
     train_net = ms.amp.build_train_network(net, optimizer, loss_fn, level=level, **kwargs)
     train_net.set_train(True)
+    return train_net, level
+
+
+def bench_train(model: str, batch_size: int, image_size: int, warmup: int, iters: int, amp_level: str = "O0",
+                device_target: str = "auto", num_threads: int = 0, loss_scale: float = 1024.0,
+                checkpoint: str = "") -> Dict:
+    """Training steps of `model` (or of the network `checkpoint` holds: fine-tuning its weights; forward + backward
+    + Momentum update) on one in-memory batch."""
+    target = _setup(device_target, num_threads)
+    net = create_network(model, image_size, checkpoint)
+    train_net, level = train_network(net, target, amp_level, loss_scale, steps=1 + warmup + iters + 1)
     images, labels = _inputs(batch_size, image_size, _classes(net))
     start = time.perf_counter()
     train_net.compile(images, labels)

@@ -1,10 +1,16 @@
 """Time our depthwise kernels against MindSpore's convolution, per shape, in graph mode on CPU.
 
     python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net] [--table]
+    python -m src.kernels.bench --fusion|--batchnorm [--batch 32] [--rounds 3] [--iters 5]
 
 Each shape runs forward ("eval") and forward + backward to the input and the weight ("train"), ours and the
 standard op in alternated rounds; a round's figure is the median of its timed calls, the reported figure the median
 of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes where ours was faster).
+`--fusion` times the inference graph's fusions the same way (fusion.py): a depthwise conv + bias + ReLU as our one
+fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
+convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py); and the
+squeeze-excite product x * gate, MindSpore's Tile + Mul against our one-pass kernel (pointwise.GateProduct).
+`--batchnorm` times MindSpore's training BatchNorm against one memory pass over the map (`time_batchnorm`).
 """
 import argparse
 import statistics
@@ -25,6 +31,10 @@ NET_CHANNELS = {112: 48, 56: 72, 28: 120, 14: 480, 7: 960}
 NET_SHAPES = tuple((NET_CHANNELS[m], m, k, s) for m, k, s in (
     (112, 3, 1), (56, 3, 1), (28, 3, 1), (14, 3, 1), (7, 3, 1), (112, 3, 2), (56, 3, 2), (28, 3, 2), (14, 3, 2),
     (28, 5, 1), (14, 5, 1), (7, 5, 1), (56, 5, 2), (14, 5, 2)))
+# channels, map side of pointwise conv outputs followed by BiasAdd (+ ReLU) in ghostnet_100 / mobilenet_v1_100 at
+# 224x224, then small maps (inputs of 32-64 pixels) where a kernel call's fixed cost weighs more
+POINTWISE_SHAPES = ((16, 112), (24, 56), (36, 56), (60, 28), (120, 28), (240, 14), (480, 14), (64, 112),
+                    (128, 56), (256, 28), (512, 14), (1024, 7), (16, 16), (60, 4), (240, 2), (480, 1))
 
 
 class _Grad(nn.Cell):
@@ -51,9 +61,9 @@ def _convs(channels: int, kernel: int, stride: int):
     return ours, standard
 
 
-def _step(cell, x):
+def _step(cell, x, *more):
     def run():
-        cell(x)  # a graph-mode call on CPU returns when the work is done
+        cell(x, *more)  # a graph-mode call on CPU returns when the work is done
     return run
 
 
@@ -75,6 +85,125 @@ def time_shape(shape: Tuple[int, int, int, int], batch: int, rounds: int, iters:
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+class _Unfused(nn.Cell):
+    """Our depthwise kernel, then MindSpore's BiasAdd and ReLU: the inference graph before the fusion."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv, self.bias_add, self.relu = conv, ops.BiasAdd(), nn.ReLU()
+
+    def construct(self, x):
+        return self.relu(self.bias_add(self.conv.kernel_op(x, self.conv.weight, self.conv.geometry), self.conv.bias))
+
+
+class _BiasAct(nn.Cell):
+    """act(x + bias) (act: "relu" or "" for none): MindSpore's BiasAdd (and ReLU), or our one-pass kernel."""
+
+    def __init__(self, channels, act, ours):
+        from .depthwise import library, thread_count
+        from .pointwise import bias_op
+        super().__init__()
+        self.bias = ms.Parameter(ms.Tensor(np.linspace(-1, 1, channels, dtype=np.float32)), name="bias")
+        self.ours, self.has_act = ours, bool(act)
+        self.bias_add, self.relu = ops.BiasAdd(), nn.ReLU()
+        self.op, self.threads = bias_op(library(), act), ms.Tensor([thread_count()], ms.int32)
+
+    def construct(self, x):
+        if self.ours:
+            return self.op(x, self.bias, self.threads)
+        x = self.bias_add(x, self.bias)
+        return self.relu(x) if self.has_act else x
+
+
+# channels, map side of the squeeze-excite products in ghostnet_100 at 224x224
+GATE_SHAPES = ((72, 28), (120, 28), (480, 14), (672, 14), (672, 7), (960, 7))
+
+
+class _Gate(nn.Cell):
+    """x * gate: our one-pass kernel (GateProduct in eval mode) or MindSpore's Tile + Mul (layers.expand_gate)."""
+
+    def __init__(self, ours):
+        from .pointwise import GateProduct
+        super().__init__()
+        self.product, self.ours = GateProduct(), ours
+
+    def construct(self, x, gate):
+        if self.ours:
+            return self.product(x, gate)
+        return x * ops.tile(gate, (1, 1) + x.shape[2:])
+
+
+def _alternate(cells: Dict[str, object], x, rounds: int, iters: int, *more) -> Dict[str, float]:
+    samples: Dict[str, List[float]] = {key: [] for key in cells}
+    for _ in range(rounds):
+        for key, cell in cells.items():
+            samples[key].append(time_steps(_step(cell, x, *more), warmup=1, iters=iters).median * 1000)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def time_fusions(batch: int, rounds: int, iters: int) -> None:
+    """Print the --fusion tables (module docstring)."""
+    from .depthwise import DepthwiseConv2d
+    rng = np.random.default_rng(0)
+    print("| channels, map, kernel, stride | fused ms | ours + BiasAdd + ReLU ms | MindSpore's three ms | "
+          "fused vs unfused |\n| --- | ---: | ---: | ---: | ---: |")
+    for channels, side, kernel, stride in NET_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        args = dict(stride=stride, pad_mode="pad", padding=kernel // 2, group=channels, has_bias=True)
+        fused = DepthwiseConv2d(channels, channels, kernel, **args)
+        fused.select_all = True
+        fused.fuse_activation(nn.ReLU())
+        standard = nn.SequentialCell([nn.Conv2d(channels, channels, kernel, **args), nn.ReLU()])
+        cells = {"fused": fused, "unfused": _Unfused(fused), "standard": standard}
+        for cell in cells.values():
+            cell.set_train(False)
+        t = _alternate(cells, x, rounds, iters)
+        print(f"| {channels}, {side}, {kernel}, {stride} | {t['fused']:.2f} | {t['unfused']:.2f} | "
+              f"{t['standard']:.2f} | {t['unfused'] / t['fused']:.2f}x |", flush=True)
+    print("\n| channels, map (pointwise output) | bias + ReLU ours ms | BiasAdd + ReLU MindSpore ms | speed-up | "
+          "bias ours ms | BiasAdd MindSpore ms | speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for channels, side in POINTWISE_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        cells = {f"{act}_{side_}": _BiasAct(channels, act, side_ == "ours")
+                 for act in ("relu", "") for side_ in ("ours", "standard")}
+        t = _alternate(cells, x, rounds, iters)
+        cols = [f"{t[f'{act}_ours']:.2f} | {t[f'{act}_standard']:.2f} | {t[f'{act}_standard'] / t[f'{act}_ours']:.2f}x"
+                for act in ("relu", "")]
+        print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
+    print("\n| channels, map (squeeze-excite product) | ours ms | Tile + Mul MindSpore ms | speed-up |\n"
+          "| --- | ---: | ---: | ---: |")
+    for channels, side in GATE_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        gate = ms.Tensor(rng.uniform(0, 1, (batch, channels, 1, 1)).astype(np.float32))
+        cells = {"ours": _Gate(True), "standard": _Gate(False)}
+        for cell in cells.values():
+            cell.set_train(False)
+        t = _alternate(cells, x, rounds, iters, gate)
+        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x |",
+              flush=True)
+
+
+def time_batchnorm(batch: int, rounds: int, iters: int) -> None:
+    """Print the --batchnorm table: MindSpore's training BatchNorm, forward and forward + backward (to the input,
+    gamma and beta), against one memory pass over the same map (our bias kernel: read once, write once), which
+    bounds what a kernel of ours could save: a training BatchNorm needs about two passes forward (statistics, then
+    normalise) and three backward (two sums, then the input gradient)."""
+    rng = np.random.default_rng(0)
+    print("| channels, map | BatchNorm forward ms | forward + backward ms | one pass ms | forward + backward in "
+          "passes |\n| --- | ---: | ---: | ---: | ---: |")
+    for channels, side in POINTWISE_SHAPES[:12]:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        bn = nn.BatchNorm2d(channels, momentum=0.9)
+        bn.set_train(True)
+        grad = _Grad(bn)
+        grad.set_train(True)
+        one_pass = _BiasAct(channels, "", True)
+        one_pass.set_train(False)
+        t = _alternate({"forward": bn, "train": grad, "pass": one_pass}, x, rounds, iters)
+        print(f"| {channels}, {side} | {t['forward']:.2f} | {t['train']:.2f} | {t['pass']:.2f} | "
+              f"{t['train'] / t['pass']:.1f} |", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.kernels.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -82,9 +211,14 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--shapes", choices=("issue", "net"), default="issue")
     parser.add_argument("--table", action="store_true", help="print the WINS tuple for selection.py")
+    parser.add_argument("--fusion", action="store_true", help="time the inference graph's fusions instead")
+    parser.add_argument("--batchnorm", action="store_true", help="time MindSpore's training BatchNorm instead")
     args = parser.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
+    if args.fusion or args.batchnorm:
+        (time_fusions if args.fusion else time_batchnorm)(args.batch, args.rounds, args.iters)
+        return 0
     shapes = ISSUE_SHAPES if args.shapes == "issue" else NET_SHAPES
     print("| channels, map, kernel, stride | eval ours ms | eval MindSpore ms | speed-up | "
           "train ours ms | train MindSpore ms | speed-up |")

@@ -65,14 +65,34 @@ void fill_phases(const Geometry &g, const float *plane, float *buf) {
 // The start in the phase buffer of kernel tap (i, j) for output (0, 0).
 inline int64_t tap_offset(const Geometry &g, int64_t i, int64_t j) { return g.at(i * g.dh, j * g.dw); }
 
-// out[q] = sum over t of weights[t] * src[offsets[t] + q] for q < span, 32 outputs at a time held in four AVX
-// registers across all the taps (the compiler left this loop scalar). The forward pass and the gradient of the
-// input are both this sum over the taps of a plane.
+// The activation a fused forward applies to bias + sum: none, ReLU or ReLU6.
+enum Act { kNone = 0, kRelu = 1, kRelu6 = 2 };
+
+template <int A>
+inline __m256 activate(__m256 v) {
+  if (A == kNone) return v;
+  v = _mm256_max_ps(v, _mm256_setzero_ps());
+  return A == kRelu6 ? _mm256_min_ps(v, _mm256_set1_ps(6.0f)) : v;
+}
+
+template <int A>
+inline float activate(float v) {
+  if (A == kNone) return v;
+  v = std::max(v, 0.0f);
+  return A == kRelu6 ? std::min(v, 6.0f) : v;
+}
+
+// out[q] = act(bias + sum over t of weights[t] * src[offsets[t] + q]) for q < span, 32 outputs at a time held in
+// four AVX registers across all the taps (the compiler left this loop scalar). The forward pass and the gradient
+// of the input (bias 0, no activation) are both this sum over the taps of a plane; the fused forward adds the
+// bias and the activation in the registers, before the one store, instead of two more passes over the map.
+template <int A = kNone>
 void weighted_sum(const float *src, const float *weights, const int64_t *offsets, int64_t ntaps, int64_t span,
-                  float *out) {
+                  float *out, float bias = 0.0f) {
+  const __m256 b = _mm256_set1_ps(bias);
   int64_t q0 = 0;
   for (; q0 + 32 <= span; q0 += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 a0 = b, a1 = b, a2 = b, a3 = b;
     for (int64_t t = 0; t < ntaps; ++t) {
       const float *p = src + offsets[t] + q0;
       const __m256 wv = _mm256_set1_ps(weights[t]);
@@ -81,22 +101,22 @@ void weighted_sum(const float *src, const float *weights, const int64_t *offsets
       a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 16), a2);
       a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p + 24), a3);
     }
-    _mm256_storeu_ps(out + q0, a0);
-    _mm256_storeu_ps(out + q0 + 8, a1);
-    _mm256_storeu_ps(out + q0 + 16, a2);
-    _mm256_storeu_ps(out + q0 + 24, a3);
+    _mm256_storeu_ps(out + q0, activate<A>(a0));
+    _mm256_storeu_ps(out + q0 + 8, activate<A>(a1));
+    _mm256_storeu_ps(out + q0 + 16, activate<A>(a2));
+    _mm256_storeu_ps(out + q0 + 24, activate<A>(a3));
   }
   for (; q0 + 8 <= span; q0 += 8) {
-    __m256 a0 = _mm256_setzero_ps();
+    __m256 a0 = b;
     for (int64_t t = 0; t < ntaps; ++t) {
       a0 = _mm256_fmadd_ps(_mm256_set1_ps(weights[t]), _mm256_loadu_ps(src + offsets[t] + q0), a0);
     }
-    _mm256_storeu_ps(out + q0, a0);
+    _mm256_storeu_ps(out + q0, activate<A>(a0));
   }
   for (; q0 < span; ++q0) {
-    float acc = 0.0f;
+    float acc = bias;
     for (int64_t t = 0; t < ntaps; ++t) acc += weights[t] * src[offsets[t] + q0];
-    out[q0] = acc;
+    out[q0] = activate<A>(acc);
   }
 }
 
@@ -186,15 +206,9 @@ void widen(const Geometry &g, const float *dy, float *rows) {
   for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(rows + oy * g.wq, dy + oy * g.ow, sizeof(float) * g.ow);
 }
 
-// params: x (N, C, H, W), weight (C, 1, kh, kw), geometry, out (N, C, OH, OW).
-extern "C" int DepthwiseForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
-                                void *, void *) {
-  Geometry g;
-  if (!check(nparam, 4, ndims, shapes, dtypes)) return 1;
-  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[0], shapes[1], shapes[3], &g)) return 2;
-  const float *x = static_cast<float *>(params[0]);
-  const float *k = static_cast<float *>(params[1]);
-  float *y = static_cast<float *>(params[3]);
+// The forward pass over every plane: x (N, C, H, W), weight (C, 1, kh, kw), bias (C) or null, y (N, C, OH, OW).
+template <int A>
+void forward(const Geometry &g, const float *x, const float *k, const float *bias, float *y) {
   const std::vector<int64_t> taps = tap_offsets(g);
 #pragma omp parallel num_threads(g.threads)
   {
@@ -202,12 +216,55 @@ extern "C" int DepthwiseForward(int nparam, void **params, int *ndims, int64_t *
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < g.n * g.c; ++p) {
       fill_phases(g, x + p * g.h * g.w, buf.data());
-      weighted_sum(buf.data(), k + (p % g.c) * g.kh * g.kw, taps.data(), taps.size(), g.span, ext.data());
+      weighted_sum<A>(buf.data(), k + (p % g.c) * g.kh * g.kw, taps.data(), taps.size(), g.span, ext.data(),
+                      bias ? bias[p % g.c] : 0.0f);
       float *out = y + p * g.oh * g.ow;
       for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(out + oy * g.ow, &ext[oy * g.wq], sizeof(float) * g.ow);
     }
   }
+}
+
+// params: x (N, C, H, W), weight (C, 1, kh, kw), geometry, out (N, C, OH, OW).
+extern "C" int DepthwiseForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                void *, void *) {
+  Geometry g;
+  if (!check(nparam, 4, ndims, shapes, dtypes)) return 1;
+  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[0], shapes[1], shapes[3], &g)) return 2;
+  forward<kNone>(g, static_cast<float *>(params[0]), static_cast<float *>(params[1]), nullptr,
+                 static_cast<float *>(params[3]));
   return 0;
+}
+
+// params: x (N, C, H, W), weight (C, 1, kh, kw), geometry, bias (C), out (N, C, OH, OW): act(conv + bias), the
+// inference graph's depthwise conv with its folded BatchNorm and the activation after it in one pass.
+template <int A>
+int forward_bias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  Geometry g;
+  if (nparam != 5 || ndims[3] != 1 || !is_f32(dtypes[3])) return 1;
+  int nd[4] = {ndims[0], ndims[1], ndims[2], ndims[4]};
+  int64_t *sh[4] = {shapes[0], shapes[1], shapes[2], shapes[4]};
+  const char *dt[4] = {dtypes[0], dtypes[1], dtypes[2], dtypes[4]};
+  if (!check(4, 4, nd, sh, dt)) return 1;
+  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[0], shapes[1], shapes[4], &g)) return 2;
+  if (shapes[3][0] != g.c) return 2;
+  forward<A>(g, static_cast<float *>(params[0]), static_cast<float *>(params[1]), static_cast<float *>(params[3]),
+             static_cast<float *>(params[4]));
+  return 0;
+}
+
+extern "C" int DepthwiseForwardBias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                    void *, void *) {
+  return forward_bias<kNone>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int DepthwiseForwardBiasRelu(int nparam, void **params, int *ndims, int64_t **shapes,
+                                        const char **dtypes, void *, void *) {
+  return forward_bias<kRelu>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int DepthwiseForwardBiasRelu6(int nparam, void **params, int *ndims, int64_t **shapes,
+                                         const char **dtypes, void *, void *) {
+  return forward_bias<kRelu6>(nparam, params, ndims, shapes, dtypes);
 }
 
 // params: dy (N, C, OH, OW), weight (C, 1, kh, kw), geometry, x (only its shape is read: the output's shape
@@ -261,6 +318,85 @@ extern "C" int DepthwiseGradWeight(int nparam, void **params, int *ndims, int64_
       }
       for (size_t t = 0; t < taps.size(); ++t) dk[ch * taps.size() + t] = static_cast<float>(sums[t]);
     }
+  }
+  return 0;
+}
+
+// act(x + bias) per channel in one pass: a pointwise conv's BiasAdd (and the ReLU after it) after BatchNorm
+// folding, which MindSpore runs as separate passes over the map. params: x (N, C, H, W), bias (C), threads (one
+// int32), out (N, C, H, W).
+template <int A>
+int bias_act(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 1 || ndims[3] != 4) return 1;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || std::strcmp(dtypes[2], "int32") != 0 || !is_f32(dtypes[3])) {
+    return 1;
+  }
+  if (shapes[1][0] != shapes[0][1] || shapes[2][0] != 1) return 2;
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[3][d] != shapes[0][d]) return 2;
+  }
+  const int64_t c = shapes[0][1], planes = shapes[0][0] * c, size = shapes[0][2] * shapes[0][3];
+  const float *x = static_cast<float *>(params[0]);
+  const float *bias = static_cast<float *>(params[1]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[2]));
+  float *y = static_cast<float *>(params[3]);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *src = x + p * size;
+    float *dst = y + p * size;
+    const float b = bias[p % c];
+    const __m256 bv = _mm256_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+      _mm256_storeu_ps(dst + i, activate<A>(_mm256_add_ps(_mm256_loadu_ps(src + i), bv)));
+    }
+    for (; i < size; ++i) dst[i] = activate<A>(src[i] + b);
+  }
+  return 0;
+}
+
+extern "C" int Bias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *, void *) {
+  return bias_act<kNone>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int BiasRelu(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                        void *) {
+  return bias_act<kRelu>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int BiasRelu6(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                         void *) {
+  return bias_act<kRelu6>(nparam, params, ndims, shapes, dtypes);
+}
+
+// x * gate with one gate value per (sample, channel): the squeeze-excite product, one pass over the map where
+// MindSpore tiles the gate to the map first (expand_gate) and then multiplies. params: x (N, C, H, W), gate
+// (N, C, 1, 1), threads (one int32), out (N, C, H, W).
+extern "C" int ChannelScale(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                            void *) {
+  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 4 || ndims[2] != 1 || ndims[3] != 4) return 1;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || std::strcmp(dtypes[2], "int32") != 0 || !is_f32(dtypes[3])) {
+    return 1;
+  }
+  if (shapes[1][0] != shapes[0][0] || shapes[1][1] != shapes[0][1] || shapes[1][2] != 1 || shapes[1][3] != 1) {
+    return 2;
+  }
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[3][d] != shapes[0][d]) return 2;
+  }
+  const int64_t planes = shapes[0][0] * shapes[0][1], size = shapes[0][2] * shapes[0][3];
+  const float *x = static_cast<float *>(params[0]);
+  const float *gate = static_cast<float *>(params[1]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[2]));
+  float *y = static_cast<float *>(params[3]);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *src = x + p * size;
+    float *dst = y + p * size;
+    const __m256 gv = _mm256_set1_ps(gate[p]);
+    int64_t i = 0;
+    for (; i + 8 <= size; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(src + i), gv));
+    for (; i < size; ++i) dst[i] = src[i] * gate[p];
   }
   return 0;
 }

@@ -4,7 +4,8 @@
 checkpoints) that runs our forward and gradient kernels for the input shapes listed in `selection.py` (measured by
 `python -m src.kernels.bench`) and MindSpore's own convolution for everything else. The kernels are off, with one
 log line saying why, on a device other than CPU, without AVX2 or g++, with GHOSTZOO_KERNELS=0, and inside
-`standard_ops(net)` (exports: ONNX and MINDIR files keep the standard operator).
+`standard_ops(net)` (exports: ONNX and MINDIR files keep the standard operator). In an inference graph a conv with a
+bias (BatchNorm folded) runs one fused kernel for conv + bias (+ the ReLU / ReLU6 `fuse_activation` took over).
 """
 import contextlib
 import functools
@@ -71,9 +72,14 @@ def set_threads(num_threads: int) -> None:
     _STATE["threads"] = num_threads
 
 
+def thread_count() -> int:
+    """The OpenMP threads of our kernels: `set_threads`' count, else every core this process may use."""
+    return _STATE.get("threads") or len(os.sched_getaffinity(0))
+
+
 def geometry_tensor(stride, padding, dilation, threads: int = 0) -> ms.Tensor:
     """The int32 tensor the kernels read their geometry from: stride, padding, dilation (each (h, w)), threads."""
-    threads = threads or _STATE.get("threads") or len(os.sched_getaffinity(0))
+    threads = threads or thread_count()
     return ms.Tensor([stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], threads], ms.int32)
 
 
@@ -102,7 +108,35 @@ def depthwise_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom
     tag = f"k{kh}x{kw}_s{stride[0]}x{stride[1]}_p{padding[0]}x{padding[1]}_d{dilation[0]}x{dilation[1]}"
     for op in (forward, grad_input, grad_weight):
         op.add_prim_attr("depthwise_geometry", tag)
+    forward.fused = {act: _fused_op(lib, fwd_shape, tag, act, bprop) for act in FUSED_ACTS}
     return forward
+
+
+# The activations the fused forward applies after the bias: the entry point's suffix, and the cells it replaces.
+FUSED_ACTS = {"": "", "relu": "Relu", "relu6": "Relu6"}
+ACT_CELLS = {nn.ReLU: "relu", nn.ReLU6: "relu6"}
+
+
+def _fused_op(lib: str, fwd_shape, tag: str, act: str, conv_bprop) -> ops.Custom:
+    """act(conv(x) + bias) in one pass (DepthwiseForwardBias[Relu|Relu6]), inputs (x, weight, geometry, bias): the
+    inference graph's depthwise conv with its folded BatchNorm. Its bprop masks dout where the activation is flat
+    and runs the unfused gradients, so a graph that differentiates it (saliency on a deployed net) still works."""
+    relu6 = act == "relu6"
+    sum_channels = ops.ReduceSum()
+
+    def bprop(x, w, geo, bias, out, dout):
+        if act:
+            keep = out > 0
+            if relu6:
+                keep = ops.logical_and(keep, out < 6)
+            dout = dout * keep.astype(dout.dtype)
+        dx, dw, dgeo = conv_bprop(x, w, geo, out, dout)
+        return dx, dw, dgeo, sum_channels(dout, (0, 2, 3))
+
+    op = ops.Custom(f"{lib}:DepthwiseForwardBias{FUSED_ACTS[act]}", out_dtype=lambda x, w, geo, b: x,
+                    out_shape=lambda x, w, geo, b: fwd_shape(x, w, geo), func_type="aot", bprop=bprop)
+    op.add_prim_attr("depthwise_geometry", f"{tag}_bias_{act or 'none'}")
+    return op
 
 
 def _symmetric_padding(conv: nn.Conv2d) -> Optional[Tuple[int, int]]:
@@ -131,13 +165,14 @@ class DepthwiseConv2d(nn.Conv2d):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.select_all = kernel_mode() == "all"
+        self.post_act, self.act_kind = None, ""  # an activation taken over by fuse_activation
         self.refresh_kernel()
 
     def refresh_kernel(self) -> None:
         """Choose the kernel for the conv's current stride, padding and dilation (call it after changing them,
         as output_stride does)."""
         self.use_kernel = False
-        self.kernel_op = None
+        self.kernel_op = self.fused_op = None
         padding = _symmetric_padding(self)
         depthwise = self.group == self.in_channels == self.out_channels and self.data_format == "NCHW"
         lib = library() if depthwise and padding is not None else None
@@ -148,25 +183,43 @@ class DepthwiseConv2d(nn.Conv2d):
             except TypeError as err:  # MS_CUSTOM_AOT_WHITE_LIST names another folder
                 _log_once("refused", "depthwise convolutions: MindSpore's standard operator (%s)", err)
                 return
+            self.fused_op = self.kernel_op.fused[self.act_kind]
             self.geometry = geometry_tensor(stride, padding, dilation)
             self.kernel_key = tuple(self.kernel_size) + stride + dilation
             self.use_kernel = True
 
+    def fuse_activation(self, act: nn.Cell) -> bool:
+        """Take over `act` (a ReLU or ReLU6 cell applied to this conv's output and nowhere else) for the inference
+        graph: where our kernel runs with a bias, one pass computes act(conv + bias); elsewhere (training,
+        MindSpore's conv, exports) `act` runs after the conv as before. The caller then drops its own `act`.
+        False, changing nothing, where our kernel cannot run or `act` is another activation."""
+        kind = ACT_CELLS.get(type(act))
+        if not self.use_kernel or kind is None or self.post_act is not None:
+            return False
+        self.post_act, self.act_kind = act, kind
+        self.fused_op = self.kernel_op.fused[kind]
+        return True
+
     def construct(self, x):
         if self.use_kernel and x.dtype == ms.float32 and (
                 self.select_all or kernel_wins(self.kernel_key, x.shape, self.training)):
+            if self.has_bias and not self.training:
+                return self.fused_op(x, self.weight, self.geometry, self.bias)  # bias (+ act) in the same pass
             out = self.kernel_op(x, self.weight, self.geometry)
             if self.has_bias:
                 out = self.bias_add(out, self.bias)
-            return out
-        return super().construct(x)
+        else:
+            out = super().construct(x)
+        if self.post_act is not None:
+            out = self.post_act(out)
+        return out
 
 
 @contextlib.contextmanager
 def standard_ops(net: nn.Cell):
     """Within the block, `net`'s depthwise convs compile with MindSpore's standard operator (export: the file must
     not depend on our library); restored afterwards. Affects graphs compiled inside the block."""
-    cells = [cell for _, cell in net.cells_and_names() if isinstance(cell, DepthwiseConv2d) and cell.use_kernel]
+    cells = [cell for _, cell in net.cells_and_names() if getattr(cell, "use_kernel", False)]  # pointwise too
     for cell in cells:
         cell.use_kernel = False
     try:

@@ -65,10 +65,13 @@ def fold_batchnorm(net: nn.Cell) -> int:
 
 def deploy_form(net: nn.Cell, reparameterize: bool = True, fold_bn: bool = True) -> Dict[str, int]:
     """Turn a network with its final weights into the form eval, predict, export and the benchmark run, in place:
-    re-parameterisable branches folded, then every BatchNorm that follows a convolution folded; eval mode.
+    re-parameterisable branches folded, then every BatchNorm that follows a convolution folded, then the ReLU after
+    each depthwise conv handed to the conv where our CPU kernel runs it (`kernels.fusion`); eval mode.
     Returns how many modules each step changed. Do not train or save checkpoints from it afterwards."""
+    from ..kernels.fusion import fuse_activations
     from .reparam import reparameterize as fold_branches
     done = {"reparameterized": fold_branches(net) if reparameterize else 0,
             "bn_folded": fold_batchnorm(net) if fold_bn else 0}
+    done["act_fused"] = fuse_activations(net)  # ReLUs after depthwise convs into our kernel, where it runs
     net.set_train(False)
     return done

@@ -80,6 +80,7 @@ class GhostNet(ClassifierMixin, nn.Cell):
     """
 
     conv_bn_pairs = (("conv_stem", "bn1"),)
+    conv_act_pairs = (("conv_stem", "act1"),)  # after folding, the stem's ReLU joins its bias (kernels.fusion)
 
     def __init__(self, cfgs: Sequence, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.2,
                  in_channels: int = 3, use_se: bool = True, relative_exp: bool = False, divisor: int = 4,

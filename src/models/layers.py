@@ -11,6 +11,7 @@ from mindspore import nn, ops
 from mindspore.common import initializer as init
 
 from ..kernels.depthwise import DepthwiseConv2d
+from ..kernels.pointwise import Conv2d, GateProduct
 
 BN_MOMENTUM = 0.9
 BN_EPS = 1e-5
@@ -84,8 +85,8 @@ class GlobalAvgPool(nn.Cell):
 def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
            bias: bool = False) -> nn.Conv2d:
     """Conv with PyTorch-style symmetric padding k // 2; a depthwise one is a DepthwiseConv2d (our CPU kernels where
-    they win, the same parameters)."""
-    cls = DepthwiseConv2d if 1 < groups == in_channels == out_channels else nn.Conv2d
+    they win), any other our `pointwise.Conv2d` (bias + ReLU as one kernel after folding); the same parameters."""
+    cls = DepthwiseConv2d if 1 < groups == in_channels == out_channels else Conv2d
     return cls(in_channels, out_channels, kernel_size, stride=stride, pad_mode="pad",
                padding=kernel_size // 2, group=groups, has_bias=bias)
 
@@ -143,10 +144,11 @@ class SqueezeExcite(nn.Cell):
         self.act1 = create_act(act)
         self.conv_expand = nn.Conv2d(reduced_channels, channels, 1, has_bias=True)
         self.gate = create_act(gate)
+        self.product = GateProduct()  # x * expand_gate(gate, x), one kernel of ours in inference graphs
 
     def construct(self, x):
         s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
-        return x * expand_gate(self.gate(s), x)
+        return self.product(x, self.gate(s))
 
 
 def init_weights(net: nn.Cell) -> None:

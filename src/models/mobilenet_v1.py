@@ -34,6 +34,7 @@ class DepthwiseSeparable(nn.Cell):
     """Depthwise 3x3 conv + BN + act, then pointwise 1x1 conv + BN + act (ReLU6; MindCV's weights: ReLU)."""
 
     conv_bn_pairs = (("conv_dw", "bn1"), ("conv_pw", "bn2"))
+    conv_act_pairs = (("conv_dw", "act_dw"), ("conv_pw", "act"))  # what kernels.fusion hands to the convs
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, act: str = "relu6"):
         super().__init__()
@@ -41,15 +42,17 @@ class DepthwiseSeparable(nn.Cell):
         self.bn1 = batch_norm(in_channels)
         self.conv_pw = conv2d(in_channels, out_channels, 1)
         self.bn2 = batch_norm(out_channels)
+        self.act_dw = create_act(act)  # its own cell (no parameters), so that the depthwise one can be fused
         self.act = create_act(act)
 
     def construct(self, x):
-        x = self.act(self.bn1(self.conv_dw(x)))
+        x = self.act_dw(self.bn1(self.conv_dw(x)))
         return self.act(self.bn2(self.conv_pw(x)))
 
 
 class MobileNetV1(ClassifierMixin, nn.Cell):
     conv_bn_pairs = (("conv_stem", "bn1"),)
+    conv_act_pairs = (("conv_stem", "act1"),)  # after folding, the stem's ReLU joins its bias (kernels.fusion)
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, drop_rate: float = 0.0, in_channels: int = 3,
                  act: str = "relu6"):

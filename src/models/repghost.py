@@ -41,6 +41,10 @@ class RepGhostModule(nn.Cell):
     """1x1 conv + BN (+ act), then act(3x3 depthwise conv + BN  +  BN) of those maps (timm's RepGhostModule with
     reparam=True). With an activation, ghost1 applies it after the primary conv and again after the sum."""
 
+    # deployed, construct is relu(cheap_operation(x1)): kernels.fusion hands the ReLU to the conv (before
+    # deployment cheap_operation is a SequentialCell, which the pass leaves alone)
+    conv_act_pairs = (("cheap_operation", "relu"),)
+
     def __init__(self, in_channels: int, out_channels: int, act: Optional[str] = "relu", dw_size: int = 3):
         super().__init__()
         self.dw_size = dw_size

@@ -1,0 +1,46 @@
+"""Hand the ReLU / ReLU6 that follows a convolution of an inference network to the conv, which then runs bias +
+activation in one kernel of ours: a depthwise conv's own forward kernel (`DepthwiseConv2d.fuse_activation`), after
+MindSpore's convolution for the others (`pointwise.Conv2d.fuse_activation`); measurements in docs/kernels.md.
+
+Which activation follows which conv: in a SequentialCell, the first cell after one of those convs past any
+nn.Identity (the BatchNorms `fold_batchnorm` replaced); in other cells, the (conv, act) attribute pairs the cell
+lists in `conv_act_pairs` (its construct computes act(conv(x)) for each, and uses conv(x) nowhere else). A taken
+activation is replaced by nn.Identity in its cell. Where our kernel does not run (GHOSTZOO_KERNELS=0, another
+device, exports) the conv applies the same activation cell itself: the function and the operators are unchanged.
+"""
+from typing import Callable, Iterator, Tuple
+
+from mindspore import nn
+
+from .depthwise import DepthwiseConv2d
+from .pointwise import Conv2d
+
+FUSIBLE = (DepthwiseConv2d, Conv2d)
+
+
+def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callable]]:
+    """(conv, act, replace_act) for every fusible conv + activation pair that `cell` itself holds."""
+    if isinstance(cell, nn.SequentialCell):
+        for i in range(len(cell) - 1):
+            if not isinstance(cell[i], FUSIBLE):
+                continue
+            j = i + 1
+            while j < len(cell) - 1 and isinstance(cell[j], nn.Identity):
+                j += 1
+            yield cell[i], cell[j], lambda new, j=j: cell.__setitem__(j, new)
+    for conv_name, act_name in getattr(cell, "conv_act_pairs", ()):
+        conv, act = getattr(cell, conv_name, None), getattr(cell, act_name, None)
+        if isinstance(conv, FUSIBLE) and isinstance(act, nn.Cell):
+            yield conv, act, lambda new, name=act_name: setattr(cell, name, new)
+
+
+def fuse_activations(net: nn.Cell) -> int:
+    """Give every conv of `net` that runs our kernel the ReLU / ReLU6 after it (module docstring), in place; how
+    many were fused. For inference graphs: call it after `fold_batchnorm`, before the first run."""
+    fused = 0
+    for _, cell in list(net.cells_and_names()):
+        for conv, act, replace in list(_conv_act_pairs(cell)):
+            if conv.fuse_activation(act):
+                replace(nn.Identity())
+                fused += 1
+    return fused

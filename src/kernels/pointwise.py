@@ -1,0 +1,120 @@
+"""A convolution's bias and the ReLU / ReLU6 after it as one pass of our CPU kernel (depthwise.cc `bias_act`) in
+inference graphs, where MindSpore runs BiasAdd and the activation as two passes over the map.
+
+`Conv2d` is an nn.Conv2d (same arguments, parameters and checkpoints; `layers.conv2d` builds every convolution that
+is not depthwise as one): in an inference graph, once BatchNorm folding has given it a bias, it runs MindSpore's
+convolution without the bias and then our kernel for bias + activation (`fuse_activation`, from
+`kernels.fusion`). In training, without our library, with GHOSTZOO_KERNELS=0 and in exports (`standard_ops`) it
+is MindSpore's Conv2D, BiasAdd and the activation cell, as before.
+"""
+from typing import Dict
+
+import mindspore as ms
+from mindspore import nn, ops
+
+from .depthwise import ACT_CELLS, FUSED_ACTS, library, thread_count
+
+_OPS: Dict[tuple, ops.Custom] = {}
+# Whether our kernel also replaces MindSpore's BiasAdd where no activation follows, and the smallest map (H * W)
+# it runs on: python -m src.kernels.bench --fusion had it faster on every map of the networks at 224x224 and
+# slower on a 1x1 map (docs/kernels.md).
+BIAS_ALONE = True
+MIN_MAP = 4
+
+
+def bias_op(lib: str, act: str) -> ops.Custom:
+    """act(x + bias) as one custom op, inputs (x, bias, threads); its bprop masks dout where the activation is
+    flat (dx), and sums it per channel (dbias). One op per activation, shared by every conv."""
+    key = (lib, act)
+    if key in _OPS:
+        return _OPS[key]
+    relu6 = act == "relu6"
+    sum_channels, zeros_like = ops.ReduceSum(), ops.ZerosLike()
+
+    def bprop(x, bias, threads, out, dout):
+        if act:
+            keep = out > 0
+            if relu6:
+                keep = ops.logical_and(keep, out < 6)
+            dout = dout * keep.astype(dout.dtype)
+        return dout, sum_channels(dout, (0, 2, 3)), zeros_like(threads)
+
+    op = ops.Custom(f"{lib}:Bias{FUSED_ACTS[act]}", out_shape=lambda x, b, t: x, out_dtype=lambda x, b, t: x,
+                    func_type="aot", bprop=bprop)
+    op.add_prim_attr("bias_act", act or "none")
+    _OPS[key] = op
+    return op
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d whose bias (and the activation `fuse_activation` took over) runs as one pass of our kernel in
+    inference graphs on CPU (module docstring); `use_kernel` False keeps MindSpore's operators."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.post_act, self.act_kind = None, ""
+        lib = library() if self.data_format == "NCHW" else None
+        self.use_kernel = lib is not None
+        if self.use_kernel:
+            self.lib = lib
+            self.bias_kernel = bias_op(lib, "")
+            self.threads = ms.Tensor([thread_count()], ms.int32)
+
+    def fuse_activation(self, act: nn.Cell) -> bool:
+        """Take over `act` (a ReLU or ReLU6 cell applied to this conv's output and nowhere else): as in
+        `DepthwiseConv2d.fuse_activation`, the caller then drops its own `act`. False, changing nothing, where our
+        kernel cannot run or `act` is another activation."""
+        kind = ACT_CELLS.get(type(act))
+        if not self.use_kernel or kind is None or self.post_act is not None:
+            return False
+        self.post_act, self.act_kind = act, kind
+        self.bias_kernel = bias_op(self.lib, kind)
+        return True
+
+    def construct(self, x):
+        if self.use_kernel and self.has_bias and not self.training and x.dtype == ms.float32 and (
+                BIAS_ALONE or self.post_act is not None):
+            out = self.conv2d(x, self.weight)
+            if out.shape[2] * out.shape[3] >= MIN_MAP:
+                return self.bias_kernel(out, self.bias, self.threads)
+            out = self.bias_add(out, self.bias)
+        else:
+            out = super().construct(x)
+        if self.post_act is not None:
+            out = self.post_act(out)
+        return out
+
+
+def gate_op(lib: str) -> ops.Custom:
+    """x * gate (gate (N, C, 1, 1)) as one custom op, inputs (x, gate, threads); its bprop: dout * gate (tiled)
+    for x, the per-channel sum of dout * x for the gate."""
+    if (lib, "gate") in _OPS:
+        return _OPS[(lib, "gate")]
+    sum_map, zeros_like = ops.ReduceSum(keep_dims=True), ops.ZerosLike()
+
+    def bprop(x, gate, threads, out, dout):
+        return dout * ops.tile(gate, (1, 1) + x.shape[2:]), sum_map(dout * x, (2, 3)), zeros_like(threads)
+
+    op = ops.Custom(f"{lib}:ChannelScale", out_shape=lambda x, g, t: x, out_dtype=lambda x, g, t: x,
+                    func_type="aot", bprop=bprop)
+    _OPS[(lib, "gate")] = op
+    return op
+
+
+class GateProduct(nn.Cell):
+    """x * gate for a per-channel gate (N, C, 1, 1), the squeeze-excite product: one pass of our kernel in
+    inference graphs on CPU; elsewhere (training, kernels off, exports: `use_kernel` False) the gate tiled to the
+    map and multiplied, as `layers.expand_gate` does (MindSpore's broadcast Mul kept several times the memory)."""
+
+    def __init__(self):
+        super().__init__()
+        lib = library()
+        self.use_kernel = lib is not None
+        if self.use_kernel:
+            self.scale = gate_op(lib)
+            self.threads = ms.Tensor([thread_count()], ms.int32)
+
+    def construct(self, x, gate):
+        if self.use_kernel and not self.training and x.dtype == ms.float32:
+            return self.scale(x, gate, self.threads)
+        return x * ops.tile(gate, (1, 1) + x.shape[2:])

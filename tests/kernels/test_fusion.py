@@ -1,0 +1,259 @@
+"""Our fused depthwise forward (conv + bias + ReLU / ReLU6 in one kernel, the inference graph after BatchNorm
+folding) against MindSpore's standard conv, BiasAdd and activation and a float64 reference; its gradients; the
+deliberate mistakes the comparison catches; the fusion pass on whole networks; exports unchanged."""
+import mindspore as ms
+import numpy as np
+import onnx
+import pytest
+from mindspore import nn
+
+from src.kernels import depthwise
+from src.kernels.depthwise import DepthwiseConv2d
+
+from .test_depthwise import pair, reference, rel_err
+
+pytestmark = pytest.mark.skipif(depthwise.library() is None, reason="our kernels cannot run here (no g++ / AVX2)")
+
+TOL = 2e-6  # float32 summation error relative to the output's scale, as in test_depthwise.py
+ACTS = {"": None, "relu": nn.ReLU, "relu6": nn.ReLU6}
+# channels, map (h, w), kernel, stride, batch: the networks' kinds of shapes (channels scaled down) and odd ones
+SHAPES = [(4, (28, 28), 3, 1, 2), (3, (14, 14), 3, 2, 2), (5, (13, 13), 5, 1, 1), (6, (7, 7), 5, 2, 2),
+          (2, (9, 12), 3, (1, 2), 1)]
+
+
+def apply_act(y, act):
+    if act == "relu":
+        return np.maximum(y, 0)
+    if act == "relu6":
+        return np.clip(y, 0, 6)
+    return y
+
+
+def make_pair(channels, kernel, stride, act, seed=0):
+    """(ours, standard): a depthwise conv with bias, ours with `act` fused (eval mode: the fused kernel runs),
+    the standard nn.Conv2d followed by the same activation cell; the same random weight and bias."""
+    kernel, stride = pair(kernel), pair(stride)
+    args = dict(stride=stride, pad_mode="pad", padding=(kernel[0] // 2,) * 2 + (kernel[1] // 2,) * 2,
+                group=channels, has_bias=True)
+    ours = DepthwiseConv2d(channels, channels, kernel, **args)
+    assert ours.use_kernel
+    ours.select_all = True
+    if act:
+        assert ours.fuse_activation(ACTS[act]())
+    conv = nn.Conv2d(channels, channels, kernel, **args)
+    standard = nn.SequentialCell([conv, ACTS[act]()]) if act else conv
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal(conv.weight.shape).astype(np.float32)
+    bias = (3 * rng.standard_normal(channels)).astype(np.float32)  # large enough for ReLU6 to clip both ends
+    for cell in (ours, conv):
+        cell.weight.set_data(ms.Tensor(weight))
+        cell.bias.set_data(ms.Tensor(bias))
+    ours.set_train(False)
+    standard.set_train(False)
+    return ours, standard, weight, bias
+
+
+def expected(x, weight, bias, stride, kernel, act):
+    pad = (pair(kernel)[0] // 2, pair(kernel)[1] // 2)
+    y = reference(x, weight, pair(stride), pad, (1, 1))[0] + bias.astype(np.float64)[None, :, None, None]
+    return apply_act(y, act)
+
+
+def _informative(y, act):
+    """The activation matters for these inputs: it clips a good share of the outputs (ReLU6 at both ends)."""
+    if act:
+        assert 0.1 < (y <= 0).mean() < 0.9
+    if act == "relu6":
+        assert (y >= 6).mean() > 0.01
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
+@pytest.mark.parametrize("channels,hw,kernel,stride,batch", SHAPES)
+def test_fused_forward_matches_standard(channels, hw, kernel, stride, batch, act, mode):
+    ms.set_context(mode=mode)
+    ours, standard, weight, bias = make_pair(channels, kernel, stride, act)
+    x = (2 * np.random.default_rng(sum(hw)).standard_normal((batch, channels) + hw)).astype(np.float32)
+    ref = expected(x, weight, bias, stride, kernel, act)
+    _informative(ref, act)
+    got, std = ours(ms.Tensor(x)).asnumpy(), standard(ms.Tensor(x)).asnumpy()
+    assert got.shape == ref.shape
+    assert rel_err(got, ref) < TOL, rel_err(got, ref)
+    assert rel_err(got, std.astype(np.float64)) < TOL
+
+
+def test_deliberate_mistakes_fail_the_comparison():
+    """The comparison above catches a dropped bias, each channel given its neighbour's bias, a missing ReLU6 and
+    ReLU in place of ReLU6: each run through the fused kernel itself."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    x = (2 * np.random.default_rng(1).standard_normal((2, 4, 14, 14))).astype(np.float32)
+    ours, _, weight, bias = make_pair(4, 3, 1, "relu6")
+    ref = expected(x, weight, bias, 1, 3, "relu6")
+    assert rel_err(ours(ms.Tensor(x)).asnumpy(), ref) < TOL
+    mistakes = {"bias dropped": (np.zeros_like(bias), "relu6"), "neighbour's bias": (np.roll(bias, 1), "relu6"),
+                "ReLU6 missing": (bias, ""), "ReLU for ReLU6": (bias, "relu")}
+    for name, (wrong_bias, act) in mistakes.items():
+        faulty, _, _, _ = make_pair(4, 3, 1, act)
+        faulty.bias.set_data(ms.Tensor(wrong_bias))
+        assert rel_err(faulty(ms.Tensor(x)).asnumpy(), ref) > 100 * TOL, name
+
+
+def _grads(cell, x, g):
+    def loss(inp):
+        return (cell(inp) * g).sum()
+    _, (dx, params) = ms.value_and_grad(loss, 0, cell.trainable_params())(x)
+    return [dx.asnumpy()] + [p.asnumpy() for p in params]
+
+
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
+def test_fused_gradients_match_standard(act):
+    """The fused op's bprop (activation mask, our two gradient kernels, the bias gradient) against the standard
+    conv + BiasAdd + activation, eval mode, for input, weight and bias; a mask taken from the wrong side fails."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ours, standard, _, _ = make_pair(3, 3, 2, act, seed=4)
+    rng = np.random.default_rng(6)
+    x = ms.Tensor((2 * rng.standard_normal((2, 3, 11, 11))).astype(np.float32))
+    g = ms.Tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    got, std = _grads(ours, x, g), _grads(standard, x, g)
+    for name, a, b in zip(("dx", "dweight", "dbias"), got, std):
+        assert a.shape == b.shape, name
+        assert rel_err(a, b.astype(np.float64)) < 1e-5, (name, rel_err(a, b.astype(np.float64)))
+    if act:  # the same gradients with the activation's mask inverted are far off
+        flipped = _grads(standard, x, g * (ms.Tensor(standard(x).asnumpy() <= 0).astype(ms.float32) * 2 - 1))
+        assert max(rel_err(a, b.astype(np.float64)) for a, b in zip(got, flipped)) > 1e-2
+
+
+def _deployed(name, monkeypatch):
+    """`name` at 32x32 in deploy form twice, with the same weights: MindSpore's operators (GHOSTZOO_KERNELS=0)
+    and ours forced onto every depthwise conv ("all"); with each deploy_form's counts."""
+    from src.models import create_model, deploy_form
+    nets = []
+    for kernels in ("0", "all"):
+        monkeypatch.setenv(depthwise.ENV_SWITCH, kernels)
+        nets.append(create_model(name, num_classes=5, image_size=32))
+    from src.deploy import calibrate_batchnorm
+    rng = np.random.default_rng(0)
+    mode = ms.get_context("mode")
+    calibrate_batchnorm(nets[0], ms.Tensor(rng.standard_normal((8, 3, 32, 32)).astype(np.float32)))  # O(1) maps
+    ms.set_context(mode=mode)
+    for pname, param in nets[0].parameters_and_names():  # betas away from zero: the folded biases matter
+        if pname.endswith("beta"):
+            param.set_data(ms.Tensor((0.5 * rng.standard_normal(param.shape)).astype(np.float32)))
+    ms.load_param_into_net(nets[1], {p.name: ms.Parameter(p.data.copy(), p.name) for p in nets[0].get_parameters()})
+    deployed = []
+    for kernels, net in zip(("0", "all"), nets):  # re-parameterisation builds new convs: under the same switch
+        monkeypatch.setenv(depthwise.ENV_SWITCH, kernels)
+        deployed.append((net, deploy_form(net)))
+    return deployed
+
+
+@pytest.mark.parametrize("name,fusible", [("ghostnet_050", 33), ("mobilenet_v1_025", 27), ("repghostnet_050", 33)])
+def test_network_fuses_and_keeps_its_logits(name, fusible, monkeypatch):
+    """Deployed with our kernels, every ReLU after a conv is fused (the stem's; the primary and the cheap conv of
+    each bottleneck's first Ghost module; the two convs of each MobileNetV1 block) and the logits are those of the
+    deployed network with MindSpore's operators (graph mode); with the kernels off nothing is fused."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    (off, done_off), (on, done_on) = _deployed(name, monkeypatch)
+    assert done_off["act_fused"] == 0 and done_on["act_fused"] == fusible
+
+    def acts(net):  # the activation cells the network's own cells apply (not those the convs took over)
+        return sum(isinstance(c, (nn.ReLU, nn.ReLU6)) and not n.endswith("post_act") for n, c in net.cells_and_names())
+    assert acts(on) == acts(off) - fusible  # each fused activation left its cell: it does not run twice
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    nudged = ms.Tensor(x * (1 + 1e-6 * rng.standard_normal(x.shape)).astype(np.float32))
+    x = ms.Tensor(x)
+    ref, got = off(x).asnumpy().astype(np.float64), on(x).asnumpy()
+    # float32 rounding through the depth: within 10x what a 1e-6 relative change of the input moves the logits
+    jitter = rel_err(off(nudged).asnumpy(), ref)
+    assert rel_err(got, ref) <= max(1e-5, 10 * jitter), (rel_err(got, ref), jitter)
+    other = off(ms.Tensor(np.flip(x.asnumpy(), 3).copy())).asnumpy()
+    assert rel_err(other, ref) > 1e-3  # the logits depend on the input
+
+
+def test_export_of_a_fused_network_is_unchanged(tmp_path, monkeypatch):
+    """ONNX export of a deployed network whose ReLUs were fused (compiled and run first) writes the same nodes
+    as the network deployed with the kernels off: MindSpore's Conv, Add and Relu."""
+    from src.deploy.export import export_model
+    ms.set_context(mode=ms.GRAPH_MODE)
+    nodes = []
+    for kernels, (net, done) in zip(("0", "all"), _deployed("ghostnet_050", monkeypatch)):
+        net(ms.Tensor(np.ones((1, 3, 32, 32), np.float32)))
+        path = export_model(net, str(tmp_path / kernels), "ONNX", batch_size=1, image_size=32)
+        graph = onnx.load(path).graph
+        nodes.append([(node.op_type, list(node.input), list(node.output)) for node in graph.node])
+    assert done["act_fused"] > 0
+    assert [n[0] for n in nodes[0]] == [n[0] for n in nodes[1]] and "Relu" in [n[0] for n in nodes[0]]
+
+
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
+def test_bias_act_kernel_matches_and_catches_mistakes(act):
+    """The one-pass bias (+ ReLU / ReLU6) kernel of the pointwise convs against NumPy on a map whose size is no
+    multiple of 8; the same check fails with each channel given its neighbour's bias, and with the activation
+    left out."""
+    from src.kernels.pointwise import bias_op
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    rng = np.random.default_rng(7)
+    x = (4 * rng.standard_normal((2, 5, 7, 9))).astype(np.float32)
+    bias = (3 * rng.standard_normal(5)).astype(np.float32)
+    ref = apply_act(x.astype(np.float64) + bias[None, :, None, None], act)
+    _informative(ref, act)
+    threads = ms.Tensor([2], ms.int32)
+    assert rel_err(bias_op(depthwise.library(), act)(ms.Tensor(x), ms.Tensor(bias), threads).asnumpy(), ref) < TOL
+    wrong = bias_op(depthwise.library(), act)(ms.Tensor(x), ms.Tensor(np.roll(bias, 1)), threads).asnumpy()
+    assert rel_err(wrong, ref) > 100 * TOL
+    if act:
+        no_act = bias_op(depthwise.library(), "")(ms.Tensor(x), ms.Tensor(bias), threads).asnumpy()
+        assert rel_err(no_act, ref) > 100 * TOL
+
+
+@pytest.mark.parametrize("act", ["", "relu6"])
+def test_pointwise_conv_fused_forward_and_gradients(act):
+    """pointwise.Conv2d (bias folded in, activation taken over, eval mode: MindSpore's conv, then our kernel)
+    against nn.Conv2d + the activation: output and the gradients of input, weight and bias."""
+    from src.kernels.pointwise import Conv2d
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    rng = np.random.default_rng(8)
+    ours, conv = Conv2d(6, 5, 1, has_bias=True), nn.Conv2d(6, 5, 1, has_bias=True)
+    assert ours.use_kernel and (not act or ours.fuse_activation(ACTS[act]()))
+    for name in ("weight", "bias"):
+        value = ms.Tensor((3 * rng.standard_normal(getattr(conv, name).shape)).astype(np.float32))
+        getattr(ours, name).set_data(value)
+        getattr(conv, name).set_data(value)
+    standard = nn.SequentialCell([conv, ACTS[act]()]) if act else conv
+    for cell in (ours, standard):
+        cell.set_train(False)
+    x = ms.Tensor(rng.standard_normal((2, 6, 9, 9)).astype(np.float32))
+    ref = standard(x).asnumpy().astype(np.float64)
+    _informative(ref, act)
+    assert rel_err(ours(x).asnumpy(), ref) < TOL
+    g = ms.Tensor(rng.standard_normal((2, 5, 9, 9)).astype(np.float32))
+    for name, a, b in zip(("dx", "dweight", "dbias"), _grads(ours, x, g), _grads(standard, x, g)):
+        assert rel_err(a, b.astype(np.float64)) < 1e-5, name
+
+
+def test_gate_product_matches_tile_mul_and_catches_mistakes():
+    """GateProduct (the squeeze-excite x * gate; eval mode: our kernel) against x * tiled gate in float64, and
+    its gradients against the standard product's; the check fails with the gate of the neighbouring channel or
+    of the other sample."""
+    from mindspore import ops
+    from src.kernels.pointwise import GateProduct
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 6, 7, 5)).astype(np.float32)
+    gate = rng.uniform(0, 1, (2, 6, 1, 1)).astype(np.float32)
+    product = GateProduct()
+    assert product.use_kernel
+    product.set_train(False)
+    ref = x.astype(np.float64) * gate
+    assert rel_err(product(ms.Tensor(x), ms.Tensor(gate)).asnumpy(), ref) < TOL
+    for wrong in (np.roll(gate, 1, axis=1), gate[::-1].copy()):
+        assert rel_err(product(ms.Tensor(x), ms.Tensor(wrong)).asnumpy(), ref) > 100 * TOL
+    g = ms.Tensor(rng.standard_normal(x.shape).astype(np.float32))
+
+    def grads(fn):
+        return ms.grad(lambda a, b: (fn(a, b) * g).sum(), (0, 1))(ms.Tensor(x), ms.Tensor(gate))
+    ours = grads(product)
+    standard = grads(lambda a, b: a * ops.tile(b, (1, 1) + a.shape[2:]))
+    for name, a, b in zip(("dx", "dgate"), ours, standard):
+        assert a.shape == b.shape and rel_err(a.asnumpy(), b.asnumpy().astype(np.float64)) < 1e-5, name
