@@ -28,8 +28,12 @@ def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callabl
             while j < len(cell) - 1 and isinstance(cell[j], nn.Identity):
                 j += 1
             yield cell[i], cell[j], lambda new, j=j: cell.__setitem__(j, new)
+    batchnorm_of = dict(getattr(cell, "conv_bn_pairs", ()))
     for conv_name, act_name in getattr(cell, "conv_act_pairs", ()):
         conv, act = getattr(cell, conv_name, None), getattr(cell, act_name, None)
+        between = getattr(cell, batchnorm_of.get(conv_name, ""), None)
+        if between is not None and not isinstance(between, nn.Identity):
+            continue  # its BatchNorm was not folded (fold_bn=False): the act follows bn(conv(x)), not conv(x)
         if isinstance(conv, FUSIBLE) and isinstance(act, nn.Cell):
             yield conv, act, lambda new, name=act_name: setattr(cell, name, new)
 

@@ -123,9 +123,9 @@ def test_fused_gradients_match_standard(act):
         assert max(rel_err(a, b.astype(np.float64)) for a, b in zip(got, flipped)) > 1e-2
 
 
-def _deployed(name, monkeypatch):
+def _deployed(name, monkeypatch, **deploy):
     """`name` at 32x32 in deploy form twice, with the same weights: MindSpore's operators (GHOSTZOO_KERNELS=0)
-    and ours forced onto every depthwise conv ("all"); with each deploy_form's counts."""
+    and ours forced onto every depthwise conv ("all"); with each deploy_form's counts (`deploy`: its options)."""
     from src.models import create_model, deploy_form
     nets = []
     for kernels in ("0", "all"):
@@ -143,7 +143,7 @@ def _deployed(name, monkeypatch):
     deployed = []
     for kernels, net in zip(("0", "all"), nets):  # re-parameterisation builds new convs: under the same switch
         monkeypatch.setenv(depthwise.ENV_SWITCH, kernels)
-        deployed.append((net, deploy_form(net)))
+        deployed.append((net, deploy_form(net, **deploy)))
     return deployed
 
 
@@ -169,6 +169,18 @@ def test_network_fuses_and_keeps_its_logits(name, fusible, monkeypatch):
     assert rel_err(got, ref) <= max(1e-5, 10 * jitter), (rel_err(got, ref), jitter)
     other = off(ms.Tensor(np.flip(x.asnumpy(), 3).copy())).asnumpy()
     assert rel_err(other, ref) > 1e-3  # the logits depend on the input
+
+
+@pytest.mark.parametrize("name", ["ghostnet_050", "mobilenet_v1_025"])
+def test_an_unfolded_batchnorm_keeps_its_activation_after_it(name, monkeypatch):
+    """deploy_form(fold_bn=False): a conv whose BatchNorm still follows it does not take the activation after the
+    BatchNorm (act(bn(conv)) is not bn(act(conv))), and the logits are those of MindSpore's operators."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    (off, _), (on, done) = _deployed(name, monkeypatch, fold_bn=False)
+    assert done["bn_folded"] == 0 and done["act_fused"] == 0
+    x = ms.Tensor(np.random.default_rng(2).standard_normal((2, 3, 32, 32)).astype(np.float32))
+    ref = off(x).asnumpy()
+    assert rel_err(on(x).asnumpy(), ref) < 1e-5
 
 
 def test_export_of_a_fused_network_is_unchanged(tmp_path, monkeypatch):
