@@ -9,6 +9,7 @@ from typing import Optional
 
 from mindspore import nn, ops
 from mindspore.common import initializer as init
+from mindspore.ops.operations._grad_ops import ReluGrad
 
 from ..kernels.depthwise import DepthwiseConv2d
 
@@ -28,6 +29,26 @@ def make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> i
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+class ReLU6(nn.Cell):
+    """min(max(x, 0), 6), its gradient read from the output (0 < y < 6 exactly where 0 < x < 6; zero at x = 6,
+    as PyTorch's, where MindSpore's passes it). MindSpore's ReLU6 gradient reads the input, which keeps each
+    activation's input alive until the backward pass beside the output (docs/performance.md, Memory)."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu6 = ops.ReLU6()
+        self.relu_grad = ReluGrad()
+
+    def construct(self, x):
+        return self.relu6(x)
+
+    def bprop(self, x, out, dout):
+        # dout * (out > 0) * (6 - out > 0). The depend orders `6 - out` after dout exists: without it the graph
+        # may compute it in the forward pass and keep it, the copy this cell avoids.
+        out = ops.depend(out, dout)
+        return (self.relu_grad(self.relu_grad(dout, out), 6.0 - out),)
 
 
 class HardSigmoid(nn.Cell):
@@ -54,7 +75,7 @@ class HardSwish(nn.Cell):
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
+    "relu6": ReLU6,
     "sigmoid": nn.Sigmoid,
     "hard_sigmoid": HardSigmoid,
     "hard_swish": HardSwish,
