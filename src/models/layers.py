@@ -146,11 +146,11 @@ class ConvBnAct(nn.Cell):
 
 
 def expand_gate(gate, x):
-    """A per-channel gate (N, C, 1, 1) tiled to x's height and width, for the product `x * gate`.
+    """A per-channel gate (N, C, 1, 1) tiled to x's height and width, for the product `x * gate` (or a sum).
 
-    The same values as the implicitly broadcast product, which MindSpore's CPU Mul runs with several times the
-    memory (docs/performance.md). Tile rather than BroadcastTo: BroadcastTo needs the whole target shape, which a
-    dynamic-batch export does not have."""
+    The same values as the implicitly broadcast product, which MindSpore's CPU Mul (and Add) runs with several
+    times the memory (docs/performance.md). Tile rather than BroadcastTo: BroadcastTo needs the whole target
+    shape, which a dynamic-batch export does not have."""
     return ops.tile(gate, (1, 1) + x.shape[2:])
 
 
