@@ -41,7 +41,7 @@ from typing import Mapping, Optional
 from mindspore import nn
 
 from .convert import apply_rules
-from .layers import ClassifierMixin, GatedProduct, GlobalAvgPool, batch_norm, conv2d, conv_bn, init_weights
+from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, expand_gate, init_weights
 from .registry import DefaultCfg, WeightSource, register_model
 from .resnet import EXPANSION, Bottleneck, ResNetMixin, out_size
 
@@ -86,7 +86,6 @@ class GatherExcite(nn.Cell):
             hidden = channels // MLP_REDUCTION
             self.mlp = nn.SequentialCell([conv2d(channels, hidden, 1), nn.ReLU(), conv2d(hidden, channels, 1)])
         self.gate = nn.Sigmoid()
-        self.product = GatedProduct()
 
     def construct(self, x):
         context = x
@@ -95,7 +94,7 @@ class GatherExcite(nn.Cell):
         context = self.gather(context)
         if self.use_mlp:
             context = self.mlp(context)
-        return self.product(x, self.gate(context))  # the (N, C, 1, 1) gate tiled to the map: see GatedProduct
+        return x * expand_gate(self.gate(context), x)  # the (N, C, 1, 1) gate tiled first: see expand_gate
 
 
 class InputCheck(nn.Cell):

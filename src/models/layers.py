@@ -154,24 +154,6 @@ def expand_gate(gate, x):
     return ops.tile(gate, (1, 1) + x.shape[2:])
 
 
-class GatedProduct(nn.Cell):
-    """x * gate for a per-channel gate (N, C, 1, 1), the gate tiled to x's map (`expand_gate`). Its backward tiles
-    the gate again instead of keeping the tiled copy, a full-size tensor per use, for the gradient of x
-    (docs/performance.md, Memory); the gate's gradient is the map sum of dout * x."""
-
-    def __init__(self):
-        super().__init__()
-        self.map_sum = ops.ReduceSum(keep_dims=True)
-        self.tile = ops.Tile()  # a primitive: the functional ops.tile does not compile inside a bprop
-
-    def construct(self, x, gate):
-        return x * expand_gate(gate, x)
-
-    def bprop(self, x, gate, out, dout):
-        gate = ops.depend(gate, dout)  # tiled in the backward pass, once dout exists, not kept from the forward
-        return dout * self.tile(gate, (1, 1) + dout.shape[2:]), self.map_sum(dout * x, (2, 3))
-
-
 class SqueezeExcite(nn.Cell):
     """Squeeze-excite: global pool, 1x1 conv (bias) -> act -> 1x1 conv (bias), gate, multiply."""
 

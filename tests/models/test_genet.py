@@ -123,12 +123,3 @@ def test_gather_excite_is_x_times_the_broadcast_gate(mode, extra, mlp, downsampl
     # the tolerance is far below what another function gives: the ungated input, or the gates of other channels
     assert np.abs(x - reference).max() > 1e-2 * scale
     assert np.abs(x * gate[:, ::-1] - reference).max() > 1e-2 * scale
-
-
-def test_gather_excite_multiplies_through_gated_product():
-    """The gate is applied by GatedProduct, whose backward keeps no full-size tiled gate (genet_res50_theta_minus
-    training memory, docs/performance.md)."""
-    from src.models.layers import GatedProduct
-    net = create_model("genet_res50_theta_minus")
-    products = [cell for name, cell in net.cells_and_names() if name.endswith(".ge.product")]
-    assert len(products) == 16 and all(isinstance(cell, GatedProduct) for cell in products)

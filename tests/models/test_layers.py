@@ -1,11 +1,11 @@
-"""Shared layers (src/models/layers.py): make_divisible, the hard sigmoid, ReLU6 and the gated product."""
+"""Shared layers (src/models/layers.py): make_divisible, the hard sigmoid and ReLU6."""
 import mindspore as ms
 import numpy as np
 
 import pytest
 from mindspore import nn
 
-from src.models.layers import GatedProduct, HardSigmoid, create_act, make_divisible
+from src.models.layers import HardSigmoid, create_act, make_divisible
 
 
 def test_make_divisible_matches_official_rule():
@@ -59,50 +59,3 @@ def test_relu6_backward_reads_only_the_output():
     assert hasattr(act, "bprop"), "ReLU6 without its own bprop: MindSpore's gradient reads the input"
     poisoned = ms.Tensor(np.full(3, np.nan, np.float32))  # the input is not read: NaN there changes nothing
     np.testing.assert_array_equal(act.bprop(poisoned, out, dout)[0].asnumpy(), [0, 1, 0])
-
-
-class _Broadcast(nn.Cell):
-    def construct(self, x, gate):
-        return x * gate
-
-
-class _Loss(nn.Cell):
-    """sum(product(x, gate) * w), so that dout differs per element."""
-
-    def __init__(self, product, w):
-        super().__init__()
-        self.product = product
-        self.w = w
-
-    def construct(self, x, gate):
-        return (self.product(x, gate) * self.w).sum()
-
-
-@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
-def test_gated_product_matches_the_broadcast_product_and_its_gradients(mode):
-    rng = np.random.default_rng(0)
-    x = ms.Tensor(rng.standard_normal((2, 3, 5, 4)).astype(np.float32))
-    gate = ms.Tensor(rng.uniform(0, 1, (2, 3, 1, 1)).astype(np.float32))
-    w = ms.Tensor(rng.standard_normal((2, 3, 5, 4)).astype(np.float32))
-    ms.set_context(mode=mode)
-    try:
-        out = GatedProduct()(x, gate).asnumpy()
-        ours = ms.grad(_Loss(GatedProduct(), w), grad_position=(0, 1))(x, gate)
-        theirs = ms.grad(_Loss(_Broadcast(), w), grad_position=(0, 1))(x, gate)
-    finally:
-        ms.set_context(mode=ms.PYNATIVE_MODE)
-    np.testing.assert_allclose(out, x.asnumpy() * gate.asnumpy(), rtol=1e-6)
-    for a, b in zip(ours, theirs):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_gated_product_backward_keeps_no_tiled_gate():
-    """The backward takes x and the (N, C, 1, 1) gate and tiles the gate itself: the forward's tiled copy and the
-    output are not read (None there), so a training graph need not keep a full-size copy per gate
-    (docs/performance.md, Memory)."""
-    x = ms.Tensor(np.ones((1, 2, 3, 3), np.float32))
-    gate = ms.Tensor(np.array([0.5, 2.0], np.float32).reshape(1, 2, 1, 1))
-    dx, dgate = GatedProduct().bprop(x, gate, None, ms.Tensor(np.ones((1, 2, 3, 3), np.float32)))
-    np.testing.assert_array_equal(dx.asnumpy()[0, :, 0, 0], [0.5, 2.0])
-    np.testing.assert_array_equal(dgate.asnumpy().reshape(-1), [9.0, 9.0])
