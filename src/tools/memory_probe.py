@@ -1,11 +1,12 @@
 """Where a benchmark measurement's peak resident memory is reached: the peak of each stage, in one process.
 
     python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv] [--batch_size 32]
-                                     [--image_size 224] [--steps 1] [--model_kwargs JSON]
+                                     [--image_size 224] [--steps 3] [--model_kwargs JSON]
 
 Builds what `python -m src.benchmark.worker` builds for `--job` (the same set-up, optimizer, loss and train network;
 inference in the deployed form) and prints the peak RSS (MiB) of each stage: imports, building the network,
-compiling the graph, and each step, the peak reset between stages (Linux: /proc/self/clear_refs). `--side mindcv`
+compiling the graph, and each step, the peak reset between stages (Linux: /proc/self/clear_refs). Look past the
+first step: a later step can peak higher (docs/performance.md, Memory). `--side mindcv`
 runs MindCV's network of that name in the same train network (MindCV installed), for a comparison on the same
 MindSpore. `--model_kwargs` passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md
 (Memory) lists what these stages showed.
@@ -104,7 +105,7 @@ def parse_args(argv):
     parser.add_argument("--side", choices=("ours", "mindcv"), default="ours")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--model_kwargs", default="")
     return parser.parse_args(argv)
 
