@@ -58,7 +58,7 @@ from typing import Sequence
 
 from mindspore import nn, ops
 
-from .layers import ClassifierMixin, GlobalAvgPool, conv_bn, init_weights
+from .layers import ClassifierMixin, GlobalAvgPool, conv_bn, expand_gate, init_weights
 from .registry import DefaultCfg, register_model
 from .resnet import EXPANSION, Bottleneck, ResNetMixin, make_layer
 
@@ -118,7 +118,9 @@ class GGhostStage(nn.Cell):
             e = layer(e)
             pooled = pooled + (self.pool(e),)
         m = self.merge(self.concat(pooled))
-        ghost = self.cheap_relu(self.cheap(x0) + m)
+        cheap = self.cheap(x0)
+        # The (N, C, 1, 1) mix tiled to the map first: a broadcast Add ran with far more memory (expand_gate).
+        ghost = self.cheap_relu(cheap + expand_gate(m, cheap))
         return self.end(self.concat((e, ghost)))
 
 

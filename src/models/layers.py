@@ -9,6 +9,7 @@ from typing import Optional
 
 from mindspore import nn, ops
 from mindspore.common import initializer as init
+from mindspore.ops.operations._grad_ops import ReluGrad
 
 from ..kernels.depthwise import DepthwiseConv2d
 from ..kernels.pointwise import Conv2d, GateProduct
@@ -29,6 +30,26 @@ def make_divisible(v: float, divisor: int, min_value: Optional[int] = None) -> i
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+class ReLU6(nn.Cell):
+    """min(max(x, 0), 6), its gradient read from the output (0 < y < 6 exactly where 0 < x < 6; zero at x = 6,
+    as PyTorch's, where MindSpore's passes it). MindSpore's ReLU6 gradient reads the input, which keeps each
+    activation's input alive until the backward pass beside the output (docs/performance.md, Memory)."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu6 = ops.ReLU6()
+        self.relu_grad = ReluGrad()
+
+    def construct(self, x):
+        return self.relu6(x)
+
+    def bprop(self, x, out, dout):
+        # dout * (out > 0) * (6 - out > 0). The depend orders `6 - out` after dout exists: without it the graph
+        # may compute it in the forward pass and keep it, the copy this cell avoids.
+        out = ops.depend(out, dout)
+        return (self.relu_grad(self.relu_grad(dout, out), 6.0 - out),)
 
 
 class HardSigmoid(nn.Cell):
@@ -55,7 +76,7 @@ class HardSwish(nn.Cell):
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
+    "relu6": ReLU6,
     "sigmoid": nn.Sigmoid,
     "hard_sigmoid": HardSigmoid,
     "hard_swish": HardSwish,
@@ -126,11 +147,11 @@ class ConvBnAct(nn.Cell):
 
 
 def expand_gate(gate, x):
-    """A per-channel gate (N, C, 1, 1) tiled to x's height and width, for the product `x * gate`.
+    """A per-channel gate (N, C, 1, 1) tiled to x's height and width, for the product `x * gate` (or a sum).
 
-    The same values as the implicitly broadcast product, which MindSpore's CPU Mul runs with several times the
-    memory (docs/performance.md). Tile rather than BroadcastTo: BroadcastTo needs the whole target shape, which a
-    dynamic-batch export does not have."""
+    The same values as the implicitly broadcast product, which MindSpore's CPU Mul (and Add) runs with several
+    times the memory (docs/performance.md). Tile rather than BroadcastTo: BroadcastTo needs the whole target
+    shape, which a dynamic-batch export does not have."""
     return ops.tile(gate, (1, 1) + x.shape[2:])
 
 

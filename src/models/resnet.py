@@ -95,7 +95,9 @@ class ResNetMixin:
         return out_size(out_size(image_size, 7, 2, 3), 3, 2, 1)
 
     def forward_stages(self, x):
-        x = self.maxpool(self.pad(self.relu(self.bn1(self.conv1(x)))))
+        # Padded before the ReLU (the same values: relu(0) = 0): the ReLU's output, which its gradient reads, is
+        # then the max pool's input, which the pool's gradient reads, one tensor kept instead of two.
+        x = self.maxpool(self.relu(self.pad(self.bn1(self.conv1(x)))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def forward_features(self, x):

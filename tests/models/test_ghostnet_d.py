@@ -54,3 +54,21 @@ def test_graph_mode_forward():
     finally:
         ms.set_context(mode=mode)
     assert logits.shape == (2, 7) and np.isfinite(logits).all()
+
+
+def test_mix_is_tiled_to_the_map_before_the_sum(monkeypatch):
+    """The pooled mix (N, C, 1, 1) is tiled to the cheap features' map before they are added: MindSpore's CPU Add
+    with a broadcast operand ran ghostnet_d_101's inference with far more memory (docs/performance.md, Memory)."""
+    import src.models.ghostnet_d as module
+    shapes = []
+    real = module.expand_gate
+
+    def spy(gate, x):
+        shapes.append((gate.shape, x.shape))
+        return real(gate, x)
+
+    monkeypatch.setattr(module, "expand_gate", spy)
+    stage = GGhostStage(64, 16, 3)
+    out = stage(ms.Tensor(np.ones((2, 64, 8, 8), np.float32)))
+    assert out.shape == (2, 64, 8, 8)
+    assert shapes == [((2, 32, 1, 1), (2, 32, 8, 8))]

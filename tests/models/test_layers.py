@@ -1,8 +1,11 @@
-"""Shared layers (src/models/layers.py): make_divisible and the hard sigmoid."""
+"""Shared layers (src/models/layers.py): make_divisible, the hard sigmoid and ReLU6."""
 import mindspore as ms
 import numpy as np
 
-from src.models.layers import HardSigmoid, make_divisible
+import pytest
+from mindspore import nn
+
+from src.models.layers import HardSigmoid, create_act, make_divisible
 
 
 def test_make_divisible_matches_official_rule():
@@ -17,3 +20,42 @@ def test_hard_sigmoid_is_relu6_form():
     x = np.linspace(-5, 5, 41).astype(np.float32)
     y = HardSigmoid()(ms.Tensor(x)).asnumpy()
     np.testing.assert_allclose(y, np.clip(x + 3, 0, 6) / 6, atol=1e-7)
+
+
+class _Weighted(nn.Cell):
+    """sum(act(x) * w): its gradient with respect to x is act'(x) * w."""
+
+    def __init__(self, act, w):
+        super().__init__()
+        self.act = act
+        self.w = w
+
+    def construct(self, x):
+        return (self.act(x) * self.w).sum()
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+def test_relu6_gradient_matches_mindspore_but_at_six(mode):
+    x = np.array([-2, -0.0, 0.0, 1e-7, 3, 5.9999, 6.0, 6.0001, 9], np.float32)
+    w = ms.Tensor(np.arange(1, 10, dtype=np.float32))
+    ms.set_context(mode=mode)
+    try:
+        ours = ms.grad(_Weighted(create_act("relu6"), w))(ms.Tensor(x)).asnumpy()
+        theirs = ms.grad(_Weighted(nn.ReLU6(), w))(ms.Tensor(x)).asnumpy()
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    np.testing.assert_array_equal(create_act("relu6")(ms.Tensor(x)).asnumpy(), np.clip(x, 0, 6))
+    at_six = x == 6.0  # MindSpore's gradient passes x = 6, PyTorch's and ours do not
+    np.testing.assert_array_equal(ours[~at_six], theirs[~at_six])
+    assert ours[at_six] == 0
+
+
+def test_relu6_backward_reads_only_the_output():
+    """The ReLU6 of the networks (MobileNetV1) computes its gradient from the output alone, so a training graph
+    need not keep the activation's input as well (docs/performance.md, Memory)."""
+    act = create_act("relu6")
+    x = np.array([-1, 2, 7], np.float32)
+    out, dout = act(ms.Tensor(x)), ms.Tensor(np.ones(3, np.float32))
+    assert hasattr(act, "bprop"), "ReLU6 without its own bprop: MindSpore's gradient reads the input"
+    poisoned = ms.Tensor(np.full(3, np.nan, np.float32))  # the input is not read: NaN there changes nothing
+    np.testing.assert_array_equal(act.bprop(poisoned, out, dout)[0].asnumpy(), [0, 1, 0])

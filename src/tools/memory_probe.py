@@ -1,0 +1,127 @@
+"""Where a benchmark measurement's peak resident memory is reached: the peak of each stage, in one process.
+
+    python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv] [--batch_size 32]
+                                     [--image_size 224] [--steps 3] [--model_kwargs JSON]
+
+Builds what `python -m src.benchmark.worker` builds for `--job` (the same set-up, optimizer, loss and train network;
+inference in the deployed form) and prints the peak RSS (MiB) of each stage: imports, building the network,
+compiling the graph, and each step, the peak reset between stages (Linux: /proc/self/clear_refs). Look past the
+first step: a later step can peak higher (docs/performance.md, Memory). `--side mindcv`
+runs MindCV's network of that name in the same train network (MindCV installed), for a comparison on the same
+MindSpore. `--model_kwargs` passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md
+(Memory) lists what these stages showed.
+"""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from ..cli import run_main
+
+PROG = "python -m src.tools.memory_probe"
+
+
+def _status() -> dict:
+    """VmHWM (the peak since the last reset) and VmRSS of this process, MiB."""
+    values = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(value.split()[0]) // 1024
+    return values
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+class Stages:
+    """The peak of each stage: `end(name)` records the peak since the previous one and resets it."""
+
+    def __init__(self):
+        self.peaks = []
+
+    def end(self, name: str) -> None:
+        self.peaks.append((name, _status()["VmHWM"]))
+        _reset_peak()
+
+
+def _network(args):
+    if args.side == "mindcv":
+        import mindcv
+        return mindcv.create_model(args.model, num_classes=1000)
+    from ..benchmark.ours import create_network
+    if not args.model_kwargs:
+        return create_network(args.model, args.image_size)
+    from ..models import create_model
+    return create_model(args.model, num_classes=1000, image_size=args.image_size, **json.loads(args.model_kwargs))
+
+
+def _runner(args, net, images, labels):
+    """The cell and inputs the worker runs: its train network, or the deployed network."""
+    import mindspore as ms
+    from ..benchmark import ours
+    if args.job == "infer":
+        if args.side == "ours":
+            from ..models import deploy_form
+            deploy_form(net)
+        net.set_train(False)
+        return net, (images,)
+    from ..engine.loss import create_loss
+    from ..engine.optim import create_optimizer
+    optimizer = create_optimizer(net, np.full(args.steps + 1, ours.LEARNING_RATE, np.float32), name="momentum",
+                                 momentum=ours.MOMENTUM, weight_decay=ours.WEIGHT_DECAY)
+    train_net = ms.amp.build_train_network(net, optimizer, create_loss(ours.LABEL_SMOOTHING, 1000), level="O0")
+    train_net.set_train(True)
+    return train_net, (images, labels)
+
+
+def probe(args) -> list:
+    """[(stage, peak MiB)] of one measurement."""
+    stages = Stages()
+    from ..benchmark import ours
+    ours._setup("auto", 0)
+    stages.end("imports and set-up")
+    net = _network(args)
+    images, labels = ours._inputs(args.batch_size, args.image_size, 1000)
+    runner, inputs = _runner(args, net, images, labels)
+    stages.end("network built")
+    runner.compile(*inputs)
+    stages.end("graph compiled")
+    for step in range(args.steps):
+        out = runner(*inputs)
+        (out[0] if isinstance(out, tuple) else out).asnumpy()
+        stages.end(f"step {step + 1}")
+    return stages.peaks
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("--job", choices=("train", "infer"), default="train")
+    parser.add_argument("--side", choices=("ours", "mindcv"), default="ours")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--model_kwargs", default="")
+    return parser.parse_args(argv)
+
+
+def report(args) -> int:
+    peaks = probe(args)
+    print(f"{args.side} {args.model} {args.job}, batch {args.batch_size}, {args.image_size}x{args.image_size}")
+    for name, peak in peaks:
+        print(f"  {name:<20} peak {peak:6d} MiB")
+    print(f"  {'whole process':<20} peak {max(p for _, p in peaks):6d} MiB")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(PROG, parse_args, report, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""The memory probe (src/tools/memory_probe.py) prints the peak of each stage of a benchmark measurement."""
+from src.tools import memory_probe
+
+
+def test_probe_prints_each_stage(capsys):
+    assert memory_probe.main(["mobilenet_v1_025", "--batch_size", "2", "--image_size", "32", "--steps", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ours mobilenet_v1_025 train, batch 2, 32x32"
+    stages = [line.split(" peak ")[0].strip() for line in lines[1:]]
+    assert stages == ["imports and set-up", "network built", "graph compiled", "step 1", "step 2", "whole process"]
+    peaks = [int(line.split()[-2]) for line in lines[1:]]
+    assert peaks[-1] == max(peaks[:-1]) > 0
