@@ -114,7 +114,16 @@ def depthwise_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom
 
 # The activations the fused forward applies after the bias: the entry point's suffix, and the cells it replaces.
 FUSED_ACTS = {"": "", "relu": "Relu", "relu6": "Relu6"}
+# the activation cells our kernels can apply themselves, by the kernel's name for them (models.layers registers
+# its own ReLU6, whose gradient differs but whose forward is the same)
 ACT_CELLS = {nn.ReLU: "relu", nn.ReLU6: "relu6"}
+
+
+def register_activation(cell_class: type, kind: str) -> None:
+    """Let the fusion take cells of `cell_class`, computing the function of FUSED_ACTS `kind`."""
+    if kind not in ACT_CELLS.values():
+        raise ValueError(f"unknown fused activation '{kind}'; expected one of {sorted(set(ACT_CELLS.values()))}")
+    ACT_CELLS[cell_class] = kind
 
 
 def _fused_op(lib: str, fwd_shape, tag: str, act: str, conv_bprop) -> ops.Custom:

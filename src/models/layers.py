@@ -11,7 +11,7 @@ from mindspore import nn, ops
 from mindspore.common import initializer as init
 from mindspore.ops.operations._grad_ops import ReluGrad
 
-from ..kernels.depthwise import DepthwiseConv2d
+from ..kernels.depthwise import DepthwiseConv2d, register_activation
 from ..kernels.pointwise import Conv2d, GateProduct
 
 BN_MOMENTUM = 0.9
@@ -50,6 +50,9 @@ class ReLU6(nn.Cell):
         # may compute it in the forward pass and keep it, the copy this cell avoids.
         out = ops.depend(out, dout)
         return (self.relu_grad(self.relu_grad(dout, out), 6.0 - out),)
+
+
+register_activation(ReLU6, "relu6")  # the same forward: our kernels may apply it after a folded conv
 
 
 class HardSigmoid(nn.Cell):

@@ -157,7 +157,8 @@ def test_network_fuses_and_keeps_its_logits(name, fusible, monkeypatch):
     assert done_off["act_fused"] == 0 and done_on["act_fused"] == fusible
 
     def acts(net):  # the activation cells the network's own cells apply (not those the convs took over)
-        return sum(isinstance(c, (nn.ReLU, nn.ReLU6)) and not n.endswith("post_act") for n, c in net.cells_and_names())
+        return sum(isinstance(c, tuple(depthwise.ACT_CELLS)) and not n.endswith("post_act")
+                   for n, c in net.cells_and_names())
     assert acts(on) == acts(off) - fusible  # each fused activation left its cell: it does not run twice
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
