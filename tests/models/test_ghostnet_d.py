@@ -60,6 +60,7 @@ def test_mix_is_tiled_to_the_map_before_the_sum(monkeypatch):
     """The pooled mix (N, C, 1, 1) is tiled to the cheap features' map before they are added: MindSpore's CPU Add
     with a broadcast operand ran ghostnet_d_101's inference with far more memory (docs/performance.md, Memory)."""
     import src.models.ghostnet_d as module
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # the spy records when the Python code runs, not in a compiled graph
     shapes = []
     real = module.expand_gate
 

@@ -35,6 +35,7 @@ def test_stem_pads_before_the_relu():
     """The stem pads the BN output, then applies the ReLU, whose output is the max pool's input: a training graph
     keeps one tensor for both gradients, where padding after the ReLU kept the ReLU's output and the padded copy
     (docs/performance.md, Memory). The values are the same either way (relu(0) = 0)."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # the recorders note their calls as the Python code runs
     net = create_model("ghostnet_d_50")
     x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32))
     reference = net.forward_stages(x).asnumpy()
