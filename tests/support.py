@@ -25,6 +25,8 @@ ON_CI = bool(os.environ.get("CI"))
 # GHOSTZOO_TEST_WIDTHS=all runs the whole-network numerical checks (export parity, BatchNorm folding,
 # re-parameterisation) on every registered width, not one per architecture.
 EVERY_WIDTH = os.environ.get("GHOSTZOO_TEST_WIDTHS", "") == "all"
+if os.environ.get("GHOSTZOO_TEST_WIDTHS", "") not in ("", "all"):  # a typo must not quietly run the subset
+    raise ValueError(f"GHOSTZOO_TEST_WIDTHS is '{os.environ['GHOSTZOO_TEST_WIDTHS']}'; expected 'all' or unset")
 
 
 def architecture(name: str) -> str:
