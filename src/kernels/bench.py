@@ -120,7 +120,7 @@ GATE_SHAPES = ((72, 28), (120, 28), (480, 14), (672, 14), (672, 7), (960, 7))
 
 
 class _Gate(nn.Cell):
-    """x * gate: our one-pass kernel (GateProduct in eval mode) or MindSpore's Tile + Mul (layers.expand_gate)."""
+    """x * gate: our one-pass kernel (GateProduct) or MindSpore's Tile + Mul (layers.expand_gate)."""
 
     def __init__(self, ours):
         from .pointwise import GateProduct
@@ -131,6 +131,17 @@ class _Gate(nn.Cell):
         if self.ours:
             return self.product(x, gate)
         return x * ops.tile(gate, (1, 1) + x.shape[2:])
+
+
+class _GateTrain(nn.Cell):
+    """The gradients of x * gate to both inputs (the training graph's product and its backward)."""
+
+    def __init__(self, gate):
+        super().__init__()
+        self.gate, self.grad = gate, ops.GradOperation(get_all=True)
+
+    def construct(self, x, gate):
+        return self.grad(self.gate)(x, gate)
 
 
 def _alternate(cells: Dict[str, object], x, rounds: int, iters: int, *more) -> Dict[str, float]:
@@ -170,16 +181,20 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
         cols = [f"{t[f'{act}_ours']:.2f} | {t[f'{act}_standard']:.2f} | {t[f'{act}_standard'] / t[f'{act}_ours']:.2f}x"
                 for act in ("relu", "")]
         print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
-    print("\n| channels, map (squeeze-excite product) | ours ms | Tile + Mul MindSpore ms | speed-up |\n"
-          "| --- | ---: | ---: | ---: |")
+    print("\n| channels, map (squeeze-excite product) | ours ms | Tile + Mul MindSpore ms | speed-up | "
+          "train ours ms | train MindSpore ms | speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for channels, side in GATE_SHAPES:
         x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
         gate = ms.Tensor(rng.uniform(0, 1, (batch, channels, 1, 1)).astype(np.float32))
         cells = {"ours": _Gate(True), "standard": _Gate(False)}
         for cell in cells.values():
             cell.set_train(False)
+        cells.update({f"train_{key}": _GateTrain(_Gate(key == "ours")) for key in ("ours", "standard")})
+        for key in ("train_ours", "train_standard"):
+            cells[key].set_train(True)
         t = _alternate(cells, x, rounds, iters, gate)
-        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x |",
+        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x | "
+              f"{t['train_ours']:.2f} | {t['train_standard']:.2f} | {t['train_standard'] / t['train_ours']:.2f}x |",
               flush=True)
 
 

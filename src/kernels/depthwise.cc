@@ -400,3 +400,27 @@ extern "C" int ChannelScale(int nparam, void **params, int *ndims, int64_t **sha
   }
   return 0;
 }
+
+// The squeeze-excite product's gradient for its gate: sum over the map of dout * x per (sample, channel), summed
+// in double. params: dout (N, C, H, W), x (N, C, H, W), threads (one int32), out (N, C, 1, 1).
+extern "C" int ChannelDot(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                          void *) {
+  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 4 || ndims[2] != 1 || ndims[3] != 4) return 1;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || std::strcmp(dtypes[2], "int32") != 0 || !is_f32(dtypes[3])) {
+    return 1;
+  }
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[1][d] != shapes[0][d]) return 2;
+  }
+  if (shapes[3][0] != shapes[0][0] || shapes[3][1] != shapes[0][1] || shapes[3][2] != 1 || shapes[3][3] != 1) {
+    return 2;
+  }
+  const int64_t planes = shapes[0][0] * shapes[0][1], size = shapes[0][2] * shapes[0][3];
+  const float *dy = static_cast<float *>(params[0]);
+  const float *x = static_cast<float *>(params[1]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[2]));
+  float *out = static_cast<float *>(params[3]);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t p = 0; p < planes; ++p) out[p] = static_cast<float>(dot(dy + p * size, x + p * size, size));
+  return 0;
+}

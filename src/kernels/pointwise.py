@@ -86,25 +86,29 @@ class Conv2d(nn.Conv2d):
 
 
 def gate_op(lib: str) -> ops.Custom:
-    """x * gate (gate (N, C, 1, 1)) as one custom op, inputs (x, gate, threads); its bprop: dout * gate (tiled)
-    for x, the per-channel sum of dout * x for the gate."""
+    """x * gate (gate (N, C, 1, 1)) as one custom op, inputs (x, gate, threads); its bprop is our kernels too:
+    `ChannelScale(dout, gate)` for x and `ChannelDot(dout, x)` (the per-channel sum of dout * x) for the gate,
+    where MindSpore tiles the gate to the map for the product and its gradient."""
     if (lib, "gate") in _OPS:
         return _OPS[(lib, "gate")]
-    sum_map, zeros_like = ops.ReduceSum(keep_dims=True), ops.ZerosLike()
+    zeros_like = ops.ZerosLike()
+    dot = ops.Custom(f"{lib}:ChannelDot", out_shape=lambda dy, x, t: list(x[:2]) + [1, 1],
+                     out_dtype=lambda dy, x, t: x, func_type="aot")
 
     def bprop(x, gate, threads, out, dout):
-        return dout * ops.tile(gate, (1, 1) + x.shape[2:]), sum_map(dout * x, (2, 3)), zeros_like(threads)
+        return scale(dout, gate, threads), dot(dout, x, threads), zeros_like(threads)
 
-    op = ops.Custom(f"{lib}:ChannelScale", out_shape=lambda x, g, t: x, out_dtype=lambda x, g, t: x,
-                    func_type="aot", bprop=bprop)
-    _OPS[(lib, "gate")] = op
-    return op
+    scale = ops.Custom(f"{lib}:ChannelScale", out_shape=lambda x, g, t: x, out_dtype=lambda x, g, t: x,
+                       func_type="aot", bprop=bprop)
+    _OPS[(lib, "gate")] = scale
+    return scale
 
 
 class GateProduct(nn.Cell):
-    """x * gate for a per-channel gate (N, C, 1, 1), the squeeze-excite product: one pass of our kernel in
-    inference graphs on CPU; elsewhere (training, kernels off, exports: `use_kernel` False) the gate tiled to the
-    map and multiplied, as `layers.expand_gate` does (MindSpore's broadcast Mul kept several times the memory)."""
+    """x * gate for a per-channel gate (N, C, 1, 1), the squeeze-excite product: one pass of our kernel on CPU,
+    in training (with our kernels for its gradients) and inference graphs; elsewhere (kernels off, float16,
+    exports: `use_kernel` False) the gate tiled to the map and multiplied, as `layers.expand_gate` does
+    (MindSpore's broadcast Mul kept several times the memory)."""
 
     def __init__(self):
         super().__init__()
@@ -115,6 +119,6 @@ class GateProduct(nn.Cell):
             self.threads = ms.Tensor([thread_count()], ms.int32)
 
     def construct(self, x, gate):
-        if self.use_kernel and not self.training and x.dtype == ms.float32:
+        if self.use_kernel and x.dtype == ms.float32 and gate.dtype == ms.float32:
             return self.scale(x, gate, self.threads)
         return x * ops.tile(gate, (1, 1) + x.shape[2:])

@@ -205,11 +205,11 @@ def test_parallel_builds_build_once(tmp_path, monkeypatch):
     assert build.build(depthwise.SOURCE) == paths[0]
 
 
-def _network(monkeypatch, mode, source=None):
+def _network(monkeypatch, mode, source=None, name="mobilenet_v1_025"):
     from src.models import create_model
     monkeypatch.setenv(depthwise.ENV_SWITCH, mode)
     ms.set_seed(0)
-    net = create_model("mobilenet_v1_025", num_classes=5)
+    net = create_model(name, num_classes=5)
     if source is not None:
         ms.load_param_into_net(net, {p.name: ms.Parameter(p.data.copy(), p.name) for p in source.get_parameters()})
     return net
@@ -235,16 +235,19 @@ def _train_grads(net, x, labels):
 
 
 @pytest.mark.slow
-def test_network_same_logits_and_gradients(monkeypatch):
-    """mobilenet_v1_025 with our kernels on every depthwise conv gives the standard op's logits (training mode:
+@pytest.mark.parametrize("name, kernels", [("mobilenet_v1_025", 13), ("ghostnet_050", 41)])
+def test_network_same_logits_and_gradients(name, kernels, monkeypatch):
+    """mobilenet_v1_025 and ghostnet_050 (squeeze-excite: our gate product and its gradient kernels too) with our
+    kernels on every depthwise conv give the standard op's logits (training mode:
     with untrained batch-norm statistics every image gives the same eval logits) and one training step's gradients.
     Batch-norm gamma gradients are sums that cancel almost to nothing, so float32 rounding moves them far more than
     the rest: each result may differ by 10x what a 1e-6 relative change of the input makes of the standard network's
     own (and by at least 1e-5 of its scale)."""
     ms.set_context(mode=ms.GRAPH_MODE)
-    off = _network(monkeypatch, "0")
-    on = _network(monkeypatch, "all", source=off)
-    assert sum(isinstance(c, DepthwiseConv2d) and c.use_kernel for _, c in on.cells_and_names()) == 13
+    off = _network(monkeypatch, "0", name=name)
+    on = _network(monkeypatch, "all", source=off, name=name)
+    assert sum(isinstance(c, DepthwiseConv2d) and c.use_kernel for _, c in on.cells_and_names()) == kernels
+    assert not any(getattr(c, "use_kernel", False) for _, c in off.cells_and_names())
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 64, 64)).astype(np.float32)
     nudged = ms.Tensor(x * (1 + 1e-6 * rng.standard_normal(x.shape)).astype(np.float32))
