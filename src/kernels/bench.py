@@ -1,6 +1,6 @@
 """Time our depthwise kernels against MindSpore's convolution, per shape, in graph mode on CPU.
 
-    python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net] [--table]
+    python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net|dfc] [--table]
     python -m src.kernels.bench --fusion|--batchnorm [--batch 32] [--rounds 3] [--iters 5]
 
 Each shape runs forward ("eval") and forward + backward to the input and the weight ("train"), ours and the
@@ -31,6 +31,9 @@ NET_CHANNELS = {112: 48, 56: 72, 28: 120, 14: 480, 7: 960}
 NET_SHAPES = tuple((NET_CHANNELS[m], m, k, s) for m, k, s in (
     (112, 3, 1), (56, 3, 1), (28, 3, 1), (14, 3, 1), (7, 3, 1), (112, 3, 2), (56, 3, 2), (28, 3, 2), (14, 3, 2),
     (28, 5, 1), (14, 5, 1), (7, 5, 1), (56, 5, 2), (14, 5, 2)))
+# channels, map side, kernel (h, w), stride of GhostNetV2's DFC attention convs at 224x224 (on the pooled maps: 28, 14,
+# 7, and 3 where the last stage pools its 7x7 map), which pad "same"
+DFC_SHAPES = tuple((c, m, k, 1) for c, m in ((72, 28), (240, 14), (480, 7), (960, 3)) for k in ((1, 5), (5, 1)))
 # channels, map side of pointwise conv outputs followed by BiasAdd (+ ReLU) in ghostnet_100 / mobilenet_v1_100 at
 # 224x224, then small maps (inputs of 32-64 pixels) where a kernel call's fixed cost weighs more
 POINTWISE_SHAPES = ((16, 112), (24, 56), (36, 56), (60, 28), (120, 28), (240, 14), (480, 14), (64, 112),
@@ -48,10 +51,14 @@ class _Grad(nn.Cell):
         return self.grad(self.net, self.weights)(x)
 
 
-def _convs(channels: int, kernel: int, stride: int):
-    """(ours, standard): the same depthwise conv, ours forced onto every shape."""
+def _convs(channels: int, kernel, stride: int):
+    """(ours, standard): the same depthwise conv, ours forced onto every shape; a kernel given as (h, w) (the DFC
+    attention's) pads "same", as GhostNetV2 builds it."""
     from .depthwise import DepthwiseConv2d
-    args = dict(stride=stride, pad_mode="pad", padding=kernel // 2, group=channels)
+    if isinstance(kernel, tuple):
+        args = dict(stride=stride, pad_mode="same", group=channels)
+    else:
+        args = dict(stride=stride, pad_mode="pad", padding=kernel // 2, group=channels)
     ours = DepthwiseConv2d(channels, channels, kernel, **args)
     if not ours.use_kernel:
         raise RuntimeError("our kernels are not available here (see the log line above)")
@@ -224,7 +231,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--shapes", choices=("issue", "net"), default="issue")
+    parser.add_argument("--shapes", choices=("issue", "net", "dfc"), default="issue")
     parser.add_argument("--table", action="store_true", help="print the WINS tuple for selection.py")
     parser.add_argument("--fusion", action="store_true", help="time the inference graph's fusions instead")
     parser.add_argument("--batchnorm", action="store_true", help="time MindSpore's training BatchNorm instead")
@@ -234,7 +241,7 @@ def main(argv=None) -> int:
     if args.fusion or args.batchnorm:
         (time_fusions if args.fusion else time_batchnorm)(args.batch, args.rounds, args.iters)
         return 0
-    shapes = ISSUE_SHAPES if args.shapes == "issue" else NET_SHAPES
+    shapes = {"issue": ISSUE_SHAPES, "net": NET_SHAPES, "dfc": DFC_SHAPES}[args.shapes]
     print("| channels, map, kernel, stride | eval ours ms | eval MindSpore ms | speed-up | "
           "train ours ms | train MindSpore ms | speed-up |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -247,7 +254,8 @@ def main(argv=None) -> int:
             cols += [f"{t[f'{kind}_ours']:.1f}", f"{t[f'{kind}_standard']:.1f}", f"{ratio:.2f}x"]
             if ratio > 1.0:
                 _, side, kernel, stride = shape
-                wins.append((kernel, kernel, stride, stride, 1, 1, side, side, kind))
+                kh, kw = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+                wins.append((kh, kw, stride, stride, 1, 1, side, side, kind))
         print(f"| {', '.join(map(str, shape))} | " + " | ".join(cols) + " |", flush=True)
     if args.table:
         print("WINS = (\n" + "".join(f"    {w!r},\n" for w in wins) + ")")

@@ -7,6 +7,7 @@ from typing import Callable, Optional
 import mindspore as ms
 from mindspore import nn, ops
 
+from ..kernels.depthwise import DepthwiseConv2d
 from .layers import ConvBnAct, SqueezeExcite, batch_norm, conv2d, conv_bn
 from .reparam import fuse_conv_bn, fused_conv, sum_branches
 
@@ -26,18 +27,20 @@ class DFCAttention(nn.SequentialCell):
     layers are the children 0..5, as in timm's `short_conv`. A side shorter than 2 (the last stage at inputs under
     64x64, where timm's avg_pool2d fails) is not pooled.
 
-    Written for MindSpore's ONNX exporter: the 1x5 / 5x1 convs pad "same" (the exporter writes an explicit
-    per-side padding in MindSpore's top, bottom, left, right order where ONNX expects begins then ends, which
-    mixes up (0, 0, 2, 2)); the upsampling is a Gather of constant row and column indices (the exporter's Resize
-    fixes the batch size, wrong under a dynamic batch, and ResizeNearestNeighborV2 has no converter).
+    The 1x5 / 5x1 convs are `DepthwiseConv2d`s (our CPU kernels on the pooled maps where they win, MindSpore's
+    operator elsewhere and in exports). Written for MindSpore's ONNX exporter: the 1x5 / 5x1 convs pad "same"
+    (the exporter writes an explicit per-side padding in MindSpore's top, bottom, left, right order where ONNX
+    expects begins then ends, which mixes up (0, 0, 2, 2)); the upsampling is a Gather of constant row and column
+    indices (the exporter's Resize fixes the batch size, wrong under a dynamic batch, and ResizeNearestNeighborV2
+    has no converter).
     """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__([
             conv2d(in_channels, out_channels, 1), batch_norm(out_channels),
-            nn.Conv2d(out_channels, out_channels, (1, 5), pad_mode="same", group=out_channels, has_bias=False),
+            DepthwiseConv2d(out_channels, out_channels, (1, 5), pad_mode="same", group=out_channels, has_bias=False),
             batch_norm(out_channels),
-            nn.Conv2d(out_channels, out_channels, (5, 1), pad_mode="same", group=out_channels, has_bias=False),
+            DepthwiseConv2d(out_channels, out_channels, (5, 1), pad_mode="same", group=out_channels, has_bias=False),
             batch_norm(out_channels),
         ])
         self.sigmoid = ops.Sigmoid()

@@ -235,7 +235,7 @@ def _train_grads(net, x, labels):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, kernels", [("mobilenet_v1_025", 13), ("ghostnet_050", 41)])
+@pytest.mark.parametrize("name, kernels", [("mobilenet_v1_025", 13), ("ghostnet_050", 41), ("ghostnetv2_100", 69)])
 def test_network_same_logits_and_gradients(name, kernels, monkeypatch):
     """mobilenet_v1_025 and ghostnet_050 (squeeze-excite: our gate product and its gradient kernels too) with our
     kernels on every depthwise conv give the standard op's logits (training mode:
@@ -307,17 +307,20 @@ def test_geometries_with_equal_input_shapes_stay_apart(mode):
     assert shapes == [(1, 6, 16, 16), (1, 6, 8, 8), (1, 6, 16, 16)]
 
 
-@pytest.mark.parametrize("name", ["ghostnet_050", "repghostnet_050"])
+@pytest.mark.parametrize("name", ["ghostnet_050", "repghostnet_050", "ghostnetv2_100", "ghostnetv3_050"])
 def test_networks_build_depthwise_convs_through_the_helper(name, monkeypatch):
-    """Every k x k depthwise conv of the family is a DepthwiseConv2d, and the parameter names and shapes are those
-    of the network built with the kernels off."""
+    """Every depthwise conv of the family (k x k, and GhostNetV2/V3's 1x5 / 5x1 DFC attention convs, which pad
+    "same") is a DepthwiseConv2d, and the parameter names and shapes are those of the network built with the
+    kernels off."""
     from src.models import create_model
     nets = []
     for mode in ("0", "1"):
         monkeypatch.setenv(depthwise.ENV_SWITCH, mode)
         nets.append(create_model(name, num_classes=4))
     dw = [c for _, c in nets[1].cells_and_names() if isinstance(c, nn.Conv2d) and c.group > 1
-          and c.group == c.in_channels == c.out_channels and c.pad_mode == "pad"]
+          and c.group == c.in_channels == c.out_channels and c.pad_mode in ("pad", "same")]
     assert dw and all(isinstance(c, DepthwiseConv2d) and c.use_kernel for c in dw)
+    dfc = [c for c in dw if c.kernel_size in ((1, 5), (5, 1))]
+    assert bool(dfc) == name.startswith(("ghostnetv2", "ghostnetv3"))
     names = [[(p.name, p.shape) for p in net.get_parameters()] for net in nets]
     assert names[0] == names[1]
