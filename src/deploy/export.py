@@ -13,7 +13,7 @@ from mindspore.train import mind_ir_pb2
 
 from ..errors import DataError
 from ..engine.record import RECORD_KEY, ModelRecord
-from ..kernels.depthwise import exports_standard_ops
+from ..kernels.depthwise import standard_ops
 
 FILE_FORMATS = ("MINDIR", "ONNX", "AIR")
 _SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
@@ -32,7 +32,6 @@ def export_path(file_name: str, file_format: str) -> str:
     return file_name if file_name.endswith(suffix) else file_name + suffix
 
 
-@exports_standard_ops  # the file holds MindSpore's own operators, never our CPU kernels
 def export_model(net, file_name: str, file_format: str, batch_size: int = 1, image_size: int = 224,
                  device_target: str = "CPU", record: Optional[ModelRecord] = None) -> str:
     """Export the eval-mode `net` for inputs (batch_size, 3, image_size, image_size); return the written path.
@@ -46,34 +45,36 @@ def export_model(net, file_name: str, file_format: str, batch_size: int = 1, ima
         raise ValueError(f"AIR export needs MindSpore's Ascend backend (an Ascend 910/310 device and the Ascend "
                          f"build of MindSpore); this run uses {device_target}. Formats that work here: MINDIR, ONNX")
     net.set_train(False)
-    path = export_path(file_name, file_format)
-    base = path[: -len(_SUFFIX[file_format])]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if os.path.exists(path):
-        os.remove(path)  # MindSpore writes read-only files and will not replace one
-    if batch_size == 0:
-        example = ms.Tensor(shape=[None, 3, image_size, image_size], dtype=ms.float32)
-    else:
-        example = ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32))
-    if file_format == "ONNX":
-        outputs = output_names(net)
-        kwargs = dict(input_names=["x"], output_names=outputs)
+    # the file holds MindSpore's own operators, never our CPU kernels, in the form the batch dimension allows
+    with standard_ops(net, dynamic_batch=batch_size == 0):
+        path = export_path(file_name, file_format)
+        base = path[: -len(_SUFFIX[file_format])]
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if os.path.exists(path):
+            os.remove(path)  # MindSpore writes read-only files and will not replace one
         if batch_size == 0:
-            # The shapeless example makes the batch symbolic through the whole graph, outputs included; with a
-            # batch-1 example and dynamic_axes alone MindSpore declared the output as {1, classes}, and
-            # onnxruntime warned on every batch of another size.
-            kwargs["dynamic_axes"] = {name: {0: "N"} for name in ["x"] + outputs}
-        ms.onnx.export(net, example, file_name=base, **kwargs)
-        if record is not None:
-            _add_onnx_metadata(path, record)
-    elif file_format == "MINDIR" and record is not None:
-        text = record.to_json()
+            example = ms.Tensor(shape=[None, 3, image_size, image_size], dtype=ms.float32)
+        else:
+            example = ms.Tensor(np.zeros((batch_size, 3, image_size, image_size), np.float32))
+        if file_format == "ONNX":
+            outputs = output_names(net)
+            kwargs = dict(input_names=["x"], output_names=outputs)
+            if batch_size == 0:
+                # The shapeless example makes the batch symbolic through the whole graph, outputs included; with a
+                # batch-1 example and dynamic_axes alone MindSpore declared the output as {1, classes}, and
+                # onnxruntime warned on every batch of another size.
+                kwargs["dynamic_axes"] = {name: {0: "N"} for name in ["x"] + outputs}
+            ms.onnx.export(net, example, file_name=base, **kwargs)
+            if record is not None:
+                _add_onnx_metadata(path, record)
+        elif file_format == "MINDIR" and record is not None:
+            text = record.to_json()
 
-        def add_record(model_proto):
-            model_proto.user_info[RECORD_KEY] = text
-        ms.export(net, example, file_name=base, file_format=file_format, custom_func=add_record)
-    else:
-        ms.export(net, example, file_name=base, file_format=file_format)
+            def add_record(model_proto):
+                model_proto.user_info[RECORD_KEY] = text
+            ms.export(net, example, file_name=base, file_format=file_format, custom_func=add_record)
+        else:
+            ms.export(net, example, file_name=base, file_format=file_format)
     if not os.path.isfile(path):
         raise RuntimeError(f"MindSpore reported no error but wrote no '{path}'")
     return path

@@ -424,3 +424,101 @@ extern "C" int ChannelDot(int nparam, void **params, int *ndims, int64_t **shape
   for (int64_t p = 0; p < planes; ++p) out[p] = static_cast<float>(dot(dy + p * size, x + p * size, size));
   return 0;
 }
+
+namespace {
+
+// Checks the inputs UpsampleScale and UpsampleScaleGrad share: params 0 and 1 float32 of 4 dims, 2-4 int32 of one
+// (rows (H), cols (W), threads), the map (N, C, H, W) at `map` and the gate (N, C, h, w) at `gate`.
+bool upsample_inputs(int *ndims, int64_t **shapes, const char **dtypes, int map, int gate) {
+  if (ndims[0] != 4 || ndims[1] != 4 || ndims[2] != 1 || ndims[3] != 1 || ndims[4] != 1) return false;
+  if (!is_f32(dtypes[0]) || !is_f32(dtypes[1]) || ndims[gate] != 4 || !is_f32(dtypes[gate])) return false;
+  for (int i = 2; i < 5; ++i) {
+    if (std::strcmp(dtypes[i], "int32") != 0) return false;
+  }
+  const int64_t *m = shapes[map], *g = shapes[gate];
+  return g[0] == m[0] && g[1] == m[1] && shapes[2][0] == m[2] && shapes[3][0] == m[3] && shapes[4][0] == 1;
+}
+
+bool indices_inside(const int32_t *idx, int64_t count, int64_t limit) {
+  for (int64_t i = 0; i < count; ++i) {
+    if (idx[i] < 0 || idx[i] >= limit) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// x times a gate upsampled by nearest neighbour: y[n, c, i, j] = x[n, c, i, j] * gate[n, c, rows[i], cols[j]], one
+// pass over the map without writing the upsampled gate out (GhostNetV2's DFC attention product, where MindSpore
+// gathers the gate to full size and multiplies). params: x (N, C, H, W), gate (N, C, h, w), rows (H), cols (W),
+// threads (one int32), out (N, C, H, W).
+extern "C" int UpsampleScale(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                             void *) {
+  if (nparam != 6 || !upsample_inputs(ndims, shapes, dtypes, 0, 1) || ndims[5] != 4 || !is_f32(dtypes[5])) return 1;
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[5][d] != shapes[0][d]) return 2;
+  }
+  const int64_t planes = shapes[0][0] * shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t h = shapes[1][2], w = shapes[1][3];
+  const int32_t *rows = static_cast<int32_t *>(params[2]), *cols = static_cast<int32_t *>(params[3]);
+  if (!indices_inside(rows, H, h) || !indices_inside(cols, W, w)) return 3;
+  const float *x = static_cast<float *>(params[0]);
+  const float *gate = static_cast<float *>(params[1]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[4]));
+  float *y = static_cast<float *>(params[5]);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> row(W);  // one gate row spread over the map's columns
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      int32_t spread = -1;
+      for (int64_t i = 0; i < H; ++i) {
+        if (rows[i] != spread) {
+          spread = rows[i];
+          const float *g = gate + (p * h + spread) * w;
+          for (int64_t j = 0; j < W; ++j) row[j] = g[cols[j]];
+        }
+        const float *src = x + (p * H + i) * W;
+        float *dst = y + (p * H + i) * W;
+        for (int64_t j = 0; j < W; ++j) dst[j] = src[j] * row[j];
+      }
+    }
+  }
+  return 0;
+}
+
+// UpsampleScale's gradient for its gate: dgate[n, c, r, s] = the sum of dy * x over the map positions (i, j) with
+// rows[i] == r and cols[j] == s, summed in double. params: dy (N, C, H, W), x (N, C, H, W), rows (H), cols (W),
+// threads (one int32), the gate (N, C, h, w: only its shape is read), out (N, C, h, w).
+extern "C" int UpsampleScaleGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                 void *, void *) {
+  if (nparam != 7 || !upsample_inputs(ndims, shapes, dtypes, 0, 5) || ndims[6] != 4 || !is_f32(dtypes[6])) return 1;
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[1][d] != shapes[0][d] || shapes[6][d] != shapes[5][d]) return 2;
+  }
+  const int64_t planes = shapes[0][0] * shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t h = shapes[5][2], w = shapes[5][3];
+  const int32_t *rows = static_cast<int32_t *>(params[2]), *cols = static_cast<int32_t *>(params[3]);
+  if (!indices_inside(rows, H, h) || !indices_inside(cols, W, w)) return 3;
+  const float *dy = static_cast<float *>(params[0]);
+  const float *x = static_cast<float *>(params[1]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[4]));
+  float *dg = static_cast<float *>(params[6]);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<double> sums(h * w);
+    std::vector<float> prod(W);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      std::fill(sums.begin(), sums.end(), 0.0);
+      for (int64_t i = 0; i < H; ++i) {
+        const float *a = dy + (p * H + i) * W, *b = x + (p * H + i) * W;
+        for (int64_t j = 0; j < W; ++j) prod[j] = a[j] * b[j];
+        double *acc = sums.data() + rows[i] * w;
+        for (int64_t j = 0; j < W; ++j) acc[cols[j]] += prod[j];
+      }
+      for (int64_t q = 0; q < h * w; ++q) dg[p * h * w + q] = static_cast<float>(sums[q]);
+    }
+  }
+  return 0;
+}

@@ -8,7 +8,6 @@ log line saying why, on a device other than CPU, without AVX2 or g++, with GHOST
 bias (BatchNorm folded) runs one fused kernel for conv + bias (+ the ReLU / ReLU6 `fuse_activation` took over).
 """
 import contextlib
-import functools
 import logging
 import os
 from typing import Dict, Optional, Tuple
@@ -225,26 +224,24 @@ class DepthwiseConv2d(nn.Conv2d):
 
 
 @contextlib.contextmanager
-def standard_ops(net: nn.Cell):
-    """Within the block, `net`'s depthwise convs compile with MindSpore's standard operator (export: the file must
-    not depend on our library); restored afterwards. Affects graphs compiled inside the block."""
+def standard_ops(net: nn.Cell, dynamic_batch: bool = False):
+    """Within the block, `net`'s cells compile with MindSpore's standard operators (export: the file must not
+    depend on our library), and cells with an `exporting` attribute take the form they export in, whether our
+    kernels could run or not, so the file is the same either way: `exporting` is "fixed" or "dynamic" (a file
+    with a dynamic batch dimension); restored to "" afterwards. Affects graphs compiled inside the block."""
     cells = [cell for _, cell in net.cells_and_names() if getattr(cell, "use_kernel", False)]  # pointwise too
+    exporting = [cell for _, cell in net.cells_and_names() if hasattr(cell, "exporting")]
     for cell in cells:
         cell.use_kernel = False
+    for cell in exporting:
+        cell.exporting = "dynamic" if dynamic_batch else "fixed"
     try:
         yield net
     finally:
         for cell in cells:
             cell.use_kernel = True
-
-
-def exports_standard_ops(func):
-    """Decorator for a function func(net, ...) that writes `net` to a file: it runs inside `standard_ops(net)`."""
-    @functools.wraps(func)
-    def wrapper(net, *args, **kwargs):
-        with standard_ops(net):
-            return func(net, *args, **kwargs)
-    return wrapper
+        for cell in exporting:
+            cell.exporting = ""
 
 
 def shared_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom:

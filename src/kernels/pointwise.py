@@ -106,19 +106,44 @@ def gate_op(lib: str) -> ops.Custom:
 
 class GateProduct(nn.Cell):
     """x * gate for a per-channel gate (N, C, 1, 1), the squeeze-excite product: one pass of our kernel on CPU,
-    in training (with our kernels for its gradients) and inference graphs; elsewhere (kernels off, float16,
-    exports: `use_kernel` False) the gate tiled to the map and multiplied, as `layers.expand_gate` does
-    (MindSpore's broadcast Mul kept several times the memory)."""
+    in training (with our kernels for its gradients) and inference graphs; with the kernels off or float16 the
+    gate tiled to the map and multiplied, as `layers.expand_gate` does (MindSpore's broadcast Mul kept several
+    times the memory in training). Exports (`standard_ops` sets `exporting`) write a broadcast Mul: onnxruntime's
+    Tile wrote the gate out to the whole map."""
 
     def __init__(self):
         super().__init__()
         lib = library()
         self.use_kernel = lib is not None
+        self.exporting = ""
         if self.use_kernel:
             self.scale = gate_op(lib)
             self.threads = ms.Tensor([thread_count()], ms.int32)
 
     def construct(self, x, gate):
+        if self.exporting:
+            return x * gate
         if self.use_kernel and x.dtype == ms.float32 and gate.dtype == ms.float32:
             return self.scale(x, gate, self.threads)
         return x * ops.tile(gate, (1, 1) + x.shape[2:])
+
+
+def upsample_gate_op(lib: str) -> ops.Custom:
+    """x * gate upsampled by nearest neighbour (`UpsampleScale`), inputs (x (N, C, H, W), gate (N, C, h, w), rows
+    (H), cols (W), threads): rows and cols are the gate's source row and column of each map row and column. Its
+    bprop: the same kernel on dout for x, `UpsampleScaleGrad` (dout * x summed over each gate cell's positions)
+    for the gate."""
+    if (lib, "upsample") in _OPS:
+        return _OPS[(lib, "upsample")]
+    zeros_like = ops.ZerosLike()
+    grad_gate = ops.Custom(f"{lib}:UpsampleScaleGrad", out_shape=lambda dy, x, r, c, t, g: g,
+                           out_dtype=lambda dy, x, r, c, t, g: x, func_type="aot")
+
+    def bprop(x, gate, rows, cols, threads, out, dout):
+        return (scale(dout, gate, rows, cols, threads), grad_gate(dout, x, rows, cols, threads, gate),
+                zeros_like(rows), zeros_like(cols), zeros_like(threads))
+
+    scale = ops.Custom(f"{lib}:UpsampleScale", out_shape=lambda x, g, r, c, t: x,
+                       out_dtype=lambda x, g, r, c, t: x, func_type="aot", bprop=bprop)
+    _OPS[(lib, "upsample")] = scale
+    return scale

@@ -314,3 +314,76 @@ def test_gate_product_trains_with_our_kernels(mode, monkeypatch):
                         out_dtype=lambda dy, a, t: a, func_type="aot")
     direct = dot(ms.Tensor(g), ms.Tensor(x), ms.Tensor([2], ms.int32)).asnumpy()
     assert rel_err(direct, ref_dgate) < 1e-6
+
+
+def _upsample_reference(x, gate, rows, cols):
+    return x.astype(np.float64) * gate.astype(np.float64)[:, :, rows][:, :, :, cols]
+
+
+@pytest.mark.parametrize("hw, small", [((8, 6), (4, 3)), ((7, 7), (3, 3)), ((1, 5), (1, 2)), ((4, 4), (4, 4))])
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+def test_upsampled_gate_product_and_its_gradients(hw, small, mode):
+    """UpsampleScale (GhostNetV2's x * nearest-upsampled gate, one pass) and its bprop (the same kernel for dx,
+    UpsampleScaleGrad for the gate) against float64: odd maps (7 from 3), a side not pooled, no upsampling at
+    all. The comparison fails for a gate row shifted by one, and for a gate gradient summed over the wrong cells."""
+    from src.kernels.pointwise import upsample_gate_op
+    from src.models.ghost import nearest_indices
+    ms.set_context(mode=mode)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3) + hw).astype(np.float32) + 0.5
+    gate = rng.uniform(0, 1, (2, 3) + small).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    rows, cols = nearest_indices(small[0], hw[0]), nearest_indices(small[1], hw[1])
+    r, c = rows.asnumpy(), cols.asnumpy()
+    op, threads = upsample_gate_op(depthwise.library()), ms.Tensor([2], ms.int32)
+
+    class Grads(nn.Cell):
+        def construct(self, a, b, dy):
+            return ms.grad(lambda u, v: (op(u, v, rows, cols, threads) * dy).sum(), (0, 1))(a, b)
+
+    y = op(ms.Tensor(x), ms.Tensor(gate), rows, cols, threads).asnumpy()
+    assert rel_err(y, _upsample_reference(x, gate, r, c)) < TOL
+    if small[0] > 1:
+        assert rel_err(y, _upsample_reference(x, gate, np.minimum(r + 1, small[0] - 1), c)) > 100 * TOL
+    dx, dgate = Grads()(ms.Tensor(x), ms.Tensor(gate), ms.Tensor(g))
+    assert rel_err(dx.asnumpy(), _upsample_reference(g, gate, r, c)) < TOL
+    ref = np.zeros(gate.shape)
+    np.add.at(ref, (slice(None), slice(None), r[:, None], c[None, :]), g.astype(np.float64) * x)
+    assert dgate.shape == gate.shape and rel_err(dgate.asnumpy(), ref) < 1e-6
+    wrong = np.zeros(gate.shape)
+    np.add.at(wrong, (slice(None), slice(None), r[:, None], c[None, :]), g.astype(np.float64) * x[:, ::-1])
+    assert rel_err(dgate.asnumpy(), wrong) > 1e-3
+
+
+def test_upsampled_gate_product_refuses_indices_outside_the_gate():
+    """A row index past the gate's height is refused by the kernel, not read out of bounds."""
+    from src.kernels.pointwise import upsample_gate_op
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    op = upsample_gate_op(depthwise.library())
+    x, gate = ms.Tensor(np.ones((1, 2, 4, 4), np.float32)), ms.Tensor(np.ones((1, 2, 2, 2), np.float32))
+    rows, cols = ms.Tensor([0, 0, 1, 2], ms.int32), ms.Tensor([0, 0, 1, 1], ms.int32)
+    with pytest.raises(RuntimeError, match="function\\(UpsampleScale\\) is 3"):
+        op(x, gate, rows, cols, ms.Tensor([1], ms.int32)).asnumpy()
+
+
+def test_exports_write_the_products_in_the_form_onnxruntime_runs_fast(tmp_path, monkeypatch):
+    """The ONNX file of ghostnetv2_100 (squeeze-excite and DFC attention) holds no Tile: the squeeze-excite product
+    is a broadcast Mul. With a fixed batch the DFC gates are upsampled by Resize; with a dynamic batch (MindSpore's
+    Resize export would fix it) by Gathers. The same nodes with the kernels on and off. (Parity with the network:
+    tests/deploy/test_export.py.)"""
+    from src.deploy.export import export_model
+    from src.models import create_model
+    ms.set_context(mode=ms.GRAPH_MODE)
+    types = {}
+    for kernels in ("0", "1"):
+        monkeypatch.setenv(depthwise.ENV_SWITCH, kernels)
+        net = create_model("ghostnetv2_100", num_classes=4)
+        net.set_train(False)
+        for batch in (1, 0):
+            path = export_model(net, str(tmp_path / f"{kernels}_{batch}"), "ONNX", batch_size=batch, image_size=32)
+            types[kernels, batch] = [node.op_type for node in onnx.load(path).graph.node]
+        assert not any(getattr(cell, "exporting", "") for _, cell in net.cells_and_names())  # restored
+    assert types["0", 1] == types["1", 1] and types["0", 0] == types["1", 0]
+    assert "Tile" not in types["1", 1] and "Tile" not in types["1", 0]
+    assert "Resize" in types["1", 1] and "Gather" not in types["1", 1]
+    assert "Gather" in types["1", 0] and "Resize" not in types["1", 0]
