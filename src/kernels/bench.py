@@ -209,38 +209,32 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
         cols = [f"{t[f'{act}_ours']:.2f} | {t[f'{act}_standard']:.2f} | {t[f'{act}_standard'] / t[f'{act}_ours']:.2f}x"
                 for act in ("relu", "")]
         print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
-    print("\n| channels, map (squeeze-excite product) | ours ms | Tile + Mul MindSpore ms | speed-up | "
-          "train ours ms | train MindSpore ms | speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for channels, side in GATE_SHAPES:
-        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
-        gate = ms.Tensor(rng.uniform(0, 1, (batch, channels, 1, 1)).astype(np.float32))
-        cells = {"ours": _Gate(True), "standard": _Gate(False)}
-        for cell in cells.values():
-            cell.set_train(False)
-        cells.update({f"train_{key}": _GateTrain(_Gate(key == "ours")) for key in ("ours", "standard")})
-        for key in ("train_ours", "train_standard"):
-            cells[key].set_train(True)
-        t = _alternate(cells, x, rounds, iters, gate)
-        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x | "
-              f"{t['train_ours']:.2f} | {t['train_standard']:.2f} | {t['train_standard'] / t['train_ours']:.2f}x |",
-              flush=True)
-    print("\n| channels, map (DFC attention product, gate at half the side) | ours ms | Gather + Mul MindSpore ms | "
-          "speed-up | train ours ms | train MindSpore ms | speed-up |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for channels, side in UPSAMPLE_SHAPES:
-        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
-        gate = ms.Tensor(rng.uniform(0, 1, (batch, channels, side // 2, side // 2)).astype(np.float32))
-        rows = ms.Tensor([i * (side // 2) // side for i in range(side)], ms.int32)
-        cells = {"ours": _UpsampleGate(True), "standard": _UpsampleGate(False)}
-        for cell in cells.values():
-            cell.set_train(False)
-        cells.update({f"train_{key}": _GateTrain(_UpsampleGate(key == "ours")) for key in ("ours", "standard")})
-        for key in ("train_ours", "train_standard"):
-            cells[key].set_train(True)
-        t = _alternate(cells, x, rounds, iters, gate, rows, rows)
-        print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x | "
-              f"{t['train_ours']:.2f} | {t['train_standard']:.2f} | {t['train_standard'] / t['train_ours']:.2f}x |",
-              flush=True)
+    for title, standard, product, shapes in (
+            ("squeeze-excite product", "Tile + Mul", _Gate, GATE_SHAPES),
+            ("DFC attention product, gate at half the side", "Gather + Mul", _UpsampleGate, UPSAMPLE_SHAPES)):
+        print(f"\n| channels, map ({title}) | ours ms | {standard} MindSpore ms | speed-up | train ours ms | "
+              "train MindSpore ms | speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for channels, side in shapes:
+            _time_product(product, rng, batch, channels, side, rounds, iters)
+
+
+def _time_product(product, rng, batch: int, channels: int, side: int, rounds: int, iters: int) -> None:
+    """One row of a product table: `product(ours)` forward (eval) and with its gradients (train), ours against
+    MindSpore's; _UpsampleGate's gate has half the side (3 for 7, as GhostNetV2 pools), _Gate's is (N, C, 1, 1)."""
+    x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+    small = side // 2 if product is _UpsampleGate else 1
+    more = [ms.Tensor(rng.uniform(0, 1, (batch, channels, small, small)).astype(np.float32))]
+    if product is _UpsampleGate:
+        more += [ms.Tensor([i * small // side for i in range(side)], ms.int32)] * 2
+    cells = {}
+    for key in ("ours", "standard"):
+        cells[key], cells[f"train_{key}"] = product(key == "ours"), _GateTrain(product(key == "ours"))
+        cells[key].set_train(False)
+        cells[f"train_{key}"].set_train(True)
+    t = _alternate(cells, x, rounds, iters, *more)
+    print(f"| {channels}, {side} | {t['ours']:.2f} | {t['standard']:.2f} | {t['standard'] / t['ours']:.2f}x | "
+          f"{t['train_ours']:.2f} | {t['train_standard']:.2f} | {t['train_standard'] / t['train_ours']:.2f}x |",
+          flush=True)
 
 
 def time_batchnorm(batch: int, rounds: int, iters: int) -> None:
