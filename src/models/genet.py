@@ -41,7 +41,8 @@ from typing import Mapping, Optional
 from mindspore import nn
 
 from .convert import apply_rules
-from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, expand_gate, init_weights
+from ..kernels.pointwise import GateProduct
+from .layers import ClassifierMixin, GlobalAvgPool, batch_norm, conv2d, conv_bn, init_weights
 from .registry import DefaultCfg, WeightSource, register_model
 from .resnet import EXPANSION, Bottleneck, ResNetMixin, out_size
 
@@ -86,6 +87,7 @@ class GatherExcite(nn.Cell):
             hidden = channels // MLP_REDUCTION
             self.mlp = nn.SequentialCell([conv2d(channels, hidden, 1), nn.ReLU(), conv2d(hidden, channels, 1)])
         self.gate = nn.Sigmoid()
+        self.product = GateProduct()  # our kernels on CPU, which keep no tiled gate for the gradient
 
     def construct(self, x):
         context = x
@@ -94,7 +96,7 @@ class GatherExcite(nn.Cell):
         context = self.gather(context)
         if self.use_mlp:
             context = self.mlp(context)
-        return x * expand_gate(self.gate(context), x)  # the (N, C, 1, 1) gate tiled first: see expand_gate
+        return self.product(x, self.gate(context))
 
 
 class InputCheck(nn.Cell):
