@@ -168,7 +168,7 @@ class SqueezeExcite(nn.Cell):
         self.act1 = create_act(act)
         self.conv_expand = nn.Conv2d(reduced_channels, channels, 1, has_bias=True)
         self.gate = create_act(gate)
-        self.product = GateProduct()  # x * expand_gate(gate, x), one kernel of ours in inference graphs
+        self.product = GateProduct()  # x * gate: our kernels on CPU, in training and inference graphs
 
     def construct(self, x):
         s = self.conv_expand(self.act1(self.conv_reduce(self.pool(x))))
