@@ -1,8 +1,7 @@
 // Training-mode BatchNorm2d for MindSpore's CPU custom ops (func_type "aot"), float32, NCHW.
 //
 // MindSpore's BatchNorm + BatchNormGrad on CPU cost 9-11 passes over the map per training step (bench.py
-// --batchnorm); these kernels do it in 5: forward = statistics (BatchNormStats: one read) + normalise
-// (BatchNormNormalize: one read, one write),
+// --batchnorm); these kernels do it in 5: forward = statistics (one read) + normalise (one read, one write),
 // backward = two per-channel sums (one read of dy and x) + the input gradient (one read of each, one write).
 // OpenMP runs over channels: each thread owns whole channels, so every channel's N*H*W reduction is one sequential
 // sum in double (exact to float32 precision without a second pass for the variance).
@@ -78,27 +77,29 @@ int threads_of(const float *config) { return std::max(1, static_cast<int>(config
 
 }  // namespace
 
-// Batch statistics in training mode (the forward's first pass). params: x (N, C, H, W), moving_mean (C),
-// moving_variance (C), config (3) | batch mean (C), batch inverse std 1/sqrt(var + eps) (C), the updated moving mean
+// Forward in training mode. params: x (N, C, H, W), gamma (C), beta (C), moving_mean (C), moving_variance (C),
+// config (3) | y (N, C, H, W), batch mean (C), batch inverse std 1/sqrt(var + eps) (C), the updated moving mean
 // and moving variance (C each): moving = (1 - momentum) * moving + momentum * batch, with the unbiased batch
-// variance (var * M / (M - 1), M = N*H*W) for the moving variance as MindSpore's CPU BatchNorm does, the biased one
-// for normalising. Returns 1 on wrong types / ranks, 2 on shapes that do not fit, 3 when M < 2.
-extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+// variance (var * M / (M - 1), M = N*H*W) for the moving variance as MindSpore's CPU BatchNorm does, the biased
+// one for normalising. Returns 1 on wrong types / ranks, 2 on shapes that do not fit, 3 when M < 2.
+extern "C" int BatchNormTrain(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                               void *) {
-  if (nparam != 8 || ndims[0] != 4) return 1;
+  if (nparam != 11 || ndims[0] != 4 || ndims[6] != 4) return 1;
   for (int i = 0; i < nparam; ++i) {
-    if (!is_f32(dtypes[i]) || (i != 0 && ndims[i] != 1)) return 1;
+    if (!is_f32(dtypes[i]) || (i != 0 && i != 6 && ndims[i] != 1)) return 1;
   }
   const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
-  if (shapes[3][0] != 3) return 2;
-  for (int i : {1, 2, 4, 5, 6, 7}) {
+  if (shapes[5][0] != 3 || !same_shape(shapes[0], shapes[6], 4)) return 2;
+  for (int i : {1, 2, 3, 4, 7, 8, 9, 10}) {
     if (shapes[i][0] != c) return 2;
   }
   if (count < 2) return 3;
-  const float *x = static_cast<float *>(params[0]), *moving_mean = static_cast<float *>(params[1]);
-  const float *moving_var = static_cast<float *>(params[2]), *config = static_cast<float *>(params[3]);
-  float *mean_out = static_cast<float *>(params[4]), *invstd_out = static_cast<float *>(params[5]);
-  float *new_mean = static_cast<float *>(params[6]), *new_var = static_cast<float *>(params[7]);
+  const float *x = static_cast<float *>(params[0]), *gamma = static_cast<float *>(params[1]);
+  const float *beta = static_cast<float *>(params[2]), *moving_mean = static_cast<float *>(params[3]);
+  const float *moving_var = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
+  float *y = static_cast<float *>(params[6]), *mean_out = static_cast<float *>(params[7]);
+  float *invstd_out = static_cast<float *>(params[8]), *new_mean = static_cast<float *>(params[9]);
+  float *new_var = static_cast<float *>(params[10]);
   const double eps = config[0];
   const float momentum = config[1];
 #pragma omp parallel for schedule(static) num_threads(threads_of(config))
@@ -109,9 +110,14 @@ extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **s
       sum_and_dot(plane, plane, size, &s, &q);
     }
     const double mean = s / count, var = std::max(0.0, q / count - mean * mean);
-    const float m = static_cast<float>(mean);
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    const float scale = static_cast<float>(gamma[ch] * invstd), m = static_cast<float>(mean);
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t off = (b * c + ch) * size;
+      affine(x + off, m, scale, beta[ch], nullptr, 0.0f, y + off, size);
+    }
     mean_out[ch] = m;
-    invstd_out[ch] = static_cast<float>(1.0 / std::sqrt(var + eps));
+    invstd_out[ch] = static_cast<float>(invstd);
     const float unbiased = static_cast<float>(var * count / (count - 1));
     new_mean[ch] = moving_mean[ch] * (1.0f - momentum) + m * momentum;
     new_var[ch] = moving_var[ch] * (1.0f - momentum) + unbiased * momentum;
@@ -119,37 +125,7 @@ extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **s
   return 0;
 }
 
-// Normalise with given statistics (the forward's second pass). params: x (N, C, H, W), gamma (C), beta (C), mean
-// (C), inverse std (C), config (3) | y = (x - mean) * gamma * invstd + beta (N, C, H, W). A separate op from the
-// statistics so that the backward needs only x and the statistics: holding a multi-output op's outputs for its
-// bprop kept every BatchNorm's y alive until the backward (+12% peak memory in a ghostnet_100 training step).
-extern "C" int BatchNormNormalize(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
-                                  void *, void *) {
-  if (nparam != 7 || ndims[0] != 4 || ndims[6] != 4) return 1;
-  for (int i = 0; i < nparam; ++i) {
-    if (!is_f32(dtypes[i]) || (i != 0 && i != 6 && ndims[i] != 1)) return 1;
-  }
-  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3];
-  if (shapes[5][0] != 3 || !same_shape(shapes[0], shapes[6], 4)) return 2;
-  for (int i : {1, 2, 3, 4}) {
-    if (shapes[i][0] != c) return 2;
-  }
-  const float *x = static_cast<float *>(params[0]), *gamma = static_cast<float *>(params[1]);
-  const float *beta = static_cast<float *>(params[2]), *mean = static_cast<float *>(params[3]);
-  const float *invstd = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
-  float *y = static_cast<float *>(params[6]);
-#pragma omp parallel for schedule(static) num_threads(threads_of(config))
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const float scale = static_cast<float>(static_cast<double>(gamma[ch]) * invstd[ch]);
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t off = (b * c + ch) * size;
-      affine(x + off, mean[ch], scale, beta[ch], nullptr, 0.0f, y + off, size);
-    }
-  }
-  return 0;
-}
-
-// Backward of BatchNormNormalize(x, BatchNormStats(x)) to x, gamma and beta (through the statistics too). params: dy (N, C, H, W), x (N, C, H, W), gamma (C), batch mean
+// Backward of BatchNormTrain to x, gamma and beta. params: dy (N, C, H, W), x (N, C, H, W), gamma (C), batch mean
 // (C), batch inverse std (C), config (3) | dx (N, C, H, W), dgamma (C), dbeta (C). With xhat = (x - mean) * invstd:
 // dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M).
 extern "C" int BatchNormTrainGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,

@@ -3,15 +3,15 @@
 `BatchNorm2d` is an `nn.BatchNorm2d` (same arguments, parameters `gamma`, `beta`, `moving_mean`, `moving_variance`,
 same checkpoints; `layers.batch_norm` builds every BatchNorm of the networks as one). Where it normalises with the
 batch statistics (training, or `use_batch_statistics=True`) on a float32 NCHW input of a selected shape, it runs our
-forward kernels (statistics, then normalise: two passes over the map; normalise's bprop is our backward kernel: two
-sums + the input gradient, gradients for gamma and beta too) and assigns the moving statistics as MindSpore's CPU
-BatchNorm updates them: moving = momentum * moving + (1 - momentum) * batch (MindSpore's `momentum=0.9` convention), the
+forward kernel (statistics + normalise, two passes over the map; its bprop is our backward kernel: two sums + the
+input gradient, gradients for gamma and beta too) and assigns the moving statistics as MindSpore's CPU BatchNorm
+updates them: moving = momentum * moving + (1 - momentum) * batch (MindSpore's `momentum=0.9` convention), the
 moving variance taking the unbiased batch variance (measured in graph mode and PyNative, pinned in
 tests/kernels/test_batchnorm.py). Everything else is MindSpore's operator: moving statistics (eval,
 `use_batch_statistics=False`), float16, another device, no library, GHOSTZOO_KERNELS=0, `standard_ops` exports, and a
 batch whose N*H*W is below 2 (no unbiased variance).
 """
-from typing import Dict, Tuple
+from typing import Dict
 
 import mindspore as ms
 from mindspore import nn, ops
@@ -20,7 +20,7 @@ from .build import HERE
 from .depthwise import kernel_mode, library, thread_count
 
 SOURCE = f"{HERE}/batchnorm.cc"
-_OPS: Dict[str, Tuple[ops.Custom, ops.Custom]] = {}
+_OPS: Dict[str, ops.Custom] = {}
 
 # Where ours runs in auto mode (GHOSTZOO_KERNELS=1): `python -m src.kernels.bench --batchnorm --table`
 # (docs/kernels.md) timed ours faster than MindSpore's BatchNorm + BatchNormGrad on all 16 BN shapes of the
@@ -34,33 +34,25 @@ def kernel_wins(shape) -> bool:
     return shape[0] * shape[2] * shape[3] >= MIN_COUNT
 
 
-def train_ops(lib: str) -> Tuple[ops.Custom, ops.Custom]:
-    """The two forward custom ops: stats (x, moving_mean, moving_variance, config) -> (batch mean, batch inverse
-    std, new moving mean, new moving variance), config float32 (eps, 1 - momentum, threads); and normalise (x, gamma,
-    beta, mean, invstd, config) -> y. Normalise's bprop runs the backward kernel, whose dx includes the path through
-    the statistics, so the statistics' bprop gives zeros (they feed nothing else that is differentiated: the moving
-    statistics are assigned). Normalise's bprop reads x and the statistics, never y, so y is not held for the
-    backward. Shared by every BatchNorm: the output shapes follow from the input shapes alone."""
+def train_op(lib: str) -> ops.Custom:
+    """The forward custom op (x, gamma, beta, moving_mean, moving_variance, config) -> (y, batch mean, batch
+    inverse std, new moving mean, new moving variance); config is float32 (eps, 1 - momentum, threads). Its bprop
+    runs the backward kernel to x, gamma and beta (zeros for the moving statistics and the config). One op shared
+    by every BatchNorm: its output shapes follow from the input shapes alone."""
     if lib in _OPS:
         return _OPS[lib]
-    zeros_like = ops.ZerosLike()
-
-    def stats_bprop(x, moving_mean, moving_var, config, out, dout):
-        return zeros_like(x), zeros_like(moving_mean), zeros_like(moving_var), zeros_like(config)
-
-    stats = ops.Custom(f"{lib}:BatchNormStats", out_shape=lambda x, m, v, cfg: [m, m, m, m],
-                       out_dtype=lambda x, m, v, cfg: [x, x, x, x], func_type="aot", bprop=stats_bprop)
     grad = ops.Custom(f"{lib}:BatchNormTrainGrad", out_shape=lambda dy, x, g, m, s, cfg: [x, g, g],
                       out_dtype=lambda dy, x, g, m, s, cfg: [x, g, g], func_type="aot")
+    zeros_like = ops.ZerosLike()
 
-    def normalize_bprop(x, gamma, beta, mean, invstd, config, out, dout):
-        dx, dgamma, dbeta = grad(dout, x, gamma, mean, invstd, config)
-        return dx, dgamma, dbeta, zeros_like(mean), zeros_like(invstd), zeros_like(config)
+    def bprop(x, gamma, beta, moving_mean, moving_var, config, out, dout):
+        dx, dgamma, dbeta = grad(dout[0], x, gamma, out[1], out[2], config)
+        return dx, dgamma, dbeta, zeros_like(moving_mean), zeros_like(moving_var), zeros_like(config)
 
-    normalize = ops.Custom(f"{lib}:BatchNormNormalize", out_shape=lambda x, g, b, m, s, cfg: x,
-                           out_dtype=lambda x, g, b, m, s, cfg: x, func_type="aot", bprop=normalize_bprop)
-    _OPS[lib] = (stats, normalize)
-    return stats, normalize
+    op = ops.Custom(f"{lib}:BatchNormTrain", out_shape=lambda x, g, b, m, v, cfg: [x, g, g, g, g],
+                    out_dtype=lambda x, g, b, m, v, cfg: [x, g, g, g, g], func_type="aot", bprop=bprop)
+    _OPS[lib] = op
+    return op
 
 
 class BatchNorm2d(nn.BatchNorm2d):
@@ -73,7 +65,7 @@ class BatchNorm2d(nn.BatchNorm2d):
         lib = library(SOURCE, "training BatchNorm") if self.format == "NCHW" else None
         self.use_kernel = lib is not None
         if self.use_kernel:
-            self.stats_op, self.normalize_op = train_ops(lib)
+            self.train_op = train_op(lib)
             # self.momentum is MindSpore's stored 1 - momentum: the weight of the batch statistic
             self.config = ms.Tensor([self.eps, self.momentum, thread_count()], ms.float32)
 
@@ -82,9 +74,8 @@ class BatchNorm2d(nn.BatchNorm2d):
         if self.use_kernel and batch_stats and x.dtype == ms.float32:
             self._check_input_dim(self.shape(x), self.cls_name)
             if self.select_all and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_COUNT or kernel_wins(x.shape):
-                mean, invstd, moving_mean, moving_var = self.stats_op(x, self.moving_mean, self.moving_variance,
-                                                                      self.config)
-                y = self.normalize_op(x, self.gamma, self.beta, mean, invstd, self.config)
-                y = ops.depend(y, ops.assign(self.moving_mean, moving_mean))
-                return ops.depend(y, ops.assign(self.moving_variance, moving_var))
+                y, _, _, mean, var = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                                   self.config)
+                y = ops.depend(y, ops.assign(self.moving_mean, mean))
+                return ops.depend(y, ops.assign(self.moving_variance, var))
         return super().construct(x)

@@ -120,14 +120,13 @@ def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_kernel_outputs_match_reference(shape):
-    """The forward ops' own outputs: y, the batch mean, the inverse std, the updated moving statistics."""
+    """The forward op's own outputs: y, the batch mean, the inverse std, the updated moving statistics."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ours, _ = make_pair(shape[1])
     x, g = data(shape, seed=5)
     gamma, beta = ours.gamma.asnumpy(), ours.beta.asnumpy()
-    mean, invstd, new_mean, new_var = ours.stats_op(ms.Tensor(x), ours.moving_mean, ours.moving_variance, ours.config)
-    y = ours.normalize_op(ms.Tensor(x), ours.gamma, ours.beta, mean, invstd, ours.config).asnumpy()
-    mean, invstd, new_mean, new_var = (t.asnumpy() for t in (mean, invstd, new_mean, new_var))
+    y, mean, invstd, new_mean, new_var = (t.asnumpy() for t in ours.train_op(
+        ms.Tensor(x), ours.gamma, ours.beta, ours.moving_mean, ours.moving_variance, ours.config))
     ref_y, ref_mean, ref_var, _ = reference(x, gamma, beta, g)
     ref_invstd = 1 / np.sqrt(x.astype(np.float64).var((0, 2, 3)) + EPS)
     assert rel_err(y, ref_y) <= 2e-6
@@ -228,8 +227,8 @@ def test_fallbacks_and_bad_input(monkeypatch):
     # the kernel itself refuses a batch with one value per channel
     bn, _ = make_pair(2)
     with pytest.raises(RuntimeError):
-        bn.stats_op(ms.Tensor(np.ones((1, 2, 1, 1), np.float32)), bn.moving_mean, bn.moving_variance,
-                    bn.config)[0].asnumpy()
+        bn.train_op(ms.Tensor(np.ones((1, 2, 1, 1), np.float32)), bn.gamma, bn.beta, bn.moving_mean,
+                    bn.moving_variance, bn.config)[0].asnumpy()
     monkeypatch.setenv(depthwise.ENV_SWITCH, "0")
     assert not BatchNorm2d(4).use_kernel
     monkeypatch.setenv(depthwise.ENV_SWITCH, "1")
