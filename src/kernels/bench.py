@@ -10,7 +10,8 @@ of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes wh
 fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
 convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py); and the
 squeeze-excite product x * gate, MindSpore's Tile + Mul against our one-pass kernel (pointwise.GateProduct).
-`--batchnorm` times MindSpore's training BatchNorm against one memory pass over the map (`time_batchnorm`).
+`--batchnorm` times our training BatchNorm (batchnorm.py) against MindSpore's, forward and forward +
+backward, with one memory pass over the map as the unit (`time_batchnorm`).
 """
 import argparse
 import statistics
@@ -237,25 +238,43 @@ def _time_product(product, rng, batch: int, channels: int, side: int, rounds: in
           flush=True)
 
 
-def time_batchnorm(batch: int, rounds: int, iters: int) -> None:
-    """Print the --batchnorm table: MindSpore's training BatchNorm, forward and forward + backward (to the input,
-    gamma and beta), against one memory pass over the same map (our bias kernel: read once, write once), which
-    bounds what a kernel of ours could save: a training BatchNorm needs about two passes forward (statistics, then
-    normalise) and three backward (two sums, then the input gradient)."""
+def time_batchnorm(batch: int, rounds: int, iters: int, table: bool = False) -> None:
+    """Print the --batchnorm table: training BatchNorm, forward and forward + backward (to the input, gamma and
+    beta), ours (batchnorm.BatchNorm2d on its kernels) against MindSpore's nn.BatchNorm2d, and one memory pass over
+    the same map (our bias kernel: read once, write once) as the unit: a training BatchNorm needs about two passes
+    forward (statistics, then normalise) and three backward (two sums, then the input gradient). `table` prints the
+    (channels, map) pairs where ours was faster forward + backward."""
+    from .batchnorm import BatchNorm2d
     rng = np.random.default_rng(0)
-    print("| channels, map | BatchNorm forward ms | forward + backward ms | one pass ms | forward + backward in "
-          "passes |\n| --- | ---: | ---: | ---: | ---: |")
-    for channels, side in POINTWISE_SHAPES[:12]:
-        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
-        bn = nn.BatchNorm2d(channels, momentum=0.9)
-        bn.set_train(True)
-        grad = _Grad(bn)
-        grad.set_train(True)
+    print("| channels, map | forward ours ms | forward MindSpore ms | speed-up | fwd + bwd ours ms | "
+          "fwd + bwd MindSpore ms | speed-up | one pass ms | fwd + bwd ours / MindSpore in passes |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    wins = []
+    for channels, side in POINTWISE_SHAPES:
+        x = ms.Tensor((rng.standard_normal((batch, channels, side, side)) * 2 + 1).astype(np.float32))
+        cells = {}
+        for name, cls in (("ours", BatchNorm2d), ("standard", nn.BatchNorm2d)):
+            bn = cls(channels, momentum=0.9)
+            if name == "ours":
+                if not bn.use_kernel:
+                    raise RuntimeError("our kernels are not available here (see the log line above)")
+                bn.select_all = True
+            bn.set_train(True)
+            grad = _Grad(bn)
+            grad.set_train(True)
+            cells[f"forward_{name}"], cells[f"train_{name}"] = bn, grad
         one_pass = _BiasAct(channels, "", True)
         one_pass.set_train(False)
-        t = _alternate({"forward": bn, "train": grad, "pass": one_pass}, x, rounds, iters)
-        print(f"| {channels}, {side} | {t['forward']:.2f} | {t['train']:.2f} | {t['pass']:.2f} | "
-              f"{t['train'] / t['pass']:.1f} |", flush=True)
+        cells["pass"] = one_pass
+        t = _alternate(cells, x, rounds, iters)
+        fwd, train = t["forward_standard"] / t["forward_ours"], t["train_standard"] / t["train_ours"]
+        if train > 1.0:
+            wins.append((channels, side))
+        print(f"| {channels}, {side} | {t['forward_ours']:.2f} | {t['forward_standard']:.2f} | {fwd:.2f}x | "
+              f"{t['train_ours']:.2f} | {t['train_standard']:.2f} | {train:.2f}x | {t['pass']:.2f} | "
+              f"{t['train_ours'] / t['pass']:.1f} / {t['train_standard'] / t['pass']:.1f} |", flush=True)
+    if table:
+        print(f"ours faster (forward + backward) on {len(wins)} of {len(POINTWISE_SHAPES)}: {wins}")
 
 
 def main(argv=None) -> int:
@@ -264,14 +283,17 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--shapes", choices=("issue", "net", "dfc"), default="issue")
-    parser.add_argument("--table", action="store_true", help="print the WINS tuple for selection.py")
+    parser.add_argument("--table", action="store_true", help="print the WINS tuple (--batchnorm: where ours won)")
     parser.add_argument("--fusion", action="store_true", help="time the inference graph's fusions instead")
-    parser.add_argument("--batchnorm", action="store_true", help="time MindSpore's training BatchNorm instead")
+    parser.add_argument("--batchnorm", action="store_true", help="time training BatchNorm (ours, MindSpore's)")
     args = parser.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
     if args.fusion or args.batchnorm:
-        (time_fusions if args.fusion else time_batchnorm)(args.batch, args.rounds, args.iters)
+        if args.fusion:
+            time_fusions(args.batch, args.rounds, args.iters)
+        else:
+            time_batchnorm(args.batch, args.rounds, args.iters, args.table)
         return 0
     shapes = {"issue": ISSUE_SHAPES, "net": NET_SHAPES, "dfc": DFC_SHAPES}[args.shapes]
     print("| channels, map, kernel, stride | eval ours ms | eval MindSpore ms | speed-up | "

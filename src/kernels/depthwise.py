@@ -36,21 +36,22 @@ def kernel_mode() -> str:
     raise ValueError(f"{ENV_SWITCH}={value!r}; expected 0, 1 or all")
 
 
-def library() -> Optional[str]:
-    """The path of the compiled kernels, or None where they are off or cannot run here; the first call for each
-    answer logs which operator depthwise convolutions use and why."""
+def library(source: str = SOURCE, what: str = "depthwise convolutions") -> Optional[str]:
+    """The path of the compiled kernels of `source`, or None where they are off or cannot run here; the first call
+    for each answer logs which operator `what` uses and why (one line per library)."""
     if kernel_mode() == "off":
-        _log_once("off", "depthwise convolutions: MindSpore's standard operator (%s=0)", ENV_SWITCH)
+        _log_once(f"off {what}", "%s: MindSpore's standard operator (%s=0)", what, ENV_SWITCH)
         return None
-    if "library" not in _STATE:
+    key = "library" if source == SOURCE else f"library {source}"
+    if key not in _STATE:
         target = ms.get_context("device_target")
-        path, reason = (None, f"the device is {target}") if target != "CPU" else try_build(SOURCE)
-        _STATE["library"] = path
+        path, reason = (None, f"the device is {target}") if target != "CPU" else try_build(source)
+        _STATE[key] = path
         if path:
-            _log_once("on", "depthwise convolutions: our CPU kernels (%s) where they win, MindSpore's elsewhere", path)
+            _log_once(f"on {what}", "%s: our CPU kernels (%s) where they win, MindSpore's elsewhere", what, path)
         else:
-            _log_once("none", "depthwise convolutions: MindSpore's standard operator (%s)", reason)
-    return _STATE["library"]
+            _log_once(f"none {what}", "%s: MindSpore's standard operator (%s)", what, reason)
+    return _STATE[key]
 
 
 def _log_once(key: str, *args) -> None:

@@ -27,6 +27,8 @@ CONVS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
 def op_group(op_type: str, full_name: str) -> str:
     """The table row of one kernel: its operator type, the depthwise convolutions (ours or MindSpore's) apart."""
     gradient = full_name.startswith("Gradients/")
+    if op_type == "Custom" and "-BatchNorm2d/" in full_name:  # batchnorm.BatchNorm2d (a cell without children)
+        return "BatchNorm gradient, ours (Custom)" if gradient else "BatchNorm forward, ours (Custom)"
     if op_type == "Custom" and "GateProduct" in full_name:
         return "squeeze-excite product, ours (Custom)"
     if op_type == "Custom" and "DepthwiseConv2d" not in full_name:

@@ -11,6 +11,7 @@ from mindspore import nn, ops
 from mindspore.common import initializer as init
 from mindspore.ops.operations._grad_ops import ReluGrad
 
+from ..kernels.batchnorm import BatchNorm2d
 from ..kernels.depthwise import DepthwiseConv2d, register_activation
 from ..kernels.pointwise import Conv2d, GateProduct
 
@@ -116,7 +117,9 @@ def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 
 
 
 def batch_norm(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
+    """An nn.BatchNorm2d whose training-mode (batch statistics) path runs our CPU kernels where they can run
+    (kernels/batchnorm.py); same parameters and checkpoints."""
+    return BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,

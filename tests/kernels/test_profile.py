@@ -17,6 +17,10 @@ def test_groups_split_depthwise_convolutions_from_the_rest():
     assert profile.op_group("Custom", "Default/e/se-SqueezeExcite/product-GateProduct/Custom-op0") == \
         "squeeze-excite product, ours (Custom)"
     assert profile.op_group("BatchNormGrad", "Gradients/Default/bn1-BatchNorm2d/BatchNormGrad-op2") == "BatchNormGrad"
+    assert profile.op_group("Custom", "Default/c/primary_conv-SequentialCell/1-BatchNorm2d/Custom-op5") == \
+        "BatchNorm forward, ours (Custom)"
+    assert profile.op_group("Custom", "Gradients/Default/c/1-BatchNorm2d/Grad_Custom/Custom-op6") == \
+        "BatchNorm gradient, ours (Custom)"
 
 
 def test_table_sums_per_step_and_shares():

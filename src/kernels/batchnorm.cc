@@ -1,0 +1,168 @@
+// Training-mode BatchNorm2d for MindSpore's CPU custom ops (func_type "aot"), float32, NCHW.
+//
+// MindSpore's BatchNorm + BatchNormGrad on CPU cost 9-11 passes over the map per training step (bench.py
+// --batchnorm); these kernels do it in 5: forward = statistics (one read) + normalise (one read, one write),
+// backward = two per-channel sums (one read of dy and x) + the input gradient (one read of each, one write).
+// OpenMP runs over channels: each thread owns whole channels, so every channel's N*H*W reduction is one sequential
+// sum in double (exact to float32 precision without a second pass for the variance).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+bool is_f32(const char *dtype) { return std::strcmp(dtype, "float32") == 0 || std::strcmp(dtype, "float") == 0; }
+
+inline double hsum(__m256d v) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+// Adds the sum of a[0..n) to *s and the sum of a[i] * b[i] to *q, both in double (b == a: the sum of squares).
+inline void sum_and_dot(const float *a, const float *b, int64_t n, double *s, double *q) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
+    __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
+    __m256d blo = _mm256_cvtps_pd(_mm256_castps256_ps128(vb)), bhi = _mm256_cvtps_pd(_mm256_extractf128_ps(vb, 1));
+    s0 = _mm256_add_pd(s0, alo);
+    s1 = _mm256_add_pd(s1, ahi);
+    q0 = _mm256_fmadd_pd(alo, blo, q0);
+    q1 = _mm256_fmadd_pd(ahi, bhi, q1);
+  }
+  double ts = hsum(_mm256_add_pd(s0, s1)), tq = hsum(_mm256_add_pd(q0, q1));
+  for (; i < n; ++i) {
+    ts += a[i];
+    tq += static_cast<double>(a[i]) * b[i];
+  }
+  *s += ts;
+  *q += tq;
+}
+
+// out[i] = (a[i] - center) * scale + shift (+ b[i] * bscale when b is given), AVX2/FMA, float.
+inline void affine(const float *a, float center, float scale, float shift, const float *b, float bscale,
+                   float *out, int64_t n) {
+  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
+  const __m256 vb = _mm256_set1_ps(bscale);
+  int64_t i = 0;
+  if (b == nullptr) {
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_sub_ps(_mm256_loadu_ps(a + i), vc);
+      _mm256_storeu_ps(out + i, _mm256_fmadd_ps(v, vs, vt));
+    }
+    for (; i < n; ++i) out[i] = (a[i] - center) * scale + shift;
+    return;
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_sub_ps(_mm256_loadu_ps(a + i), vc);
+    __m256 r = _mm256_fmadd_ps(_mm256_loadu_ps(b + i), vb, vt);
+    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(v, vs, r));
+  }
+  for (; i < n; ++i) out[i] = (a[i] - center) * scale + (b[i] * bscale + shift);
+}
+
+bool same_shape(const int64_t *a, const int64_t *b, int nd) {
+  for (int d = 0; d < nd; ++d) {
+    if (a[d] != b[d]) return false;
+  }
+  return true;
+}
+
+// The config tensor: float32 {eps, momentum (the weight of the batch statistic), threads}.
+int threads_of(const float *config) { return std::max(1, static_cast<int>(config[2])); }
+
+}  // namespace
+
+// Forward in training mode. params: x (N, C, H, W), gamma (C), beta (C), moving_mean (C), moving_variance (C),
+// config (3) | y (N, C, H, W), batch mean (C), batch inverse std 1/sqrt(var + eps) (C), the updated moving mean
+// and moving variance (C each): moving = (1 - momentum) * moving + momentum * batch, with the unbiased batch
+// variance (var * M / (M - 1), M = N*H*W) for the moving variance as MindSpore's CPU BatchNorm does, the biased
+// one for normalising. Returns 1 on wrong types / ranks, 2 on shapes that do not fit, 3 when M < 2.
+extern "C" int BatchNormTrain(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                              void *) {
+  if (nparam != 11 || ndims[0] != 4 || ndims[6] != 4) return 1;
+  for (int i = 0; i < nparam; ++i) {
+    if (!is_f32(dtypes[i]) || (i != 0 && i != 6 && ndims[i] != 1)) return 1;
+  }
+  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
+  if (shapes[5][0] != 3 || !same_shape(shapes[0], shapes[6], 4)) return 2;
+  for (int i : {1, 2, 3, 4, 7, 8, 9, 10}) {
+    if (shapes[i][0] != c) return 2;
+  }
+  if (count < 2) return 3;
+  const float *x = static_cast<float *>(params[0]), *gamma = static_cast<float *>(params[1]);
+  const float *beta = static_cast<float *>(params[2]), *moving_mean = static_cast<float *>(params[3]);
+  const float *moving_var = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
+  float *y = static_cast<float *>(params[6]), *mean_out = static_cast<float *>(params[7]);
+  float *invstd_out = static_cast<float *>(params[8]), *new_mean = static_cast<float *>(params[9]);
+  float *new_var = static_cast<float *>(params[10]);
+  const double eps = config[0];
+  const float momentum = config[1];
+#pragma omp parallel for schedule(static) num_threads(threads_of(config))
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double s = 0.0, q = 0.0;
+    for (int64_t b = 0; b < n; ++b) {
+      const float *plane = x + (b * c + ch) * size;
+      sum_and_dot(plane, plane, size, &s, &q);
+    }
+    const double mean = s / count, var = std::max(0.0, q / count - mean * mean);
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    const float scale = static_cast<float>(gamma[ch] * invstd), m = static_cast<float>(mean);
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t off = (b * c + ch) * size;
+      affine(x + off, m, scale, beta[ch], nullptr, 0.0f, y + off, size);
+    }
+    mean_out[ch] = m;
+    invstd_out[ch] = static_cast<float>(invstd);
+    const float unbiased = static_cast<float>(var * count / (count - 1));
+    new_mean[ch] = moving_mean[ch] * (1.0f - momentum) + m * momentum;
+    new_var[ch] = moving_var[ch] * (1.0f - momentum) + unbiased * momentum;
+  }
+  return 0;
+}
+
+// Backward of BatchNormTrain to x, gamma and beta. params: dy (N, C, H, W), x (N, C, H, W), gamma (C), batch mean
+// (C), batch inverse std (C), config (3) | dx (N, C, H, W), dgamma (C), dbeta (C). With xhat = (x - mean) * invstd:
+// dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M).
+extern "C" int BatchNormTrainGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                  void *, void *) {
+  if (nparam != 9 || ndims[0] != 4 || ndims[1] != 4 || ndims[6] != 4) return 1;
+  for (int i = 0; i < nparam; ++i) {
+    if (!is_f32(dtypes[i]) || (i != 0 && i != 1 && i != 6 && ndims[i] != 1)) return 1;
+  }
+  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
+  if (shapes[5][0] != 3 || !same_shape(shapes[0], shapes[1], 4) || !same_shape(shapes[0], shapes[6], 4)) return 2;
+  for (int i : {2, 3, 4, 7, 8}) {
+    if (shapes[i][0] != c) return 2;
+  }
+  const float *dy = static_cast<float *>(params[0]), *x = static_cast<float *>(params[1]);
+  const float *gamma = static_cast<float *>(params[2]), *mean = static_cast<float *>(params[3]);
+  const float *invstd = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
+  float *dx = static_cast<float *>(params[6]), *dgamma = static_cast<float *>(params[7]);
+  float *dbeta = static_cast<float *>(params[8]);
+#pragma omp parallel for schedule(static) num_threads(threads_of(config))
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t off = (b * c + ch) * size;
+      sum_and_dot(dy + off, x + off, size, &sdy, &sdyx);
+    }
+    // sum(dy * (x - mean)) = sum(dy * x) - mean * sum(dy), in double
+    const double dg = (sdyx - static_cast<double>(mean[ch]) * sdy) * invstd[ch];
+    const double a = static_cast<double>(gamma[ch]) * invstd[ch];
+    // dx = a * dy + (x - mean) * (-a * invstd * dgamma / M) - a * dbeta / M
+    const float scale = static_cast<float>(-a * invstd[ch] * dg / count);
+    const float shift = static_cast<float>(-a * sdy / count);
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t off = (b * c + ch) * size;
+      affine(x + off, mean[ch], scale, shift, dy + off, static_cast<float>(a), dx + off, size);
+    }
+    dgamma[ch] = static_cast<float>(dg);
+    dbeta[ch] = static_cast<float>(sdy);
+  }
+  return 0;
+}
