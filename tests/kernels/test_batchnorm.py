@@ -249,16 +249,6 @@ def test_same_parameters_and_class_as_nn_batchnorm():
     assert type(bn) is BatchNorm2d and bn.eps == BN_EPS and np.isclose(bn.momentum, 1 - BN_MOMENTUM)
 
 
-class _LossNet(nn.Cell):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-
-    def construct(self, x, labels):
-        return self.loss_fn(self.net(x), labels)
-
-
 def _network(monkeypatch, mode, source=None):
     from src.models import create_model
     monkeypatch.setenv(depthwise.ENV_SWITCH, mode)
@@ -277,7 +267,8 @@ def _train_step(net, x, labels):
     bns = [c for _, c in net.cells_and_names() if isinstance(c, nn.BatchNorm2d)]
     before = [(bn.moving_mean.asnumpy().astype(np.float64), bn.moving_variance.asnumpy().astype(np.float64))
               for bn in bns]
-    loss, grads = ms.jit(ms.value_and_grad(_LossNet(net), None, net.trainable_params()))(x, labels)
+    loss_net = nn.WithLossCell(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"))
+    loss, grads = ms.jit(ms.value_and_grad(loss_net, None, net.trainable_params()))(x, labels)
     terms = [[(p.asnumpy().astype(np.float64) - MOMENTUM * b) / (1 - MOMENTUM)
               for p, b in zip((bn.moving_mean, bn.moving_variance), old)] for bn, old in zip(bns, before)]
     return [loss.asnumpy().astype(np.float64)] + [g.asnumpy().astype(np.float64) for g in grads], terms
