@@ -3,10 +3,11 @@
     python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv] [--batch_size 32]
                                      [--image_size 224] [--steps 3] [--model_kwargs JSON]
 
-Builds what `python -m src.benchmark.worker` builds for `--job` (the same set-up, optimizer, loss and train network;
-inference in the deployed form) and prints the peak RSS (MiB) of each stage: imports, building the network,
-compiling the graph, and each step, the peak reset between stages (Linux: /proc/self/clear_refs). Look past the
-first step: a later step can peak higher (docs/performance.md, Memory). `--side mindcv`
+Builds what `python -m src.benchmark.worker` builds for `--job` (the same set-up, optimizer, loss and train network,
+returning its outputs on the host as train.py's does; inference in the deployed form) and prints the peak RSS (MiB)
+of each stage: imports, building the network, compiling the graph, and each step, the peak reset between stages
+(Linux: /proc/self/clear_refs). Each step's output is held while the next runs, as ms.Model holds it
+(docs/performance.md, Memory). `--side mindcv`
 runs MindCV's network of that name in the same train network (MindCV installed), for a comparison on the same
 MindSpore. `--model_kwargs` passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md
 (Memory) lists what these stages showed.
@@ -72,11 +73,12 @@ def _runner(args, net, images, labels):
         return net, (images,)
     from ..engine.loss import create_loss
     from ..engine.optim import create_optimizer
+    from ..engine.trainer import HostOutputs
     optimizer = create_optimizer(net, np.full(args.steps + 1, ours.LEARNING_RATE, np.float32), name="momentum",
                                  momentum=ours.MOMENTUM, weight_decay=ours.WEIGHT_DECAY)
     train_net = ms.amp.build_train_network(net, optimizer, create_loss(ours.LABEL_SMOOTHING, 1000), level="O0")
     train_net.set_train(True)
-    return train_net, (images, labels)
+    return HostOutputs(train_net), (images, labels)
 
 
 def probe(args) -> list:
