@@ -259,19 +259,25 @@ def _network(monkeypatch, mode, source=None):
     return net
 
 
-def _train_step(net, x, labels):
-    """Loss and gradients of one graph-mode training step (value_and_grad, parameters not updated), and per
-    BatchNorm the batch terms of its moving statistics, (moving - momentum * before) / (1 - momentum): the batch
-    mean and the unbiased batch variance."""
+def _train_step(net):
+    """(x, labels) -> loss and gradients of one graph-mode training step (value_and_grad, parameters not updated),
+    and per BatchNorm the batch terms of its moving statistics, moving / (1 - momentum) from moving statistics set to
+    0 first (0.9 + 0.1 * var would round the batch term away at float32 precision): the batch mean and the unbiased
+    batch variance. One graph, compiled at the first call, for every input."""
     net.set_train(True)
     bns = [c for _, c in net.cells_and_names() if isinstance(c, nn.BatchNorm2d)]
-    before = [(bn.moving_mean.asnumpy().astype(np.float64), bn.moving_variance.asnumpy().astype(np.float64))
-              for bn in bns]
     loss_net = nn.WithLossCell(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"))
-    loss, grads = ms.jit(ms.value_and_grad(loss_net, None, net.trainable_params()))(x, labels)
-    terms = [[(p.asnumpy().astype(np.float64) - MOMENTUM * b) / (1 - MOMENTUM)
-              for p, b in zip((bn.moving_mean, bn.moving_variance), old)] for bn, old in zip(bns, before)]
-    return [loss.asnumpy().astype(np.float64)] + [g.asnumpy().astype(np.float64) for g in grads], terms
+    step = ms.jit(ms.value_and_grad(loss_net, None, net.trainable_params()))
+
+    def run(x, labels):
+        for bn in bns:
+            for stat in (bn.moving_mean, bn.moving_variance):
+                stat.set_data(ms.Tensor(np.zeros(stat.shape, np.float32)))
+        loss, grads = step(x, labels)
+        terms = [[p.asnumpy().astype(np.float64) / (1 - MOMENTUM) for p in (bn.moving_mean, bn.moving_variance)]
+                 for bn in bns]
+        return [loss.asnumpy().astype(np.float64)] + [g.asnumpy().astype(np.float64) for g in grads], terms
+    return run
 
 
 def _stats_err(got, ref):
@@ -284,31 +290,27 @@ def _stats_err(got, ref):
 @pytest.mark.slow
 def test_network_training_step_matches(monkeypatch):
     """ghostnet_050 at 32x32 (down to 1x1 maps: N*H*W = 4 there), GHOSTZOO_KERNELS=all (our BatchNorm on every BN,
-    our depthwise convs) against 0, each a fresh copy of one network: the loss, every gradient and every BN's
+    our depthwise convs) against 0 on a copy of its weights: the loss, every gradient and every BN's
     batch statistics (read from the moving statistics' update) agree within 10x what a 1e-6 relative nudge of the
     input makes of the standard network's own (at least 1e-5 of the scale), as in test_depthwise."""
     ms.set_context(mode=ms.GRAPH_MODE)
-    source = _network(monkeypatch, "0")
-    for param in source.get_parameters():  # moving statistics start at 0: after the step they hold 0.1 * the
-        if "moving_" in param.name:         # batch's, at float32 precision (0.9 + 0.1 * var would round it away)
-            param.set_data(ms.Tensor(np.zeros(param.shape, np.float32)))
-    off, nudged_net, wrong_net = (_network(monkeypatch, "0", source=source) for _ in range(3))
-    on = _network(monkeypatch, "all", source=source)
+    off = _network(monkeypatch, "0")
+    on = _network(monkeypatch, "all", source=off)
     count = sum(isinstance(c, BatchNorm2d) and c.use_kernel for _, c in on.cells_and_names())
     assert count == sum(isinstance(c, nn.BatchNorm2d) for _, c in off.cells_and_names()) and count > 20
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((4, 3, 32, 32)) * 2 + 0.5).astype(np.float32)
     nudged = ms.Tensor(x * (1 + 1e-6 * rng.standard_normal(x.shape)).astype(np.float32))
     labels = ms.Tensor(np.array([1, 3, 0, 4], np.int32))
+    off_step = _train_step(off)
     (reference, ref_stats), (jitter, jit_stats), (ours, our_stats) = (
-        _train_step(off, ms.Tensor(x), labels), _train_step(nudged_net, nudged, labels),
-        _train_step(on, ms.Tensor(x), labels))
+        off_step(ms.Tensor(x), labels), off_step(nudged, labels), _train_step(on)(ms.Tensor(x), labels))
     names = ["loss"] + [p.name for p in off.trainable_params()]
     assert len(ours) == len(reference) == len(names) and len(our_stats) == count
     for name, ref, jit, got in zip(names, reference, jitter, ours):
         assert rel_err(got, ref) <= max(1e-5, 10 * rel_err(jit, ref)), (name, rel_err(got, ref))
     for i, (ref, jit, got) in enumerate(zip(ref_stats, jit_stats, our_stats)):
         assert _stats_err(got, ref) <= max(1e-5, 10 * _stats_err(jit, ref)), (i, _stats_err(got, ref))
-    wrong, wrong_stats = _train_step(wrong_net, ms.Tensor(np.flip(x, 3).copy()), labels)
+    wrong, wrong_stats = off_step(ms.Tensor(np.flip(x, 3).copy()), labels)
     assert max(rel_err(w, ref) for w, ref in zip(wrong, reference)) > 1e-2  # the check can fail
     assert max(_stats_err(w, ref) for w, ref in zip(wrong_stats, ref_stats)) > 1e-2
