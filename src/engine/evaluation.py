@@ -92,6 +92,18 @@ class ConfusionAccumulator:
         return [p for p in pairs if p[2] > 0]
 
 
+def padded_predict(predict: Callable[[np.ndarray], np.ndarray], batch_size: int) -> Callable:
+    """`predict` fed only full batches of `batch_size` (a short last batch is padded with zeros and its padding's
+    outputs dropped), so a graph-mode network compiles once: a second batch size compiles the graph again (4.7 s
+    for ghostnet_050 at 48x48 on a CPU where the first took 6.4 s)."""
+    def run(batch: np.ndarray) -> np.ndarray:
+        real = len(batch)
+        if real < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - real,) + batch.shape[1:], batch.dtype)])
+        return np.asarray(predict(batch))[:real]
+    return run
+
+
 def evaluate_batches(predict, batches: Iterable[Tuple[np.ndarray, np.ndarray]], sum_across_ranks=None,
                      accumulators: Sequence = (), progress: Optional[Callable[[int], None]] = None
                      ) -> Dict[str, float]:
@@ -117,11 +129,13 @@ def evaluate(net, dataset, sum_across_ranks=None, accumulators: Sequence = (),
              progress: Optional[Callable[[int], None]] = None) -> Dict[str, float]:
     """Top-1 / top-5 of a MindSpore network (put in eval mode here) over every sample of `dataset` (and, with
     `sum_across_ranks`, of the other ranks' shards); `accumulators` and `progress` as in evaluate_batches."""
+    import mindspore as ms
     was_training = net.training
     net.set_train(False)
     try:
-        batches = ((img, lbl.asnumpy()) for img, lbl in dataset.create_tuple_iterator(num_epochs=1))
-        return evaluate_batches(lambda x: net(x).asnumpy(), batches, sum_across_ranks, accumulators, progress)
+        batches = ((img.asnumpy(), lbl.asnumpy()) for img, lbl in dataset.create_tuple_iterator(num_epochs=1))
+        predict = padded_predict(lambda x: net(ms.Tensor(x)).asnumpy(), dataset.get_batch_size())
+        return evaluate_batches(predict, batches, sum_across_ranks, accumulators, progress)
     finally:
         net.set_train(was_training)
 

@@ -7,6 +7,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..data.preprocessing import Preprocessing, resolve_preprocessing
+from ..engine.evaluation import padded_predict
 from ..errors import ConfigError
 from ..loading import class_names
 from .inputs import eval_preprocess, load_images, true_class
@@ -42,17 +43,6 @@ class Prediction:
 class PredictionRun:
     predictions: List[Prediction] = field(default_factory=list)
     skipped: List[Tuple[str, str]] = field(default_factory=list)   # (path, why)
-
-
-def padded_predict(predict: Callable[[np.ndarray], np.ndarray], batch_size: int) -> Callable:
-    """`predict` fed only full batches of `batch_size` (a short last batch is padded with zeros and its padding's
-    outputs dropped), so a graph-mode network compiles once."""
-    def run(batch: np.ndarray) -> np.ndarray:
-        real = len(batch)
-        if real < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - real,) + batch.shape[1:], batch.dtype)])
-        return np.asarray(predict(batch))[:real]
-    return run
 
 
 def network_predict(net) -> Callable[[np.ndarray], np.ndarray]:

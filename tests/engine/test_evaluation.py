@@ -1,8 +1,10 @@
 """Evaluation counts (src/engine/evaluation.py): the confusion matrix, per-class accuracy and most confused pairs,
-top-k and confusion counts summed across ranks to the one-process result, and the result JSON."""
+top-k and confusion counts summed across ranks to the one-process result, the result JSON, and evaluate's one
+batch size."""
 import json
 
 import numpy as np
+import pytest
 
 from src.engine.evaluation import (ConfusionAccumulator, TopKAccumulator, confusion_details, evaluate_batches,
                                    format_confused)
@@ -63,3 +65,38 @@ def test_result_json_keeps_its_keys(tmp_path):
     from src.engine.evaluation import write_result_json
     write_result_json({"top_1_accuracy": 0.5}, str(tmp_path / "r.json"), per_class={"a": {"accuracy": 1.0}})
     assert json.load(open(tmp_path / "r.json")) == {"top_1_accuracy": 0.5, "per_class": {"a": {"accuracy": 1.0}}}
+
+
+def test_evaluate_runs_the_network_at_one_batch_size_and_scores_every_sample():
+    """52 samples in batches of 16: the short last batch (4) is padded to 16, so a graph compiles once; the top-1
+    and top-5 are those of each sample's own logits."""
+    import mindspore as ms
+    import mindspore.dataset as ds
+    from mindspore import nn
+
+    from src.engine.evaluation import evaluate
+
+    class Spy(nn.Cell):
+        """Logits that depend on each sample alone; records every batch size it is called with."""
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+            self.weights = ms.Tensor(np.random.default_rng(1).standard_normal((12, 7)).astype(np.float32))
+
+        def construct(self, x):
+            self.sizes.append(x.shape[0])
+            return ms.ops.matmul(x.reshape(x.shape[0], -1), self.weights)
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((52, 3, 2, 2)).astype(np.float32)
+    labels = rng.integers(0, 7, 52).astype(np.int32)
+    dataset = ds.NumpySlicesDataset({"image": images, "label": labels}, shuffle=False).batch(16)
+    net = Spy()
+    ms.set_context(mode=ms.PYNATIVE_MODE)  # the spy records in Python
+    result = evaluate(net, dataset)
+    assert net.sizes == [16, 16, 16, 16]
+    logits = images.reshape(52, -1) @ net.weights.asnumpy()
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    assert result["top_1_accuracy"] == pytest.approx(np.mean(top5[:, 0] == labels))
+    assert result["top_5_accuracy"] == pytest.approx(np.mean((top5 == labels[:, None]).any(axis=1)))
+    assert 0 < result["top_1_accuracy"] < 1
