@@ -2,6 +2,7 @@
 
     python -m src.kernels.bench [--batch 32] [--rounds 3] [--iters 5] [--shapes issue|net|dfc] [--table]
     python -m src.kernels.bench --fusion|--batchnorm [--batch 32] [--rounds 3] [--iters 5]
+    python -m src.kernels.bench --compile N [--rounds 3]
 
 Each shape runs forward ("eval") and forward + backward to the input and the weight ("train"), ours and the
 standard op in alternated rounds; a round's figure is the median of its timed calls, the reported figure the median
@@ -11,7 +12,8 @@ fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's 
 convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py); and the
 squeeze-excite product x * gate, MindSpore's Tile + Mul against our one-pass kernel (pointwise.GateProduct).
 `--batchnorm` times our training BatchNorm (batchnorm.py) against MindSpore's, forward and forward +
-backward, with one memory pass over the map as the unit (`time_batchnorm`).
+backward, with one memory pass over the map as the unit (`time_batchnorm`). `--compile N` times compiling the
+training graph of a chain of N BatchNorms, ours against MindSpore's (`time_compile`).
 """
 import argparse
 import statistics
@@ -277,6 +279,41 @@ def time_batchnorm(batch: int, rounds: int, iters: int, table: bool = False) -> 
         print(f"ours faster (forward + backward) on {len(wins)} of {len(POINTWISE_SHAPES)}: {wins}")
 
 
+class _Chain(nn.Cell):
+    def __init__(self, cells):
+        super().__init__()
+        self.chain = nn.CellList(cells)
+
+    def construct(self, x):
+        for cell in self.chain:
+            x = cell(x)
+        return x
+
+
+def time_compile(count: int, rounds: int) -> None:
+    """Print the --compile line: seconds to compile (and run once) the training graph (forward + backward to the
+    input and the parameters) of a chain of `count` training BatchNorms, ours against MindSpore's, each round a new
+    chain of each (alternated), medians over the rounds."""
+    import time
+    from .batchnorm import BatchNorm2d
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 8, 4, 4)).astype(np.float32))
+    samples: Dict[str, List[float]] = {"ours": [], "standard": []}
+    for _ in range(rounds):
+        for name, cls in (("ours", BatchNorm2d), ("standard", nn.BatchNorm2d)):
+            chain = _Chain([cls(8, momentum=0.9) for _ in range(count)])
+            if name == "ours":
+                if not all(bn.use_kernel for bn in chain.chain):
+                    raise RuntimeError("our kernels are not available here (see the log line above)")
+            grad = _Grad(chain)
+            grad.set_train(True)
+            start = time.perf_counter()
+            grad(x)
+            samples[name].append(time.perf_counter() - start)
+    ours, standard = (statistics.median(samples[k]) for k in ("ours", "standard"))
+    print(f"compiling a training graph of {count} BatchNorms (median of {rounds}): ours {ours:.2f} s, "
+          f"MindSpore's {standard:.2f} s, {1000 * (ours - standard) / count:.1f} ms more per BatchNorm")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.kernels.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -286,9 +323,14 @@ def main(argv=None) -> int:
     parser.add_argument("--table", action="store_true", help="print the WINS tuple (--batchnorm: where ours won)")
     parser.add_argument("--fusion", action="store_true", help="time the inference graph's fusions instead")
     parser.add_argument("--batchnorm", action="store_true", help="time training BatchNorm (ours, MindSpore's)")
+    parser.add_argument("--compile", type=int, default=0, metavar="N",
+                        help="time compiling the training graph of N BatchNorms (ours, MindSpore's) instead")
     args = parser.parse_args(argv)
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
+    if args.compile:
+        time_compile(args.compile, args.rounds)
+        return 0
     if args.fusion or args.batchnorm:
         if args.fusion:
             time_fusions(args.batch, args.rounds, args.iters)
