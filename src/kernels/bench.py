@@ -326,6 +326,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", type=int, default=0, metavar="N",
                         help="time compiling the training graph of N BatchNorms (ours, MindSpore's) instead")
     args = parser.parse_args(argv)
+    if args.compile < 0 or args.rounds < 1:
+        parser.error(f"--compile takes a count of BatchNorms (1 or more) and --rounds 1 or more; got --compile "
+                     f"{args.compile}, --rounds {args.rounds}")
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
     if args.compile:
