@@ -2,12 +2,14 @@
 
     python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv] [--batch_size 32]
                                      [--image_size 224] [--steps 3] [--model_kwargs JSON]
+                                     [--held_outputs host|graph]
 
 Builds what `python -m src.benchmark.worker` builds for `--job` (the same set-up, optimizer, loss and train network,
 returning its outputs on the host as train.py's does; inference in the deployed form) and prints the peak RSS (MiB)
 of each stage: imports, building the network, compiling the graph, and each step, the peak reset between stages
-(Linux: /proc/self/clear_refs). Each step's output is held while the next runs, as ms.Model holds it
-(docs/performance.md, Memory). `--side mindcv`
+(Linux: /proc/self/clear_refs). Each step's output is held while the next runs, as ms.Model holds it;
+`--held_outputs graph` holds the graph's own output tensors, as a plain ms.Model did (docs/performance.md,
+Memory). `--side mindcv`
 runs MindCV's network of that name in the same train network (MindCV installed), for a comparison on the same
 MindSpore. `--model_kwargs` passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md
 (Memory) lists what these stages showed.
@@ -78,7 +80,7 @@ def _runner(args, net, images, labels):
                                  momentum=ours.MOMENTUM, weight_decay=ours.WEIGHT_DECAY)
     train_net = ms.amp.build_train_network(net, optimizer, create_loss(ours.LABEL_SMOOTHING, 1000), level="O0")
     train_net.set_train(True)
-    return HostOutputs(train_net), (images, labels)
+    return (HostOutputs(train_net) if args.held_outputs == "host" else train_net), (images, labels)
 
 
 def probe(args) -> list:
@@ -109,6 +111,9 @@ def parse_args(argv):
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--model_kwargs", default="")
+    parser.add_argument("--held_outputs", choices=("host", "graph"), default="host",
+                        help="train: what is held of a step's outputs while the next runs: host copies (train.py's "
+                             "HostOutputs) or the graph's own output tensors (plain ms.Model)")
     return parser.parse_args(argv)
 
 

@@ -10,3 +10,22 @@ def test_probe_prints_each_stage(capsys):
     assert stages == ["imports and set-up", "network built", "graph compiled", "step 1", "step 2", "whole process"]
     peaks = [int(line.split()[-2]) for line in lines[1:]]
     assert peaks[-1] == max(peaks[:-1]) > 0
+
+
+def test_probe_holds_what_it_is_asked_to_hold(monkeypatch):
+    """train: host copies of a step's outputs (train.py's HostOutputs) by default, the graph's own with
+    --held_outputs graph."""
+    from src.engine.trainer import HostOutputs
+    held = {}
+
+    def runner(args, *rest):
+        cell, inputs = real(args, *rest)
+        held[args.held_outputs] = cell
+        return cell, inputs
+    real = memory_probe._runner
+    monkeypatch.setattr(memory_probe, "_runner", runner)
+    for how in ("host", "graph"):
+        assert memory_probe.main(["mobilenet_v1_025", "--batch_size", "2", "--image_size", "32", "--steps", "1",
+                                  "--held_outputs", how]) == 0
+    assert isinstance(held["host"], HostOutputs) and not isinstance(held["graph"], HostOutputs)
+    assert memory_probe.main(["mobilenet_v1_025", "--held_outputs", "device"]) == 2
