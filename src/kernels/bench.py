@@ -326,6 +326,10 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", type=int, default=0, metavar="N",
                         help="time compiling the training graph of N BatchNorms (ours, MindSpore's) instead")
     args = parser.parse_args(argv)
+    chosen = [flag for flag, on in (("--fusion", args.fusion), ("--batchnorm", args.batchnorm),
+                                     (f"--compile {args.compile}", args.compile)) if on]
+    if len(chosen) > 1:
+        parser.error(f"{' and '.join(chosen)} are separate measurements; give one of them")
     if args.compile < 0 or args.rounds < 1:
         parser.error(f"--compile takes a count of BatchNorms (1 or more) and --rounds 1 or more; got --compile "
                      f"{args.compile}, --rounds {args.rounds}")

@@ -111,10 +111,15 @@ def parse_args(argv):
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--model_kwargs", default="")
-    parser.add_argument("--held_outputs", choices=("host", "graph"), default="host",
+    parser.add_argument("--held_outputs", choices=("host", "graph"), default=None,
                         help="train: what is held of a step's outputs while the next runs: host copies (train.py's "
                              "HostOutputs) or the graph's own output tensors (plain ms.Model)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.held_outputs is not None and args.job != "train":
+        parser.error(f"--held_outputs {args.held_outputs} is about training steps; --job {args.job} holds no "
+                     f"train network's outputs")
+    args.held_outputs = args.held_outputs or "host"
+    return args
 
 
 def report(args) -> int:

@@ -23,16 +23,13 @@ SCRIPT = textwrap.dedent("""
     from src.engine.trainer import Trainer, plan_phases
     from src.models import create_model
     from src.runtime import setup_runtime
-
-    def peak_mib():
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmHWM"))
+    from src.tools.memory_probe import _status
 
     class Peaks(ms.train.Callback):
         values = []
 
         def on_train_step_end(self, run_context):
-            self.values.append(peak_mib())
+            self.values.append(_status()["VmHWM"])
 
     setup_runtime("CPU", mode="graph", seed=1, distribute="false")
     net = create_model("ghostnet_100", num_classes=1000)

@@ -29,3 +29,4 @@ def test_probe_holds_what_it_is_asked_to_hold(monkeypatch):
                                   "--held_outputs", how]) == 0
     assert isinstance(held["host"], HostOutputs) and not isinstance(held["graph"], HostOutputs)
     assert memory_probe.main(["mobilenet_v1_025", "--held_outputs", "device"]) == 2
+    assert memory_probe.main(["mobilenet_v1_025", "--job", "infer", "--held_outputs", "graph"]) == 2
