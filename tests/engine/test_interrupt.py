@@ -1,6 +1,5 @@
 """Stopping on SIGTERM / SIGINT at the end of a step: the exit status, the checkpoint call, the ranks' agreement,
 and the handlers given back afterwards (the whole-command test is tests/e2e/test_signals.py)."""
-import os
 import signal
 import threading
 from types import SimpleNamespace
