@@ -74,11 +74,11 @@ class BatchNorm2d(nn.BatchNorm2d):
         if self.use_kernel and batch_stats and x.dtype == ms.float32:
             self._check_input_dim(self.shape(x), self.cls_name)
             if self.select_all and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_COUNT or kernel_wins(x.shape):
-                y, _, _, mean, var = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
-                                                   self.config)
+                out = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, self.config)
                 # no ops.depend tying y to the assigns: graph mode's auto-monad keeps and orders them anyway, and
-                # the tie made a small 8-layer training graph peak 15 MB higher
-                ops.assign(self.moving_mean, mean)
-                ops.assign(self.moving_variance, var)
-                return y
+                # the tie made a small 8-layer training graph peak 15 MB higher. Indexing (not unpacking) leaves
+                # no unused getitem of outputs 1 and 2, which auto-monad warned about once per BatchNorm.
+                ops.assign(self.moving_mean, out[3])
+                ops.assign(self.moving_variance, out[4])
+                return out[0]
         return super().construct(x)
