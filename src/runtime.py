@@ -44,10 +44,28 @@ def default_device_target() -> str:
     return ms.get_context("device_target")
 
 
+def refuse_compile_cache(mode: str) -> None:
+    """MindSpore's graph compile cache keys a graph by the entry script's source files alone, so one entry script
+    serving every model and recipe would run a graph compiled for other settings: train.py with
+    --label_smooth_factor 0.5 trained on the cached 0.1 graph, loss for loss (docs/performance.md)."""
+    if mode != "graph":
+        return
+    if os.environ.get("MS_COMPILER_CACHE_ENABLE") == "1":
+        source, remedy = "MS_COMPILER_CACHE_ENABLE=1", "unset MS_COMPILER_CACHE_ENABLE"
+    elif ms.get_context("enable_compile_cache"):
+        source, remedy = "enable_compile_cache=True", "leave enable_compile_cache out of ms.set_context"
+    else:
+        return
+    raise ConfigError(f"{source}: MindSpore's compile cache reuses a graph compiled for another model or recipe "
+                      "without noticing (it checks only the entry script's files), so training and scoring would "
+                      f"be silently wrong; {remedy}")
+
+
 def setup_runtime(device_target: str = "auto", device_id: int = 0, mode: str = "graph", seed: int = 1,
                   distribute: str = "auto", device_id_given: bool = False) -> Runtime:
     """Choose the device and execution mode, join the launcher's group when there is one, and seed every
     generator. A launcher's DEVICE_ID wins over `device_id` unless the user gave it (`device_id_given`)."""
+    refuse_compile_cache(mode)
     env = read_launch_env()
     distributed = wants_distributed(distribute, env)
 

@@ -61,6 +61,25 @@ def test_recipe_class_count_against_the_data_is_refused(tmp_path, capsys):
     assert "num_classes=5 (set by the command line)" in capsys.readouterr().err
 
 
+def test_mindspores_compile_cache_is_refused(tiny_model, tmp_path, capsys, monkeypatch):
+    """MindSpore's compile cache keys graphs by the entry script's files only: with it, a second train.py run with
+    another --label_smooth_factor trained on the first run's graph, loss for loss. Refused before any work."""
+    import eval as eval_script
+    import train as train_script
+    monkeypatch.setenv("MS_COMPILER_CACHE_ENABLE", "1")
+    monkeypatch.setenv("MS_COMPILER_CACHE_PATH", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_script, "Trainer", _refuse)
+    data = write_image_folder(str(tmp_path / "data"), np.random.default_rng(0), classes=4, per_class=2, size=16)
+    out = tmp_path / "out"
+    assert train_script.main(TINY + ["--data_path", data, "--output_dir", str(out), "--batch_size", "2"]) == 2
+    assert "MS_COMPILER_CACHE_ENABLE=1" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "cache").exists()
+    monkeypatch.setattr(eval_script, "evaluate", _refuse)
+    assert eval_script.main(["--checkpoint_path", tiny_model["ckpt"], "--model", "mobilenet_v1_025",
+                             "--data_path", data]) == 2
+    assert "unset MS_COMPILER_CACHE_ENABLE" in capsys.readouterr().err
+
+
 def test_eval_result_json_destination_is_checked_first(tmp_path, capsys, monkeypatch):
     import eval as eval_script
     monkeypatch.setattr(eval_script, "open_checkpoint", _refuse)
