@@ -7,7 +7,7 @@ import pytest
 
 from src.errors import OutputError
 from src.outputs import LOCK_NAME, RunLock, check_new_run, clear_earlier_run
-from tests.support import TINY
+from tests.support import FAST, TINY_FAST
 
 
 def _snapshot(folder):
@@ -84,11 +84,11 @@ def test_the_lock_file_goes_when_the_run_ends(tmp_path):
 def test_a_second_run_into_a_used_folder_leaves_the_first_intact(synthetic_root, tmp_path, capsys):
     import train as train_script
     out = tmp_path / "run"
-    base = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "1"]
+    base = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "1"]
     assert train_script.main(base + ["--epoch_size", "1"]) == 0
     assert not (out / LOCK_NAME).exists()  # a successful run leaves no lock file
     before = _snapshot(out)
-    assert "ckpt/ghostnet_050-1_16.ckpt" in before and "summary.csv" in before
+    assert f"ckpt/{FAST}-1_16.ckpt" in before and "summary.csv" in before
     capsys.readouterr()
 
     assert train_script.main(base + ["--epoch_size", "1", "--seed", "7"]) == 2
@@ -98,7 +98,7 @@ def test_a_second_run_into_a_used_folder_leaves_the_first_intact(synthetic_root,
 
     assert train_script.main(base + ["--epoch_size", "1", "--seed", "7", "--overwrite", "true"]) == 0
     after = _snapshot(out)
-    assert after["ckpt/ghostnet_050-1_16.ckpt"] != before["ckpt/ghostnet_050-1_16.ckpt"]  # a new run's weights
+    assert after[f"ckpt/{FAST}-1_16.ckpt"] != before[f"ckpt/{FAST}-1_16.ckpt"]  # a new run's weights
     log = (out / "train.log").read_text()
-    assert "--overwrite true: removed the earlier run's ckpt/ghostnet_050-1_16.ckpt" in log
+    assert f"--overwrite true: removed the earlier run's ckpt/{FAST}-1_16.ckpt" in log
     assert not (out / LOCK_NAME).exists()

@@ -11,7 +11,7 @@ import pytest
 
 import train as train_script
 from src.engine.checkpoint import read_checkpoint
-from tests.support import ROOT, TINY, tensor_entries
+from tests.support import FAST, ROOT, TINY_FAST, tensor_entries
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,8 @@ def _wait_for(predicate, proc, timeout=600.0):
 
 def test_sigterm_mid_epoch_stops_with_a_checkpoint_that_resumes_exactly(synthetic_root, tmp_path):
     # dropout off: MindSpore's CPU dropout is not bit-reproducible across processes
-    base = TINY + ["--drop_rate", "0", "--mixup", "0.2", "--random_erasing", "0.5", "--data_path", synthetic_root,
-                   "--epoch_size", "2", "--eval_interval", "0", "--log_interval", "1"]
+    base = TINY_FAST + ["--drop_rate", "0", "--mixup", "0.2", "--random_erasing", "0.5", "--data_path", synthetic_root,
+                        "--epoch_size", "2", "--eval_interval", "0", "--log_interval", "1"]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert train_script.main(base + ["--output_dir", str(straight)]) == 0
 
@@ -49,7 +49,7 @@ def test_sigterm_mid_epoch_stops_with_a_checkpoint_that_resumes_exactly(syntheti
             proc.wait()
     assert proc.returncode == 143, err[-3000:]
     assert "Traceback" not in err
-    ckpt = stopped / "ckpt" / "ghostnet_050_interrupted.ckpt"
+    ckpt = stopped / "ckpt" / f"{FAST}_interrupted.ckpt"
     state = read_checkpoint(str(ckpt))
     in_epoch = int(state["step_in_epoch"].asnumpy())
     assert 4 <= in_epoch < 16 and int(state["epoch_num"].asnumpy()) == 0  # inside the first epoch
@@ -62,8 +62,8 @@ def test_sigterm_mid_epoch_stops_with_a_checkpoint_that_resumes_exactly(syntheti
 
     assert train_script.main(base + ["--output_dir", str(stopped), "--resume", str(ckpt)]) == 0
     assert f"resume: {in_epoch} of the 16 steps of epoch 1 were trained" in log.read_text()
-    a = tensor_entries(straight / "ckpt" / "ghostnet_050-2_16.ckpt")
-    b = tensor_entries(stopped / "ckpt" / "ghostnet_050-2_16.ckpt")
+    a = tensor_entries(straight / "ckpt" / f"{FAST}-2_16.ckpt")
+    b = tensor_entries(stopped / "ckpt" / f"{FAST}-2_16.ckpt")
     assert set(a) == set(b) and any(k.startswith("moments.") for k in a)
     differ = [k for k in a if not np.array_equal(a[k], b[k])]
     assert not differ, f"{len(differ)} entries differ, e.g. {differ[:3]}"

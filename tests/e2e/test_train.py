@@ -19,7 +19,7 @@ from src.engine.checkpoint import read_checkpoint
 from src.engine.distill import TEACHER_PREFIX
 from src.engine.report import read_run
 from src.models import create_model
-from tests.support import GREEN, RED, ROOT, TINY, not_blank, pixels_near, write_image_folder
+from tests.support import FAST, GREEN, RED, ROOT, TINY, TINY_FAST, not_blank, pixels_near, write_image_folder
 
 
 @pytest.mark.slow
@@ -125,10 +125,10 @@ def test_a_jpeg_cut_after_its_headers_gives_an_error_not_a_crash(script, tmp_pat
 def test_same_seed_same_weights(synthetic_root, tmp_path):
     """Two runs with one seed end with identical weights (dropout off: MindSpore's CPU dropout is not
     bit-reproducible across processes, measured), and another seed gives other weights."""
-    args = TINY + ["--data_path", synthetic_root, "--epoch_size", "1", "--eval_interval", "0", "--drop_rate", "0"]
+    args = TINY_FAST + ["--data_path", synthetic_root, "--epoch_size", "1", "--eval_interval", "0", "--drop_rate", "0"]
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         assert train_script.main(args + ["--output_dir", str(tmp_path / name), "--seed", seed]) == 0
-    weights = {n: read_checkpoint(str(tmp_path / n / "ckpt" / "ghostnet_050-1_16.ckpt")) for n in "abc"}
+    weights = {n: read_checkpoint(str(tmp_path / n / "ckpt" / f"{FAST}-1_16.ckpt")) for n in "abc"}
     names = [k for k in weights["a"] if not k.startswith(("learning_rate", "global_step", "ghostzoo_record"))]
     for k in names:
         np.testing.assert_array_equal(weights["a"][k].asnumpy(), weights["b"][k].asnumpy(), err_msg=k)
@@ -137,21 +137,21 @@ def test_same_seed_same_weights(synthetic_root, tmp_path):
 
 @pytest.mark.slow
 def test_ema_with_augmentations_end_to_end(synthetic_root, tmp_path, capsys):
-    args = TINY + ["--data_path", synthetic_root, "--output_dir", str(tmp_path), "--epoch_size", "2",
-                   "--eval_interval", "2", "--ema", "true", "--ema_decay", "0.9", "--mixup", "0.2", "--cutmix",
-                   "1.0", "--mix_prob", "0.5", "--auto_augment", "randaugment", "--random_erasing", "0.25"]
+    args = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(tmp_path), "--epoch_size", "2",
+                        "--eval_interval", "2", "--ema", "true", "--ema_decay", "0.9", "--mixup", "0.2", "--cutmix",
+                        "1.0", "--mix_prob", "0.5", "--auto_augment", "randaugment", "--random_erasing", "0.25"]
     assert train_script.main(args) == 0
     out = capsys.readouterr().out
     assert "epoch: 2 EMA validation: top_1_accuracy" in out
     logged = float(out.split("epoch: 2 EMA validation: top_1_accuracy ")[1].split(",")[0])
-    ema_ckpt = str(tmp_path / "ckpt" / "ghostnet_050_ema.ckpt")
+    ema_ckpt = str(tmp_path / "ckpt" / f"{FAST}_ema.ckpt")
     result_json = str(tmp_path / "ema.json")
-    assert eval_script.main(TINY + ["--data_path", synthetic_root, "--checkpoint_path", ema_ckpt,
-                                    "--result_json", result_json]) == 0
+    assert eval_script.main(TINY_FAST + ["--data_path", synthetic_root, "--checkpoint_path", ema_ckpt,
+                                         "--result_json", result_json]) == 0
     # eval.py on the saved average scores exactly what validation reported for it
     assert round(json.load(open(result_json))["top_1_accuracy"], 4) == logged
     # and the average differs from the last raw weights
-    raw = read_checkpoint(str(tmp_path / "ckpt" / "ghostnet_050-2_16.ckpt"))
+    raw = read_checkpoint(str(tmp_path / "ckpt" / f"{FAST}-2_16.ckpt"))
     avg = read_checkpoint(ema_ckpt)
     assert not np.array_equal(raw["conv_stem.weight"].asnumpy(), avg["conv_stem.weight"].asnumpy())
 
@@ -187,14 +187,14 @@ def _summary(out):
 @pytest.mark.slow
 def test_summary_csv_holds_the_logged_numbers_and_a_resume_continues_it(synthetic_root, tmp_path):
     out = tmp_path / "run"
-    base = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--log_interval", "1",
-                   "--eval_interval", "1", "--save_checkpoint_epochs", "1", "--keep_checkpoint_max", "3",
-                   "--epoch_size", "3"]
+    base = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--log_interval", "1",
+                        "--eval_interval", "1", "--save_checkpoint_epochs", "1", "--keep_checkpoint_max", "3",
+                        "--epoch_size", "3"]
     assert train_script.main(base) == 0
     first = _summary(out)
     assert [r["epoch"] for r in first] == ["1", "2", "3"]
     # resume after epoch 1 (as if killed during epoch 2): epochs 2 and 3 are redone, and written once
-    assert train_script.main(base + ["--resume", str(out / "ckpt" / "ghostnet_050-1_16.ckpt")]) == 0
+    assert train_script.main(base + ["--resume", str(out / "ckpt" / f"{FAST}-1_16.ckpt")]) == 0
     rows = _summary(out)
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert rows[0] == first[0]  # the epoch before the resume is kept as it was

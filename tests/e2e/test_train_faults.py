@@ -12,7 +12,7 @@ import pytest
 
 import train as train_script
 from src.engine.checkpoint import read_checkpoint
-from tests.support import ROOT, TINY, tensor_entries
+from tests.support import FAST, ROOT, TINY_FAST, tensor_entries
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_resume_after_a_kill_mid_epoch_is_bitwise_exact(synthetic_root, tmp_path
     """A run killed in epoch 3 and resumed from epoch 2 ends bitwise equal to an uninterrupted one, every entry of
     the checkpoint (weights, BN statistics, optimizer moments, step counter): the augmentation streams (crops,
     flips, every augmentation on) continue where they were, rather than restarting from the seed."""
-    base = TINY + AUGMENTED + ["--data_path", synthetic_root, "--epoch_size", "3", "--log_interval", "2",
+    base = TINY_FAST + AUGMENTED + ["--data_path", synthetic_root, "--epoch_size", "3", "--log_interval", "2",
                                  "--save_checkpoint_epochs", "1"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert train_script.main(base + ["--output_dir", str(straight)]) == 0
@@ -68,13 +68,13 @@ def test_resume_after_a_kill_mid_epoch_is_bitwise_exact(synthetic_root, tmp_path
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    ckpt2 = killed / "ckpt" / "ghostnet_050-2_16.ckpt"
-    assert ckpt2.exists() and not (killed / "ckpt" / "ghostnet_050-3_16.ckpt").exists()
+    ckpt2 = killed / "ckpt" / f"{FAST}-2_16.ckpt"
+    assert ckpt2.exists() and not (killed / "ckpt" / f"{FAST}-3_16.ckpt").exists()
     assert train_script.main(base + ["--output_dir", str(killed), "--resume", str(ckpt2)]) == 0
     assert "resumed from " in log.read_text() and "global step 32" in log.read_text()
 
-    a = _entries(straight / "ckpt" / "ghostnet_050-3_16.ckpt")
-    b = _entries(killed / "ckpt" / "ghostnet_050-3_16.ckpt")
+    a = _entries(straight / "ckpt" / f"{FAST}-3_16.ckpt")
+    b = _entries(killed / "ckpt" / f"{FAST}-3_16.ckpt")
     assert set(a) == set(b)
     assert any(k.startswith("moments.") for k in a) and any(k.endswith("moving_mean") for k in a)
     differ = [k for k in a if not np.array_equal(a[k], b[k])]
@@ -89,15 +89,15 @@ def test_checkpoint_names_keep_max_and_global_step_hold_across_resumes(synthetic
     prefix when files exist), keep_checkpoint_max counts every run's files, no graph.meta files pile up, and
     step_num / global_step count every step since the start."""
     out = tmp_path / "run"
-    base = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "0",
-                   "--keep_checkpoint_max", "2", "--save_checkpoint_epochs", "1"]
+    base = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "0",
+                        "--keep_checkpoint_max", "2", "--save_checkpoint_epochs", "1"]
     assert train_script.main(base + ["--epoch_size", "2"]) == 0
     for epochs in (3, 4):
-        latest = out / "ckpt" / f"ghostnet_050-{epochs - 1}_16.ckpt"
+        latest = out / "ckpt" / f"{FAST}-{epochs - 1}_16.ckpt"
         assert train_script.main(base + ["--epoch_size", str(epochs), "--resume", str(latest)]) == 0
     names = sorted(os.listdir(out / "ckpt"))
-    assert names == ["ghostnet_050-3_16.ckpt", "ghostnet_050-4_16.ckpt"], names
-    state = read_checkpoint(str(out / "ckpt" / "ghostnet_050-4_16.ckpt"))
+    assert names == [f"{FAST}-3_16.ckpt", f"{FAST}-4_16.ckpt"], names
+    state = read_checkpoint(str(out / "ckpt" / f"{FAST}-4_16.ckpt"))
     assert int(state["step_num"].asnumpy()) == 4 * 16
     assert int(state["global_step"].asnumpy().reshape(-1)[0]) == 4 * 16
     assert int(state["epoch_num"].asnumpy()) == 4
@@ -108,9 +108,9 @@ def test_resume_keeps_a_better_best_checkpoint(synthetic_root, tmp_path):
     `<model>_best.ckpt`."""
     import mindspore as ms
     out = tmp_path / "run"
-    base = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "1"]
+    base = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "1"]
     assert train_script.main(base + ["--epoch_size", "1"]) == 0
-    best = out / "ckpt" / "ghostnet_050_best.ckpt"
+    best = out / "ckpt" / f"{FAST}_best.ckpt"
     # Make the recorded best unbeatable: the same weights, recorded as top-1 1.0 at epoch 1.
     entries = [{"name": k, "data": ms.Tensor(v)} for k, v in _entries(best).items() if k != "top_1_accuracy"]
     entries.append({"name": "top_1_accuracy", "data": ms.Tensor(np.float32(1.0))})
@@ -119,7 +119,7 @@ def test_resume_keeps_a_better_best_checkpoint(synthetic_root, tmp_path):
     ms.save_checkpoint(entries, str(best))
     before = _entries(best)
     assert train_script.main(base + ["--epoch_size", "2", "--resume",
-                                     str(out / "ckpt" / "ghostnet_050-1_16.ckpt")]) == 0
+                                     str(out / "ckpt" / f"{FAST}-1_16.ckpt")]) == 0
     after = _entries(best)
     assert all(np.array_equal(before[k], after[k]) for k in before)
     log = (out / "train.log").read_text()
@@ -133,16 +133,16 @@ def test_a_run_removes_temp_files_of_an_earlier_killed_write(synthetic_root, tmp
     out = tmp_path / "run"
     ckpt = out / "ckpt"
     ckpt.mkdir(parents=True)
-    stale = ["ghostnet_050-3_16.tmp", "ghostnet_050_best.ckpt.tmp.ckpt", "ghostnet_050-2_16.ckpt.tmp.tmp"]
+    stale = [f"{FAST}-3_16.tmp", f"{FAST}_best.ckpt.tmp.ckpt", f"{FAST}-2_16.ckpt.tmp.tmp"]
     for name in stale:
         (ckpt / name).write_bytes(b"\0" * 1000)
     (ckpt / "notes.tmp").write_text("not ours")
     (ckpt / "other_model-1_2.tmp").write_text("not this model's")
-    assert train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "1",
-                                     "--eval_interval", "0"]) == 0
+    assert train_script.main(TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "1",
+                                          "--eval_interval", "0"]) == 0
     left = set(os.listdir(ckpt))
     assert not left & set(stale)
-    assert {"notes.tmp", "other_model-1_2.tmp", "ghostnet_050-1_16.ckpt"} <= left
+    assert {"notes.tmp", "other_model-1_2.tmp", f"{FAST}-1_16.ckpt"} <= left
     assert "removed 3 temp file(s)" in (out / "train.log").read_text()
 
 
@@ -170,18 +170,18 @@ sys.exit(train.main(sys.argv[1:]))
 
 def test_kill_during_a_checkpoint_write_loses_only_that_checkpoint(synthetic_root, tmp_path):
     out = tmp_path / "run"
-    args = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "3",
-                   "--eval_interval", "0", "--save_checkpoint_epochs", "1"]
+    args = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "3",
+                        "--eval_interval", "0", "--save_checkpoint_epochs", "1"]
     proc = subprocess.run([sys.executable, "-c", KILL_IN_WRITE.format(root=ROOT)] + args, cwd=ROOT, env=_env(),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL
     names = set(os.listdir(out / "ckpt"))
-    assert "ghostnet_050-1_16.ckpt" in names and "ghostnet_050-2_16.ckpt" not in names
+    assert f"{FAST}-1_16.ckpt" in names and f"{FAST}-2_16.ckpt" not in names
     assert any(n.endswith(".tmp.ckpt") for n in names)  # the half-written file, never under a real name
-    _entries(out / "ckpt" / "ghostnet_050-1_16.ckpt")  # loads
-    assert train_script.main(args + ["--resume", str(out / "ckpt" / "ghostnet_050-1_16.ckpt")]) == 0
+    _entries(out / "ckpt" / f"{FAST}-1_16.ckpt")  # loads
+    assert train_script.main(args + ["--resume", str(out / "ckpt" / f"{FAST}-1_16.ckpt")]) == 0
     names = set(os.listdir(out / "ckpt"))  # the temp file removed; keep_checkpoint_max 2 of the recipe
-    assert names == {"ghostnet_050-2_16.ckpt", "ghostnet_050-3_16.ckpt"}, names
+    assert names == {f"{FAST}-2_16.ckpt", f"{FAST}-3_16.ckpt"}, names
 
 
 def test_disk_full_gives_one_error_line_and_keeps_earlier_checkpoints(synthetic_root, tmp_path):
@@ -189,9 +189,9 @@ def test_disk_full_gives_one_error_line_and_keeps_earlier_checkpoints(synthetic_
     EFBIG: one error line, no traceback, no half-written file, the earlier checkpoint intact."""
     import resource
     out = tmp_path / "run"
-    args = TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "0"]
+    args = TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--eval_interval", "0"]
     assert train_script.main(args + ["--epoch_size", "1"]) == 0
-    first = out / "ckpt" / "ghostnet_050-1_16.ckpt"
+    first = out / "ckpt" / f"{FAST}-1_16.ckpt"
     before = _entries(first)
     limit = os.path.getsize(first) // 2
 
@@ -202,9 +202,9 @@ def test_disk_full_gives_one_error_line_and_keeps_earlier_checkpoints(synthetic_
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "cannot write checkpoint" in errors[0] and "ghostnet_050-2_16.ckpt" in errors[0]
+    assert "cannot write checkpoint" in errors[0] and f"{FAST}-2_16.ckpt" in errors[0]
     assert "file too large" in errors[0]
-    assert sorted(os.listdir(out / "ckpt")) == ["ghostnet_050-1_16.ckpt"]
+    assert sorted(os.listdir(out / "ckpt")) == [f"{FAST}-1_16.ckpt"]
     after = _entries(first)
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
@@ -212,7 +212,8 @@ def test_disk_full_gives_one_error_line_and_keeps_earlier_checkpoints(synthetic_
 def test_output_dir_that_is_a_file_is_refused_before_anything_is_written(synthetic_root, tmp_path, capsys):
     target = tmp_path / "out"
     target.write_text("a file")
-    rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", str(target), "--epoch_size", "1"])
+    rc = train_script.main(TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(target),
+                                        "--epoch_size", "1"])
     assert rc == 2
     assert f"output_dir '{target}' is a file" in capsys.readouterr().err
 
@@ -220,7 +221,7 @@ def test_output_dir_that_is_a_file_is_refused_before_anything_is_written(synthet
 def test_bad_input_creates_no_output_folder(tmp_path, capsys):
     """The data path is checked before the output folder or train.log is created."""
     out = tmp_path / "never"
-    rc = train_script.main(TINY + ["--data_path", str(tmp_path / "missing"), "--output_dir", str(out)])
+    rc = train_script.main(TINY_FAST + ["--data_path", str(tmp_path / "missing"), "--output_dir", str(out)])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     assert not out.exists()
 
@@ -243,8 +244,8 @@ def test_two_runs_cannot_share_an_output_dir(synthetic_root, tmp_path, capsys):
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "1",
-                                       "--eval_interval", "0"])
+        rc = train_script.main(TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out),
+                                            "--epoch_size", "1", "--eval_interval", "0"])
         assert rc == 2
         err = capsys.readouterr().err
         assert f"output_dir '{out}' is in use by another training run (pid {holder.pid} on host" in err
@@ -253,8 +254,8 @@ def test_two_runs_cannot_share_an_output_dir(synthetic_root, tmp_path, capsys):
         holder.kill()
         holder.wait()
     # the holder was killed without releasing: the next run takes the lock over
-    assert train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "1",
-                                     "--eval_interval", "0"]) == 0
+    assert train_script.main(TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(out), "--epoch_size", "1",
+                                          "--eval_interval", "0"]) == 0
     assert f"took over the lock of a run that ended without releasing it (pid {holder.pid}" in \
         (out / "train.log").read_text()
     assert not (out / "train.lock").exists()  # released and removed at the end
@@ -263,8 +264,8 @@ def test_two_runs_cannot_share_an_output_dir(synthetic_root, tmp_path, capsys):
 def test_one_class_training_set_is_refused(tmp_path, capsys):
     from tests.support import write_image_folder
     write_image_folder(str(tmp_path / "data" / "train"), np.random.default_rng(0), classes=1, per_class=40)
-    rc = train_script.main(TINY + ["--data_path", str(tmp_path / "data"), "--output_dir", str(tmp_path / "o"),
-                                   "--epoch_size", "1"])
+    rc = train_script.main(TINY_FAST + ["--data_path", str(tmp_path / "data"), "--output_dir", str(tmp_path / "o"),
+                                        "--epoch_size", "1"])
     assert rc == 2
     assert "has one class folder (class_0); a classifier needs at least two classes" in capsys.readouterr().err
 
@@ -275,9 +276,9 @@ def test_a_folder_passed_as_checkpoint_says_so(synthetic_root, tmp_path, capsys)
     import eval as eval_script
     folder = tmp_path / "ckpt"
     folder.mkdir()
-    assert eval_script.main(TINY + ["--data_path", synthetic_root, "--checkpoint_path", str(folder)]) == 2
+    assert eval_script.main(TINY_FAST + ["--data_path", synthetic_root, "--checkpoint_path", str(folder)]) == 2
     assert f"'{folder}' is a folder, not a checkpoint file" in capsys.readouterr().err
-    rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", str(tmp_path / "o"),
-                                   "--resume", str(folder)])
+    rc = train_script.main(TINY_FAST + ["--data_path", synthetic_root, "--output_dir", str(tmp_path / "o"),
+                                        "--resume", str(folder)])
     assert rc == 2 and "--resume" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
