@@ -166,3 +166,65 @@ extern "C" int BatchNormTrainGrad(int nparam, void **params, int *ndims, int64_t
   }
   return 0;
 }
+
+// x * gate after a training BatchNorm, for a gate (N, C, 1, 1) computed from the BatchNorm's output y: a
+// squeeze-excite product whose gate gradient (below) reads the BatchNorm's input z, which the BatchNorm's own
+// backward keeps, instead of y, which the graph can then free after the forward pass. params: y (N, C, H, W),
+// gate (N, C, 1, 1), config (3) | out = y * gate; or y, gate, then the backward's z (N, C, H, W), gamma, beta,
+// batch mean, batch inverse std (C each), config (3) | out, where the five extra inputs are only checked.
+extern "C" int GateAfterNorm(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                             void *) {
+  if ((nparam != 4 && nparam != 9) || ndims[0] != 4 || ndims[1] != 4 || ndims[nparam - 1] != 4) return 1;
+  for (int i = 0; i < nparam; ++i) {
+    if (!is_f32(dtypes[i])) return 1;
+  }
+  const int64_t *shape = shapes[0];
+  const int64_t c = shape[1], planes = shape[0] * shape[1], size = shape[2] * shape[3];
+  if (shapes[1][0] != shape[0] || shapes[1][1] != c || shapes[1][2] != 1 || shapes[1][3] != 1) return 2;
+  if (!same_shape(shape, shapes[nparam - 1], 4) || ndims[nparam - 2] != 1 || shapes[nparam - 2][0] != 3) return 2;
+  if (nparam == 9) {
+    if (ndims[2] != 4 || !same_shape(shape, shapes[2], 4)) return 2;
+    for (int i = 3; i < 7; ++i) {
+      if (ndims[i] != 1 || shapes[i][0] != c) return 2;
+    }
+  }
+  const float *y = static_cast<float *>(params[0]), *gate = static_cast<float *>(params[1]);
+  const float *config = static_cast<float *>(params[nparam - 2]);
+  float *out = static_cast<float *>(params[nparam - 1]);
+#pragma omp parallel for schedule(static) num_threads(threads_of(config))
+  for (int64_t p = 0; p < planes; ++p) affine(y + p * size, 0.0f, gate[p], 0.0f, nullptr, 0.0f, out + p * size, size);
+  return 0;
+}
+
+// GateAfterNorm's gradient for its gate: sum over the map of dout * y per (sample, channel), with y = (z - mean) *
+// gamma * invstd + beta recomputed from the BatchNorm's input, in double: gamma * invstd * (sum(dout * z) - mean *
+// sum(dout)) + beta * sum(dout). params: dout (N, C, H, W), z (N, C, H, W), gamma, beta, batch mean, batch
+// inverse std (C each), config (3) | dgate (N, C, 1, 1).
+extern "C" int GateAfterNormGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                 void *, void *) {
+  if (nparam != 8 || ndims[0] != 4 || ndims[1] != 4 || ndims[7] != 4) return 1;
+  for (int i = 0; i < nparam; ++i) {
+    if (!is_f32(dtypes[i]) || (i > 1 && i < 7 && ndims[i] != 1)) return 1;
+  }
+  const int64_t *shape = shapes[0];
+  const int64_t c = shape[1], size = shape[2] * shape[3];
+  if (!same_shape(shape, shapes[1], 4) || shapes[6][0] != 3) return 2;
+  if (shapes[7][0] != shape[0] || shapes[7][1] != c || shapes[7][2] != 1 || shapes[7][3] != 1) return 2;
+  for (int i = 2; i < 6; ++i) {
+    if (shapes[i][0] != c) return 2;
+  }
+  const float *dout = static_cast<float *>(params[0]), *z = static_cast<float *>(params[1]);
+  const float *gamma = static_cast<float *>(params[2]), *beta = static_cast<float *>(params[3]);
+  const float *mean = static_cast<float *>(params[4]), *invstd = static_cast<float *>(params[5]);
+  const float *config = static_cast<float *>(params[6]);
+  float *dgate = static_cast<float *>(params[7]);
+#pragma omp parallel for schedule(static) num_threads(threads_of(config))
+  for (int64_t p = 0; p < shape[0] * c; ++p) {
+    const int64_t ch = p % c;
+    double sd = 0.0, sdz = 0.0;
+    sum_and_dot(dout + p * size, z + p * size, size, &sd, &sdz);
+    const double scale = static_cast<double>(gamma[ch]) * invstd[ch];
+    dgate[p] = static_cast<float>(scale * (sdz - static_cast<double>(mean[ch]) * sd) + beta[ch] * sd);
+  }
+  return 0;
+}

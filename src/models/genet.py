@@ -70,6 +70,9 @@ class GatherExcite(nn.Cell):
         super().__init__()
         self.use_mlp = mlp
         self.has_down = extra and downsample
+        # the mean gather keeps no copy of x for its gradient, so a Bottleneck may run the product with bn3
+        # (resnet.py): the gather's convolutions (extra) keep x anyway
+        self.gate_after_bn = not extra
         if extra:
             extent = feature_size
             if downsample:
@@ -89,14 +92,18 @@ class GatherExcite(nn.Cell):
         self.gate = nn.Sigmoid()
         self.product = GateProduct()  # our kernels on CPU, which keep no tiled gate for the gradient
 
-    def construct(self, x):
+    def gate_of(self, x):
+        """The gate sigmoid(excite) (N, C, 1, 1) of x."""
         context = x
         if self.has_down:
             context = self.down(context)
         context = self.gather(context)
         if self.use_mlp:
             context = self.mlp(context)
-        return self.product(x, self.gate(context))
+        return self.gate(context)
+
+    def construct(self, x):
+        return self.product(x, self.gate_of(x))
 
 
 class InputCheck(nn.Cell):

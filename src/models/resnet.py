@@ -32,6 +32,9 @@ class Bottleneck(nn.Cell):
         self.relu = nn.ReLU()
         self.has_attn = attn is not None
         self.attn_name = attn_name
+        # an attention that gates bn3's output by a gate computed from it (`gate_of`) without keeping that output
+        # for its own gradient: with our training BatchNorm, the product's gradient then reads bn3's input instead
+        self.gate_after_bn = getattr(attn, "gate_after_bn", False)
         if self.has_attn:
             setattr(self, attn_name, attn)
         self.has_downsample = stride != 1 or in_channels != out_channels
@@ -42,9 +45,14 @@ class Bottleneck(nn.Cell):
         identity = x
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.has_attn:
-            out = getattr(self, self.attn_name)(out)
+        out = self.conv3(out)
+        if self.gate_after_bn and self.training and self.bn3.kernel_runs(out):
+            norm = self.bn3.train_outputs(out)
+            out = self.bn3.gate_product(out, norm, getattr(self, self.attn_name).gate_of(norm[0]))
+        else:
+            out = self.bn3(out)
+            if self.has_attn:
+                out = getattr(self, self.attn_name)(out)
         if self.has_downsample:
             identity = self.downsample(x)
         return self.relu(out + identity)

@@ -175,6 +175,51 @@ def test_training_step_updates_moving_stats_in_graph_mode():
     assert np.abs(results[0][2]).min() > 0.1  # the inputs' means moved the statistics away from their start
 
 
+class _GateLoss(nn.Cell):
+    """sum(bn.gate_product(x, bn's kernel outputs, gate) * g): the product after our BatchNorm, the gate an input."""
+
+    def __init__(self, bn):
+        super().__init__()
+        self.bn = bn
+
+    def construct(self, x, gate, g):
+        return (self.bn.gate_product(x, self.bn.train_outputs(x), gate) * g).sum()
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+@pytest.mark.parametrize("shape", [(4, 6, 9, 7), (1, 3, 7, 5), (3, 16, 14, 14)])
+def test_gate_after_batchnorm_matches_reference(shape, mode):
+    """y * gate after our training BatchNorm (`gate_product`, GENet's Bottleneck), whose gate gradient is summed
+    from the BatchNorm's input instead of its output: the product and the gradients to x, the gate, gamma and
+    beta against float64 (gamma and beta far from 1 and 0, inputs with per-channel offsets). The comparison fails
+    for a gate gradient without beta's share, one read from the neighbouring sample, and the gate of the
+    neighbouring channel."""
+    ms.set_context(mode=mode)
+    ours, _ = make_pair(shape[1])
+    ours.set_train(True)
+    x, g = data(shape, seed=5)
+    gate = np.random.default_rng(6).uniform(0.1, 1.0, shape[:2] + (1, 1)).astype(np.float32)
+    gamma, beta = ours.gamma.asnumpy(), ours.beta.asnumpy()
+    loss = _GateLoss(ours)
+    loss.set_train(True)
+    grad_fn = ms.value_and_grad(loss, grad_position=(0, 1), weights=[ours.gamma, ours.beta])
+    if mode == ms.GRAPH_MODE:
+        grad_fn = ms.jit(grad_fn)
+    value, ((dx, dgate), (dgamma, dbeta)) = grad_fn(ms.Tensor(x), ms.Tensor(gate), ms.Tensor(g))
+    ref_y = reference(x, gamma, beta, g)[0]
+    _, _, _, (ref_dx, ref_dgamma, ref_dbeta) = reference(x, gamma, beta, g * gate)
+    ref_dgate = (g * ref_y).sum((2, 3), keepdims=True)
+    assert rel_err(value.asnumpy(), (ref_y * gate * g).sum()) <= 1e-5
+    assert dgate.shape == gate.shape and dx.shape == x.shape
+    for got, ref in ((dx, ref_dx), (dgate, ref_dgate), (dgamma, ref_dgamma), (dbeta, ref_dbeta)):
+        assert rel_err(got.asnumpy(), ref) <= 1e-5
+    no_beta = ref_dgate - (g * beta[None, :, None, None]).sum((2, 3), keepdims=True)
+    assert rel_err(dgate.asnumpy(), no_beta) > 1e-2
+    if shape[0] > 1:
+        assert rel_err(dgate.asnumpy(), (g * ref_y[::-1]).sum((2, 3), keepdims=True)) > 1e-2
+    assert rel_err(dx.asnumpy(), reference(x, gamma, beta, g * np.roll(gate, 1, axis=1))[3][0]) > 1e-2
+
+
 def test_runs_our_kernel_only_with_batch_statistics(monkeypatch):
     """A config tensor of the wrong length makes our kernel refuse (RuntimeError): that shows where it runs.
     Training: ours. Eval: MindSpore's (moving statistics). use_batch_statistics=True in eval: ours.

@@ -123,3 +123,66 @@ def test_gather_excite_is_x_times_the_broadcast_gate(mode, extra, mlp, downsampl
     # the tolerance is far below what another function gives: the ungated input, or the gates of other channels
     assert np.abs(x - reference).max() > 1e-2 * scale
     assert np.abs(x * gate[:, ::-1] - reference).max() > 1e-2 * scale
+
+
+def _block_grads(fused, mode, x, weight):
+    """Loss sum(block(x) * weight) of one theta-minus Bottleneck (seeded weights, gamma and beta of bn3 away from
+    1 and 0) and its gradients to x and every parameter, with the Gather-Excite product run after bn3 as one op
+    (`fused`) or as bn3 and then GatherExcite."""
+    from src.models.resnet import Bottleneck
+    ms.set_context(mode=mode)
+    ms.set_seed(1)
+    block = Bottleneck(64, 16, 64, attn=GatherExcite(64, 14, False, False, False), attn_name="ge")
+    assert block.gate_after_bn
+    block.gate_after_bn = fused
+    channels = np.linspace(0, 1, 64).astype(np.float32)
+    block.bn3.gamma.set_data(ms.Tensor(0.5 + channels))
+    block.bn3.beta.set_data(ms.Tensor(2 * channels - 1))
+    block.set_train(True)
+
+    class Loss(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.block = block
+
+        def construct(self, images):
+            return (self.block(images) * weight).sum()
+
+    loss = Loss()
+    params = loss.trainable_params()
+    value, (dx, grads) = ms.value_and_grad(loss, grad_position=0, weights=params)(x)
+    return [value.asnumpy(), dx.asnumpy()] + [g.asnumpy() for g in grads], block
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+def test_theta_minus_product_after_bn3_trains_as_the_plain_one(mode, monkeypatch):
+    """In training, theta-minus runs bn3 and the Gather-Excite product as our BatchNorm's `gate_product` (its gate
+    gradient reads bn3's input, so the graph need not keep bn3's output): the loss and the gradients to the input
+    and every parameter equal those of bn3 followed by GatherExcite, within float32 rounding of each one's scale;
+    a gradient of another input is far off. Theta and theta-plus keep the plain path (their gathers keep bn3's
+    output anyway), and eval mode (where bn3 uses its moving statistics) takes the plain path too."""
+    from src.kernels.batchnorm import BatchNorm2d
+    rng = np.random.default_rng(4)
+    x = ms.Tensor((rng.standard_normal((4, 64, 14, 14)) * 2 + 0.5).astype(np.float32))
+    weight = ms.Tensor(rng.standard_normal((4, 64, 14, 14)).astype(np.float32))
+    calls = []
+    if mode == ms.PYNATIVE_MODE:  # graph mode parses the method (it could not parse this spy) instead of calling it
+        original = BatchNorm2d.gate_product
+        monkeypatch.setattr(BatchNorm2d, "gate_product", lambda self, *a: calls.append(1) or original(self, *a))
+    plain, block = _block_grads(False, mode, x, weight)
+    if not block.bn3.use_kernel:
+        pytest.skip("our kernels cannot run here (no g++ / AVX2)")
+    assert not calls
+    fused, _ = _block_grads(True, mode, x, weight)
+    assert calls or mode == ms.GRAPH_MODE
+    for got, ref in zip(fused, plain):
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    other, _ = _block_grads(True, mode, ms.Tensor(x.asnumpy()[::-1].copy()), weight)
+    assert max(np.abs(got - ref).max() / np.abs(ref).max() for got, ref in zip(other[2:], plain[2:])) > 1e-2
+    assert not GatherExcite(64, 14, True, False, False).gate_after_bn
+    assert not GatherExcite(64, 14, True, True, False).gate_after_bn
+    if mode == ms.PYNATIVE_MODE:
+        calls.clear()
+        block.set_train(False)
+        block(x)
+        assert not calls
