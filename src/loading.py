@@ -69,3 +69,6 @@ def log_deployed(net, log=LOG.info) -> None:
             f"(--reparam false keeps them)")
     if net.deployed["bn_folded"]:
         log(f"{net.deployed['bn_folded']} BatchNorms folded into their convolutions for inference (same outputs)")
+    if net.deployed.get("gates_folded"):
+        log(f"{net.deployed['gates_folded']} squeeze-excite hard sigmoids folded into their convolutions (same "
+            f"outputs)")

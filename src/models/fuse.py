@@ -9,7 +9,8 @@ Which BatchNorm follows which convolution: in a SequentialCell, a BatchNorm2d ri
 the (conv, bn) attribute pairs the cell lists in `conv_bn_pairs` (its construct computes bn(conv(x)) for each).
 The folded network computes the same function in eval mode only; its parameter names differ (the BatchNorms are
 gone, the convolutions gain biases), so it is for evaluation, prediction and export, never for training or for
-saving checkpoints.
+saving checkpoints. The hard sigmoid of a squeeze-excite gate folds into the conv before it the same way
+(`fold_hard_sigmoid`).
 """
 from typing import Dict, Iterator, Tuple
 
@@ -63,15 +64,40 @@ def fold_batchnorm(net: nn.Cell) -> int:
     return folded
 
 
+def fold_hard_sigmoid(net: nn.Cell) -> int:
+    """Move the affine part of every squeeze-excite's hard sigmoid gate into the 1x1 conv before it, in place:
+    relu6(s + 3) / 6 = clamp(s / 6 + 0.5, 0, 1), so the conv takes weight / 6 and bias / 6 + 0.5 (float64
+    arithmetic) and the gate becomes `UnitClamp`. The same function up to float32 rounding, one op instead of
+    three; in an ONNX file a Clip right after the Conv, which onnxruntime fuses into it, where the Add and Div
+    cost repghostnet_100 about 2.5 ms of 70 per batch of 32 (docs/performance.md). Returns how many were folded."""
+    import mindspore as ms
+    from .layers import HardSigmoid, SqueezeExcite, UnitClamp
+    folded = 0
+    for _, cell in list(net.cells_and_names()):
+        if not isinstance(cell, SqueezeExcite) or not isinstance(cell.gate, HardSigmoid):
+            continue
+        conv = cell.conv_expand
+        dtype = conv.weight.dtype
+        weight = conv.weight.asnumpy().astype(np.float64) / 6
+        bias = conv.bias.asnumpy().astype(np.float64) / 6 + 0.5
+        conv.weight.set_data(ms.Tensor(weight.astype(np.float32), dtype))
+        conv.bias.set_data(ms.Tensor(bias.astype(np.float32), dtype))
+        cell.gate = UnitClamp()
+        folded += 1
+    return folded
+
+
 def deploy_form(net: nn.Cell, reparameterize: bool = True, fold_bn: bool = True) -> Dict[str, int]:
     """Turn a network with its final weights into the form eval, predict, export and the benchmark run, in place:
-    re-parameterisable branches folded, then every BatchNorm that follows a convolution folded, then the ReLU after
-    each depthwise conv handed to the conv where our CPU kernel runs it (`kernels.fusion`); eval mode.
+    re-parameterisable branches folded, then every BatchNorm that follows a convolution folded and every
+    squeeze-excite's hard sigmoid folded into its conv (both only with `fold_bn`), then the ReLU after each
+    depthwise conv handed to the conv where our CPU kernel runs it (`kernels.fusion`); eval mode.
     Returns how many modules each step changed. Do not train or save checkpoints from it afterwards."""
     from ..kernels.fusion import fuse_activations
     from .reparam import reparameterize as fold_branches
     done = {"reparameterized": fold_branches(net) if reparameterize else 0,
-            "bn_folded": fold_batchnorm(net) if fold_bn else 0}
+            "bn_folded": fold_batchnorm(net) if fold_bn else 0,
+            "gates_folded": fold_hard_sigmoid(net) if fold_bn else 0}
     done["act_fused"] = fuse_activations(net)  # ReLUs after depthwise convs into our kernel, where it runs
     net.set_train(False)
     return done

@@ -67,6 +67,14 @@ class HardSigmoid(nn.Cell):
         return self.relu6(x + 3.0) / 6.0
 
 
+class UnitClamp(nn.Cell):
+    """clamp(x, 0, 1): a squeeze-excite's hard sigmoid once `fuse.fold_hard_sigmoid` has moved its x / 6 + 0.5
+    into the conv before it (exports as one ONNX Clip, which onnxruntime runs inside that conv)."""
+
+    def construct(self, x):
+        return ops.clamp(x, 0.0, 1.0)
+
+
 class HardSwish(nn.Cell):
     """x * relu6(x + 3) / 6."""
 

@@ -41,6 +41,12 @@ def test_export_folds_by_default(tmp_path, capsys):
         assert ("re-parameterised repghostnet_050" in printed) == (flag != "false")
         outputs[flag] = run_onnx(path + ".onnx", x.asnumpy())
         names[flag] = {init.name for init in onnx.load(path + ".onnx").graph.initializer}
+    # the squeeze-excite gates were folded (fold_hard_sigmoid): each a Clip right after a Conv, no Add and Div
+    graph = onnx.load(str(tmp_path / "reparam_None.onnx")).graph
+    producer = {out: node.op_type for node in graph.node for out in node.output}
+    clips = [node for node in graph.node if node.op_type == "Clip"]
+    assert clips and all(producer[node.input[0]] == "Conv" for node in clips)
+    assert "Div" not in {node.op_type for node in graph.node}
     assert any("fusion_bn" in n for n in names["false"]) and not any("fusion_bn" in n for n in names[None])
     assert names["true"] == names[None]
     for flag, output in outputs.items():

@@ -59,3 +59,34 @@ def test_relu6_backward_reads_only_the_output():
     assert hasattr(act, "bprop"), "ReLU6 without its own bprop: MindSpore's gradient reads the input"
     poisoned = ms.Tensor(np.full(3, np.nan, np.float32))  # the input is not read: NaN there changes nothing
     np.testing.assert_array_equal(act.bprop(poisoned, out, dout)[0].asnumpy(), [0, 1, 0])
+
+
+def test_hard_sigmoid_folds_into_the_conv_before_it():
+    """fold_hard_sigmoid (deploy_form): the squeeze-excite's conv takes weight / 6 and bias / 6 + 0.5 and the gate
+    becomes clamp(., 0, 1), the same outputs within float32 rounding on gates that reach both clamps; a fold
+    without the + 0.5 or without the clamp is far off. A sigmoid gate is left alone."""
+    from src.models.fuse import fold_hard_sigmoid
+    from src.models.layers import SqueezeExcite, UnitClamp
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    rng = np.random.default_rng(2)
+    se = SqueezeExcite(16, 8)
+    se.conv_reduce.weight.set_data(ms.Tensor(rng.standard_normal((8, 16, 1, 1)).astype(np.float32) * 0.5))
+    se.conv_reduce.bias.set_data(ms.Tensor(np.zeros(8, np.float32)))
+    se.conv_expand.weight.set_data(ms.Tensor(rng.standard_normal((16, 8, 1, 1)).astype(np.float32) * 6))
+    se.conv_expand.bias.set_data(ms.Tensor(rng.uniform(-2, 2, 16).astype(np.float32)))
+    se.set_train(False)
+    x = ms.Tensor((rng.standard_normal((4, 16, 5, 5)) + 1).astype(np.float32))
+    gate = se.gate(se.conv_expand(se.act1(se.conv_reduce(se.pool(x))))).asnumpy()
+    assert (gate == 0).mean() > 0.1 and (gate == 1).mean() > 0.1 and ((gate > 0) & (gate < 1)).mean() > 0.1
+    reference = se(x).asnumpy()
+    bias = se.conv_expand.bias.asnumpy().copy()
+    assert fold_hard_sigmoid(se) == 1 and isinstance(se.gate, UnitClamp)
+    scale = np.abs(reference).max()
+    assert np.abs(se(x).asnumpy() - reference).max() <= 1e-6 * scale
+    assert fold_hard_sigmoid(se) == 0  # folded once
+    se.conv_expand.bias.set_data(ms.Tensor((bias / 6).astype(np.float32)))
+    assert np.abs(se(x).asnumpy() - reference).max() > 1e-2 * scale
+    se.conv_expand.bias.set_data(ms.Tensor((bias / 6 + 0.5).astype(np.float32)))
+    se.gate = nn.Identity()
+    assert np.abs(se(x).asnumpy() - reference).max() > 1e-2 * scale
+    assert fold_hard_sigmoid(SqueezeExcite(16, 8, gate="sigmoid")) == 0
