@@ -125,6 +125,14 @@ def test_gather_excite_is_x_times_the_broadcast_gate(mode, extra, mlp, downsampl
     assert np.abs(x * gate[:, ::-1] - reference).max() > 1e-2 * scale
 
 
+def _with_gate_op(init, op):
+    """BatchNorm2d.__init__ that then sets `gate_op` to `op`."""
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.gate_op = op
+    return patched
+
+
 def _block_grads(fused, mode, x, weight):
     """Loss sum(block(x) * weight) of one theta-minus Bottleneck (seeded weights, gamma and beta of bn3 away from
     1 and 0) and its gradients to x and every parameter, with the Gather-Excite product run after bn3 as one op
@@ -181,6 +189,19 @@ def test_theta_minus_product_after_bn3_trains_as_the_plain_one(mode, monkeypatch
     assert max(np.abs(got - ref).max() / np.abs(ref).max() for got, ref in zip(other[2:], plain[2:])) > 1e-2
     assert not GatherExcite(64, 14, True, False, False).gate_after_bn
     assert not GatherExcite(64, 14, True, True, False).gate_after_bn
+    if mode == ms.GRAPH_MODE:  # the compiled graph runs bn3's gate_op: one that cannot run makes the step fail
+        from mindspore import ops
+        from src.kernels import batchnorm, depthwise
+        zeros = ops.ZerosLike()
+
+        def bprop(y, gate, z, gamma, beta, mean, invstd, config, out, dout):
+            return tuple(zeros(a) for a in (y, gate, z, gamma, beta, mean, invstd, config))
+
+        missing = ops.Custom(f"{depthwise.library(batchnorm.SOURCE)}:NoSuchKernel", out_shape=lambda *a: a[0],
+                             out_dtype=lambda *a: a[0], func_type="aot", bprop=bprop)
+        monkeypatch.setattr(BatchNorm2d, "__init__", _with_gate_op(BatchNorm2d.__init__, missing))
+        with pytest.raises(RuntimeError, match="NoSuchKernel"):
+            _block_grads(True, mode, x, weight)
     if mode == ms.PYNATIVE_MODE:
         calls.clear()
         block.set_train(False)
