@@ -11,8 +11,11 @@ def calibrate_batchnorm(net, images) -> None:
 
     With random weights and default statistics (mean 0, variance 1) activations can grow or vanish through a
     deep network, so any two networks "agree"; calibrated statistics keep them O(1), which makes numerical
-    comparisons meaningful. Runs one training-mode forward pass in PyNative mode (hooks need it).
+    comparisons meaningful. Runs one training-mode forward pass in PyNative mode (hooks need it) on MindSpore's
+    standard operators: our kernels' training paths may run a BatchNorm's ops without calling the cell (GENet's
+    product after bn3), which its hook would not see.
     """
+    from ..kernels.depthwise import standard_ops
     stats = {}
 
     def capture(name):
@@ -28,7 +31,8 @@ def calibrate_batchnorm(net, images) -> None:
     ms.set_context(mode=ms.PYNATIVE_MODE)
     net.set_train(True)
     try:
-        net(images)
+        with standard_ops(net):
+            net(images)
     finally:
         for handle in handles:
             handle.remove()

@@ -207,3 +207,35 @@ def test_theta_minus_product_after_bn3_trains_as_the_plain_one(mode, monkeypatch
         block.set_train(False)
         block(x)
         assert not calls
+
+
+def test_calibrate_batchnorm_reaches_every_batchnorm():
+    """deploy.calibrate_batchnorm on theta-minus (whose training path runs bn3 and the Gather-Excite product as
+    our kernels' ops, not through bn3's call) sets every BatchNorm's moving statistics to its input's batch
+    statistics: an eval-mode pass over the same images (which then normalises as the training pass did) finds each
+    BatchNorm's input with those statistics. (The training pass' own moving update, 0.9 * default + 0.1 * batch,
+    would be far off.)"""
+    from src.deploy import calibrate_batchnorm
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net = create_model("genet_res50_theta_minus", num_classes=10, image_size=64)
+    images = ms.Tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32) + 0.5)
+    calibrate_batchnorm(net, images)
+    seen = {}
+
+    def capture(name):
+        def hook(cell, inputs):
+            x = inputs[0].asnumpy().astype(np.float64)
+            seen[name] = (x.mean((0, 2, 3)), x.var((0, 2, 3)))
+        return hook
+
+    bns = [(name, c) for name, c in net.cells_and_names() if isinstance(c, nn.BatchNorm2d)]
+    handles = [c.register_forward_pre_hook(capture(name)) for name, c in bns]
+    net.set_train(False)
+    net(images).asnumpy()
+    for handle in handles:
+        handle.remove()
+    assert len(bns) == 53 and len(seen) == 53
+    for name, c in bns:
+        mean, var = seen[name]
+        assert np.abs(c.moving_mean.asnumpy() - mean).max() <= 1e-4 * np.sqrt(var.max()), name
+        assert np.abs(c.moving_variance.asnumpy() - var).max() <= 1e-4 * var.max(), name
