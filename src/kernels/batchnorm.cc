@@ -1,8 +1,11 @@
 // Training-mode BatchNorm2d for MindSpore's CPU custom ops (func_type "aot"), float32, NCHW.
 //
 // MindSpore's BatchNorm + BatchNormGrad on CPU cost 9-11 passes over the map per training step (bench.py
-// --batchnorm); these kernels do it in 5: forward = statistics (one read) + normalise (one read, one write),
-// backward = two per-channel sums (one read of dy and x) + the input gradient (one read of each, one write).
+// --batchnorm); these kernels do it in 5: forward = statistics (BatchNormStats, one read) + normalise
+// (BatchNormApply, one read, one write), backward = two per-channel sums (one read of dy and x) + the input gradient
+// (one read of each, one write). BatchNormApplyReLU and BatchNormReLUGrad take in a ReLU that follows: the
+// gradient recomputes the ReLU's mask from x, so neither direction needs the ReLU's output, and a training graph
+// that recomputes the normalised map in its backward pass (batchnorm.py) keeps only x per BatchNorm.
 // OpenMP runs over channels: each thread owns whole channels, so every channel's N*H*W reduction is one sequential
 // sum in double (exact to float32 precision without a second pass for the variance).
 #include <immintrin.h>
@@ -11,6 +14,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <vector>
 
 namespace {
 
@@ -77,55 +82,7 @@ int threads_of(const float *config) { return std::max(1, static_cast<int>(config
 
 }  // namespace
 
-// Forward in training mode. params: x (N, C, H, W), gamma (C), beta (C), moving_mean (C), moving_variance (C),
-// config (3) | y (N, C, H, W), batch mean (C), batch inverse std 1/sqrt(var + eps) (C), the updated moving mean
-// and moving variance (C each): moving = (1 - momentum) * moving + momentum * batch, with the unbiased batch
-// variance (var * M / (M - 1), M = N*H*W) for the moving variance as MindSpore's CPU BatchNorm does, the biased
-// one for normalising. Returns 1 on wrong types / ranks, 2 on shapes that do not fit, 3 when M < 2.
-extern "C" int BatchNormTrain(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
-                              void *) {
-  if (nparam != 11 || ndims[0] != 4 || ndims[6] != 4) return 1;
-  for (int i = 0; i < nparam; ++i) {
-    if (!is_f32(dtypes[i]) || (i != 0 && i != 6 && ndims[i] != 1)) return 1;
-  }
-  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
-  if (shapes[5][0] != 3 || !same_shape(shapes[0], shapes[6], 4)) return 2;
-  for (int i : {1, 2, 3, 4, 7, 8, 9, 10}) {
-    if (shapes[i][0] != c) return 2;
-  }
-  if (count < 2) return 3;
-  const float *x = static_cast<float *>(params[0]), *gamma = static_cast<float *>(params[1]);
-  const float *beta = static_cast<float *>(params[2]), *moving_mean = static_cast<float *>(params[3]);
-  const float *moving_var = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
-  float *y = static_cast<float *>(params[6]), *mean_out = static_cast<float *>(params[7]);
-  float *invstd_out = static_cast<float *>(params[8]), *new_mean = static_cast<float *>(params[9]);
-  float *new_var = static_cast<float *>(params[10]);
-  const double eps = config[0];
-  const float momentum = config[1];
-#pragma omp parallel for schedule(static) num_threads(threads_of(config))
-  for (int64_t ch = 0; ch < c; ++ch) {
-    double s = 0.0, q = 0.0;
-    for (int64_t b = 0; b < n; ++b) {
-      const float *plane = x + (b * c + ch) * size;
-      sum_and_dot(plane, plane, size, &s, &q);
-    }
-    const double mean = s / count, var = std::max(0.0, q / count - mean * mean);
-    const double invstd = 1.0 / std::sqrt(var + eps);
-    const float scale = static_cast<float>(gamma[ch] * invstd), m = static_cast<float>(mean);
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t off = (b * c + ch) * size;
-      affine(x + off, m, scale, beta[ch], nullptr, 0.0f, y + off, size);
-    }
-    mean_out[ch] = m;
-    invstd_out[ch] = static_cast<float>(invstd);
-    const float unbiased = static_cast<float>(var * count / (count - 1));
-    new_mean[ch] = moving_mean[ch] * (1.0f - momentum) + m * momentum;
-    new_var[ch] = moving_var[ch] * (1.0f - momentum) + unbiased * momentum;
-  }
-  return 0;
-}
-
-// Backward of BatchNormTrain to x, gamma and beta. params: dy (N, C, H, W), x (N, C, H, W), gamma (C), batch mean
+// Backward of BatchNormApply (with its statistics) to x, gamma and beta. params: dy (N, C, H, W), x (N, C, H, W), gamma (C), batch mean
 // (C), batch inverse std (C), config (3) | dx (N, C, H, W), dgamma (C), dbeta (C). With xhat = (x - mean) * invstd:
 // dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M).
 extern "C" int BatchNormTrainGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
@@ -225,6 +182,158 @@ extern "C" int GateAfterNormGrad(int nparam, void **params, int *ndims, int64_t 
     sum_and_dot(dout + p * size, z + p * size, size, &sd, &sdz);
     const double scale = static_cast<double>(gamma[ch]) * invstd[ch];
     dgate[p] = static_cast<float>(scale * (sdz - static_cast<double>(mean[ch]) * sd) + beta[ch] * sd);
+  }
+  return 0;
+}
+
+namespace {
+
+// out[i] = max(0, (a[i] - center) * scale + shift), AVX2/FMA, float.
+inline void affine_relu(const float *a, float center, float scale, float shift, float *out, int64_t n) {
+  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
+    _mm256_storeu_ps(out + i, _mm256_max_ps(v, zero));
+  }
+  for (; i < n; ++i) out[i] = std::max(0.0f, (a[i] - center) * scale + shift);
+}
+
+// out[i] = dy[i] where (a[i] - center) * scale + shift > 0 (the ReLU after the BatchNorm passed it), else 0.
+inline void relu_mask(const float *dy, const float *a, float center, float scale, float shift, float *out,
+                      int64_t n) {
+  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
+    _mm256_storeu_ps(out + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
+  }
+  for (; i < n; ++i) out[i] = (a[i] - center) * scale + shift > 0.0f ? dy[i] : 0.0f;
+}
+
+// Whether every param is float32, the maps at `maps` have params[0]'s (N, C, H, W) shape, the vectors at `vectors`
+// C values and the config at `config` 3.
+bool shapes_fit(int64_t **shapes, int *ndims, const char **dtypes, int nparam, std::initializer_list<int> maps,
+                std::initializer_list<int> vectors, int config) {
+  for (int i = 0; i < nparam; ++i) {
+    if (!is_f32(dtypes[i])) return false;
+  }
+  for (int i : maps) {
+    if (ndims[i] != 4 || !same_shape(shapes[0], shapes[i], 4)) return false;
+  }
+  for (int i : vectors) {
+    if (ndims[i] != 1 || shapes[i][0] != shapes[0][1]) return false;
+  }
+  return ndims[config] == 1 && shapes[config][0] == 3;
+}
+
+}  // namespace
+
+// The batch statistics of a training BatchNorm. params: x (N, C, H, W), moving_mean (C), moving_variance (C),
+// config (3) | batch mean, batch inverse std 1/sqrt(var + eps), the updated moving mean and moving variance (C
+// each): moving = (1 - momentum) * moving + momentum * batch, with the unbiased batch variance (var * M / (M - 1),
+// M = N*H*W) for the moving variance as MindSpore's CPU BatchNorm does, the biased one for normalising. Returns 1
+// on wrong types, ranks or shapes, 3 when M < 2.
+extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                              void *) {
+  if (nparam != 8 || !shapes_fit(shapes, ndims, dtypes, nparam, {0}, {1, 2, 4, 5, 6, 7}, 3)) return 1;
+  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
+  if (count < 2) return 3;
+  const float *x = static_cast<float *>(params[0]), *moving_mean = static_cast<float *>(params[1]);
+  const float *moving_var = static_cast<float *>(params[2]), *config = static_cast<float *>(params[3]);
+  float *mean_out = static_cast<float *>(params[4]), *invstd_out = static_cast<float *>(params[5]);
+  float *new_mean = static_cast<float *>(params[6]), *new_var = static_cast<float *>(params[7]);
+  const double eps = config[0];
+  const float momentum = config[1];
+#pragma omp parallel for schedule(static) num_threads(threads_of(config))
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double s = 0.0, q = 0.0;
+    for (int64_t b = 0; b < n; ++b) {
+      const float *plane = x + (b * c + ch) * size;
+      sum_and_dot(plane, plane, size, &s, &q);
+    }
+    const double mean = s / count, var = std::max(0.0, q / count - mean * mean);
+    mean_out[ch] = static_cast<float>(mean);
+    invstd_out[ch] = static_cast<float>(1.0 / std::sqrt(var + eps));
+    const float unbiased = static_cast<float>(var * count / (count - 1));
+    new_mean[ch] = moving_mean[ch] * (1.0f - momentum) + static_cast<float>(mean) * momentum;
+    new_var[ch] = moving_var[ch] * (1.0f - momentum) + unbiased * momentum;
+  }
+  return 0;
+}
+
+// y = (x - mean) * invstd * gamma + beta (ReLU: then max(0, .)). params: x (N, C, H, W), gamma, beta, batch mean,
+// batch inverse std (C each), config (3) | y (N, C, H, W).
+template <bool kRelu>
+int apply_norm(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  if (nparam != 7 || !shapes_fit(shapes, ndims, dtypes, nparam, {0, 6}, {1, 2, 3, 4}, 5)) return 1;
+  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3];
+  const float *x = static_cast<float *>(params[0]), *gamma = static_cast<float *>(params[1]);
+  const float *beta = static_cast<float *>(params[2]), *mean = static_cast<float *>(params[3]);
+  const float *invstd = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
+  float *y = static_cast<float *>(params[6]);
+#pragma omp parallel for schedule(static) num_threads(threads_of(config))
+  for (int64_t p = 0; p < n * c; ++p) {
+    const int64_t ch = p % c;
+    const float scale = gamma[ch] * invstd[ch];
+    if (kRelu) {
+      affine_relu(x + p * size, mean[ch], scale, beta[ch], y + p * size, size);
+    } else {
+      affine(x + p * size, mean[ch], scale, beta[ch], nullptr, 0.0f, y + p * size, size);
+    }
+  }
+  return 0;
+}
+
+extern "C" int BatchNormApply(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                              void *) {
+  return apply_norm<false>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int BatchNormApplyReLU(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                  void *, void *) {
+  return apply_norm<true>(nparam, params, ndims, shapes, dtypes);
+}
+
+// Backward of BatchNormApplyReLU (with its statistics): BatchNormTrainGrad of dy masked where the ReLU's input,
+// recomputed from x, was not positive. params: dy, x (N, C, H, W), gamma, beta, batch mean, batch inverse std (C
+// each), config (3) | dx (N, C, H, W), dgamma, dbeta (C each).
+extern "C" int BatchNormReLUGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                 void *, void *) {
+  if (nparam != 10 || !shapes_fit(shapes, ndims, dtypes, nparam, {0, 1, 7}, {2, 3, 4, 5, 8, 9}, 6)) return 1;
+  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
+  const float *dy = static_cast<float *>(params[0]), *x = static_cast<float *>(params[1]);
+  const float *gamma = static_cast<float *>(params[2]), *beta = static_cast<float *>(params[3]);
+  const float *mean = static_cast<float *>(params[4]), *invstd = static_cast<float *>(params[5]);
+  const float *config = static_cast<float *>(params[6]);
+  float *dx = static_cast<float *>(params[7]), *dgamma = static_cast<float *>(params[8]);
+  float *dbeta = static_cast<float *>(params[9]);
+#pragma omp parallel num_threads(threads_of(config))
+  {
+    std::vector<float> g(size);  // one plane of the masked dy, rebuilt in each pass
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float scale = gamma[ch] * invstd[ch];
+      double sdy = 0.0, sdyx = 0.0;
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t off = (b * c + ch) * size;
+        relu_mask(dy + off, x + off, mean[ch], scale, beta[ch], g.data(), size);
+        sum_and_dot(g.data(), x + off, size, &sdy, &sdyx);
+      }
+      const double dg = (sdyx - static_cast<double>(mean[ch]) * sdy) * invstd[ch];
+      const double a = static_cast<double>(gamma[ch]) * invstd[ch];
+      const float xscale = static_cast<float>(-a * invstd[ch] * dg / count);
+      const float shift = static_cast<float>(-a * sdy / count);
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t off = (b * c + ch) * size;
+        relu_mask(dy + off, x + off, mean[ch], scale, beta[ch], g.data(), size);
+        affine(x + off, mean[ch], xscale, shift, g.data(), static_cast<float>(a), dx + off, size);
+      }
+      dgamma[ch] = static_cast<float>(dg);
+      dbeta[ch] = static_cast<float>(sdy);
+    }
   }
   return 0;
 }

@@ -3,13 +3,17 @@
 `BatchNorm2d` is an `nn.BatchNorm2d` (same arguments, parameters `gamma`, `beta`, `moving_mean`, `moving_variance`,
 same checkpoints; `layers.batch_norm` builds every BatchNorm of the networks as one). Where it normalises with the
 batch statistics (training, or `use_batch_statistics=True`) on a float32 NCHW input of a selected shape, it runs our
-forward kernel (statistics + normalise, two passes over the map; its bprop is our backward kernel: two sums + the
-input gradient, gradients for gamma and beta too) and assigns the moving statistics as MindSpore's CPU BatchNorm
-updates them: moving = momentum * moving + (1 - momentum) * batch (MindSpore's `momentum=0.9` convention), the
+kernels (the statistics, one pass over the map, then the normalising op, one pass, whose bprop is our backward
+kernel: two sums + the input gradient, gradients for gamma and beta too; `relu=True` takes a ReLU that follows into
+both) and assigns the moving statistics as MindSpore's CPU BatchNorm updates them: moving = momentum * moving + (1 - momentum) * batch (MindSpore's `momentum=0.9` convention), the
 moving variance taking the unbiased batch variance (measured in graph mode and PyNative, pinned in
 tests/kernels/test_batchnorm.py). Everything else is MindSpore's operator: moving statistics (eval,
 `use_batch_statistics=False`), float16, another device, no library, GHOSTZOO_KERNELS=0, `standard_ops` exports, and a
 batch whose N*H*W is below 2 (no unbiased variance).
+
+Memory: the normalising op is recomputed in the backward pass wherever a gradient needs its output (`apply_op`), so
+a training graph keeps each BatchNorm's input and two C-vectors, not its output nor a ReLU's after it
+(docs/performance.md, Memory).
 """
 from typing import Dict
 
@@ -34,24 +38,56 @@ def kernel_wins(shape) -> bool:
     return shape[0] * shape[2] * shape[3] >= MIN_COUNT
 
 
-def train_op(lib: str) -> ops.Custom:
-    """The forward custom op (x, gamma, beta, moving_mean, moving_variance, config) -> (y, batch mean, batch
-    inverse std, new moving mean, new moving variance); config is float32 (eps, 1 - momentum, threads). Its bprop
-    runs the backward kernel to x, gamma and beta (zeros for the moving statistics and the config). One op shared
-    by every BatchNorm: its output shapes follow from the input shapes alone."""
-    if lib in _OPS:
-        return _OPS[lib]
-    grad = ops.Custom(f"{lib}:BatchNormTrainGrad", out_shape=lambda dy, x, g, m, s, cfg: [x, g, g],
-                      out_dtype=lambda dy, x, g, m, s, cfg: [x, g, g], func_type="aot")
+def stats_op(lib: str) -> ops.Custom:
+    """The statistics op (x, moving_mean, moving_variance, config) -> (batch mean, batch inverse std, new moving mean,
+    new moving variance); config is float32 (eps, 1 - momentum, threads). Its gradient is zero: `apply_op`'s bprop
+    differentiates through the statistics. One op shared by every BatchNorm (its output shapes follow from the
+    inputs')."""
+    if (lib, "stats") in _OPS:
+        return _OPS[(lib, "stats")]
     zeros_like = ops.ZerosLike()
 
-    def bprop(x, gamma, beta, moving_mean, moving_var, config, out, dout):
-        dx, dgamma, dbeta = grad(dout[0], x, gamma, out[1], out[2], config)
-        return dx, dgamma, dbeta, zeros_like(moving_mean), zeros_like(moving_var), zeros_like(config)
+    def bprop(x, moving_mean, moving_var, config, out, dout):
+        return zeros_like(x), zeros_like(moving_mean), zeros_like(moving_var), zeros_like(config)
 
-    op = ops.Custom(f"{lib}:BatchNormTrain", out_shape=lambda x, g, b, m, v, cfg: [x, g, g, g, g],
-                    out_dtype=lambda x, g, b, m, v, cfg: [x, g, g, g, g], func_type="aot", bprop=bprop)
-    _OPS[lib] = op
+    op = ops.Custom(f"{lib}:BatchNormStats", out_shape=lambda x, m, v, cfg: [m, m, m, m],
+                    out_dtype=lambda x, m, v, cfg: [m, m, m, m], func_type="aot", bprop=bprop)
+    _OPS[(lib, "stats")] = op
+    return op
+
+
+def apply_op(lib: str, relu: bool) -> ops.Custom:
+    """The normalising op (x, gamma, beta, batch mean, batch inverse std, config) -> y (`relu`: max(0, y)), whose
+    bprop is the whole BatchNorm's backward to x, gamma and beta, the statistics' dependence on x included (zeros
+    for the statistics themselves), the ReLU's mask recomputed from x. It is marked for recomputation: where a
+    backward node needs y (the next conv's weight gradient), the training graph recomputes it from x and the
+    statistics, one pass over the map, instead of keeping it, so a conv + BN (+ ReLU) keeps only the conv's
+    output."""
+    key = (lib, "apply", relu)
+    if key in _OPS:
+        return _OPS[key]
+    zeros_like = ops.ZerosLike()
+    if relu:
+        grad = ops.Custom(f"{lib}:BatchNormReLUGrad", out_shape=lambda dy, x, g, b, m, s, cfg: [x, g, g],
+                          out_dtype=lambda dy, x, g, b, m, s, cfg: [x, g, g], func_type="aot")
+
+        def backward(dout, x, gamma, beta, mean, invstd, config):
+            return grad(dout, x, gamma, beta, mean, invstd, config)
+    else:
+        grad = ops.Custom(f"{lib}:BatchNormTrainGrad", out_shape=lambda dy, x, g, m, s, cfg: [x, g, g],
+                          out_dtype=lambda dy, x, g, m, s, cfg: [x, g, g], func_type="aot")
+
+        def backward(dout, x, gamma, beta, mean, invstd, config):
+            return grad(dout, x, gamma, mean, invstd, config)
+
+    def bprop(x, gamma, beta, mean, invstd, config, out, dout):
+        dx, dgamma, dbeta = backward(dout, x, gamma, beta, mean, invstd, config)
+        return dx, dgamma, dbeta, zeros_like(mean), zeros_like(invstd), zeros_like(config)
+
+    name = "BatchNormApplyReLU" if relu else "BatchNormApply"
+    op = ops.Custom(f"{lib}:{name}", out_shape=lambda x, g, b, m, s, cfg: x, out_dtype=lambda x, g, b, m, s, cfg: x,
+                    func_type="aot", bprop=bprop)
+    _OPS[key] = op.recompute()
     return op
 
 
@@ -89,10 +125,11 @@ class BatchNorm2d(nn.BatchNorm2d):
         lib = library(SOURCE, "training BatchNorm") if self.format == "NCHW" else None
         self.use_kernel = lib is not None
         if self.use_kernel:
-            self.train_op = train_op(lib)
-            self.gate_op = gate_after_norm_op(lib)
+            self.stats_op, self.gate_op = stats_op(lib), gate_after_norm_op(lib)
+            self.apply_op, self.apply_relu_op = apply_op(lib, False), apply_op(lib, True)
             # self.momentum is MindSpore's stored 1 - momentum: the weight of the batch statistic
             self.config = ms.Tensor([self.eps, self.momentum, thread_count()], ms.float32)
+        self.relu = ops.ReLU()
 
     def kernel_runs(self, x) -> bool:
         """Whether `construct` runs our kernel on `x` (a constant when a graph is compiled)."""
@@ -101,16 +138,17 @@ class BatchNorm2d(nn.BatchNorm2d):
             return False
         return self.select_all and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_COUNT or kernel_wins(x.shape)
 
-    def train_outputs(self, x):
-        """Our forward kernel's outputs on `x` (y, batch mean, batch inverse std, ...), with the moving statistics
-        assigned; only where `kernel_runs(x)`."""
+    def train_outputs(self, x, relu: bool = False):
+        """(y, batch mean, batch inverse std) of our kernels on `x` (`relu`: y = max(0, BN(x))), with the moving
+        statistics assigned; only where `kernel_runs(x)`."""
         self._check_input_dim(self.shape(x), self.cls_name)
-        out = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, self.config)
+        stats = self.stats_op(x, self.moving_mean, self.moving_variance, self.config)
         # no ops.depend tying y to the assigns: graph mode's auto-monad keeps and orders them anyway, and the tie
         # made a small 8-layer training graph peak 15 MB higher.
-        ops.assign(self.moving_mean, out[3])
-        ops.assign(self.moving_variance, out[4])
-        return out
+        ops.assign(self.moving_mean, stats[2])
+        ops.assign(self.moving_variance, stats[3])
+        apply = self.apply_relu_op if relu else self.apply_op
+        return apply(x, self.gamma, self.beta, stats[0], stats[1], self.config), stats[0], stats[1]
 
     def gate_product(self, x, outputs, gate):
         """y * gate, y = outputs[0] (`train_outputs(x)`), the gate (N, C, 1, 1) computed from y: one custom op
@@ -118,9 +156,11 @@ class BatchNorm2d(nn.BatchNorm2d):
         (`gate_after_norm_op`); only where `kernel_runs(x)`."""
         return self.gate_op(outputs[0], gate, x, self.gamma, self.beta, outputs[1], outputs[2], self.config)
 
-    def construct(self, x):
+    def construct(self, x, relu: bool = False):
+        """BN(x); `relu`: max(0, BN(x)), which our kernels compute in one op each way (`apply_op`), so that the
+        training graph keeps neither the normalised map nor the ReLU's output (layers.norm_act passes it, through
+        this cell's call so that its hooks see the input)."""
         if self.kernel_runs(x):
-            # indexing (not unpacking) leaves no unused getitem of outputs 1 and 2, which auto-monad warned about
-            # once per BatchNorm
-            return self.train_outputs(x)[0]
-        return super().construct(x)
+            return self.train_outputs(x, relu)[0]
+        y = super().construct(x)
+        return self.relu(y) if relu else y

@@ -123,6 +123,10 @@ class GhostModule(GhostJoin, nn.Cell):
             self.short_conv = DFCAttention(in_channels, out_channels)
         self.cheap_channels = out_channels - init_channels  # ghost maps kept
         self.trim = self.cheap_channels < new_channels
+        if self.primary_conv[1].use_kernel:
+            # Our BatchNorm recomputes both halves in the backward pass (kernels/batchnorm.py: apply_op); the
+            # concatenation is recomputed from them too, so training keeps only the two convs' outputs per module.
+            self.concat.recompute()
 
     def construct(self, x):
         x1 = self.primary_conv(x)

@@ -32,7 +32,8 @@ from mindspore import nn
 from .convert import apply_rules, stage_positions, torch_bn_rename
 from .features import Level
 from .ghost import GhostBottleneck
-from .layers import ClassifierMixin, ConvBnAct, batch_norm, conv2d, create_act, init_weights, make_divisible
+from .layers import (ClassifierMixin, ConvBnAct, batch_norm, conv2d, create_act, init_weights, make_divisible,
+                     norm_act)
 from .registry import DefaultCfg, WeightSource, register_model
 from .reparam import reparameterize
 
@@ -121,7 +122,7 @@ class GhostNet(ClassifierMixin, nn.Cell):
         init_weights(self)
 
     def forward_features(self, x):
-        return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
+        return self.blocks(norm_act(self.bn1, self.act1, self.conv_stem(x)))
 
     def reparameterize(self) -> int:
         """Fold the training-time branches into single convolutions, in place (src/models/reparam.py); returns

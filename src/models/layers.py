@@ -130,14 +130,33 @@ def batch_norm(channels: int) -> nn.BatchNorm2d:
     return BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
 
 
+def norm_act(bn: nn.Cell, act: nn.Cell, x):
+    """act(bn(x)), where a ReLU after our BatchNorm runs inside its kernels (`bn(x, relu=True)`: in training the
+    graph then keeps neither output). Decided by the cells' types when the graph compiles, so a folded BatchNorm or
+    an activation taken over by a conv (nn.Identity) takes the plain path."""
+    if isinstance(bn, BatchNorm2d) and isinstance(act, nn.ReLU):
+        return bn(x, True)
+    return act(bn(x))
+
+
+class ConvBn(nn.SequentialCell):
+    """conv + BN (+ act): a SequentialCell (parameter keys `0.weight`, `1.gamma`, ... like torch's Sequential) whose
+    BN and act run as `norm_act`."""
+
+    def construct(self, x):
+        if len(self.cell_list) == 3:
+            return norm_act(self.cell_list[1], self.cell_list[2], self.cell_list[0](x))
+        return super().construct(x)
+
+
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
             act: Optional[str] = None) -> nn.SequentialCell:
-    """conv + BN (+ act) as a SequentialCell: parameter keys `0.weight`, `1.gamma`, ... like torch's Sequential."""
+    """conv + BN (+ act) as a `ConvBn`."""
     layers = [conv2d(in_channels, out_channels, kernel_size, stride, groups), batch_norm(out_channels)]
     act_cell = create_act(act)
     if act_cell is not None:
         layers.append(act_cell)
-    return nn.SequentialCell(layers)
+    return ConvBn(layers)
 
 
 class ConvBnAct(nn.Cell):
@@ -154,10 +173,9 @@ class ConvBnAct(nn.Cell):
         self.has_act = self.act1 is not None
 
     def construct(self, x):
-        x = self.bn1(self.conv(x))
         if self.has_act:
-            x = self.act1(x)
-        return x
+            return norm_act(self.bn1, self.act1, self.conv(x))
+        return self.bn1(self.conv(x))
 
 
 def expand_gate(gate, x):

@@ -17,7 +17,7 @@ from mindspore import nn
 
 from .convert import stage_positions, torch_bn_rename
 from .features import Level
-from .layers import ClassifierMixin, batch_norm, conv2d, create_act, init_weights, make_divisible
+from .layers import ClassifierMixin, batch_norm, conv2d, create_act, init_weights, make_divisible, norm_act
 from .registry import DefaultCfg, WeightSource, register_model
 
 # One inner list per stage (timm's grouping: 1, 2, 2, 6, 2 blocks). out, stride
@@ -46,8 +46,8 @@ class DepthwiseSeparable(nn.Cell):
         self.act = create_act(act)
 
     def construct(self, x):
-        x = self.act_dw(self.bn1(self.conv_dw(x)))
-        return self.act(self.bn2(self.conv_pw(x)))
+        x = norm_act(self.bn1, self.act_dw, self.conv_dw(x))
+        return norm_act(self.bn2, self.act, self.conv_pw(x))
 
 
 class MobileNetV1(ClassifierMixin, nn.Cell):
@@ -78,7 +78,7 @@ class MobileNetV1(ClassifierMixin, nn.Cell):
         init_weights(self)
 
     def forward_features(self, x):
-        return self.blocks(self.act1(self.bn1(self.conv_stem(x))))
+        return self.blocks(norm_act(self.bn1, self.act1, self.conv_stem(x)))
 
 
 def _zoo_rename(name: str, state: Mapping) -> Optional[str]:

@@ -14,7 +14,7 @@ training, 4,058,772 deployed. timm's weights (the training form) convert one to 
 """
 from typing import Optional
 
-from mindspore import nn
+from mindspore import nn, ops
 
 from .convert import torch_bn_rename
 from .ghostnet import GhostNet, timm_cfg
@@ -54,12 +54,18 @@ class RepGhostModule(nn.Cell):
         self.relu = create_act(act)
         self.has_act = self.relu is not None
         self.deployed = False
+        self.add = ops.Add()
+        if self.fusion_bn[0].use_kernel and isinstance(self.relu, nn.ReLU):
+            # Our BatchNorm recomputes both summands in the backward pass (kernels/batchnorm.py: apply_op); the sum
+            # and its ReLU are recomputed from them too, so training keeps only the two convs' outputs per module.
+            self.add.recompute()
+            self.relu.relu.recompute()
 
     def construct(self, x):
         x1 = self.primary_conv(x)
         x2 = self.cheap_operation(x1)
         if not self.deployed:
-            x2 = x2 + self.fusion_bn(x1)
+            x2 = self.add(x2, self.fusion_bn(x1))
         if self.has_act:
             x2 = self.relu(x2)
         return x2

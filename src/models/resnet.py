@@ -12,7 +12,7 @@ from typing import Optional
 from mindspore import nn
 
 from .features import Level
-from .layers import batch_norm, conv2d, conv_bn
+from .layers import batch_norm, conv2d, conv_bn, norm_act
 
 EXPANSION = 4  # a bottleneck's output width over its 3x3 width
 
@@ -43,8 +43,8 @@ class Bottleneck(nn.Cell):
 
     def construct(self, x):
         identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = norm_act(self.bn1, self.relu, self.conv1(x))
+        out = norm_act(self.bn2, self.relu, self.conv2(out))
         out = self.conv3(out)
         if self.gate_after_bn and self.training and self.bn3.kernel_runs(out):
             norm = self.bn3.train_outputs(out)

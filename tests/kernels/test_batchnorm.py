@@ -8,6 +8,7 @@ from mindspore import nn
 
 from src.kernels import batchnorm, depthwise
 from src.kernels.batchnorm import BatchNorm2d
+from src.models.layers import norm_act
 
 pytestmark = pytest.mark.skipif(depthwise.library(batchnorm.SOURCE) is None,
                                 reason="our kernels cannot run here (no g++ / AVX2)")
@@ -37,14 +38,18 @@ def rel_err(a, ref):
 
 
 class _Loss(nn.Cell):
-    """sum(bn(x) * g): its gradient to bn's output is g."""
+    """sum(bn(x) * g): its gradient to bn's output is g; `relu`: sum(relu(bn(x)) * g), as `layers.norm_act` runs
+    it (ours: `bn(x, relu=True)`)."""
 
-    def __init__(self, bn):
+    def __init__(self, bn, relu=False):
         super().__init__()
         self.bn = bn
+        self.relu = nn.ReLU() if relu else None
 
     def construct(self, x, g):
-        return (self.bn(x) * g).sum()
+        if self.relu is None:
+            return (self.bn(x) * g).sum()
+        return (norm_act(self.bn, self.relu, x) * g).sum()
 
 
 def make_pair(channels, **kwargs):
@@ -69,10 +74,10 @@ def data(shape, seed):
     return x.astype(np.float32), rng.standard_normal(shape).astype(np.float32)
 
 
-def steps(bn, shape, count=3):
-    """`count` training steps (value_and_grad of sum(bn(x) * g)): per step the loss' inputs and (y, dx, dgamma,
-    dbeta, moving mean, moving variance)."""
-    loss = _Loss(bn)
+def steps(bn, shape, count=3, relu=False):
+    """`count` training steps (value_and_grad of sum(bn(x) * g), `relu`: of sum(relu(bn(x)) * g)): per step the
+    loss' inputs and (dx, dgamma, dbeta, moving mean, moving variance)."""
+    loss = _Loss(bn, relu)
     loss.set_train(True)
     grad_fn = ms.value_and_grad(loss, grad_position=0, weights=[bn.gamma, bn.beta])
     if ms.get_context("mode") == ms.GRAPH_MODE:
@@ -97,15 +102,19 @@ SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, mode):
+def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, mode, relu):
+    """Ours against float64 and nn.BatchNorm2d over 3 steps; `relu`: a ReLU after it (ours in the same kernels,
+    the reference's gradient masked where the normalised input is not positive)."""
     ms.set_context(mode=mode)
     ours, standard = make_pair(shape[1])
-    got, want = steps(ours, shape), steps(standard, shape)
+    got, want = steps(ours, shape, relu=relu), steps(standard, shape, relu=relu)
     previous = {"ours": [np.zeros(shape[1]), np.ones(shape[1])], "standard": [np.zeros(shape[1]), np.ones(shape[1])]}
     for ((x, g, gamma, beta), ours_out), (_, standard_out) in zip(got, want):
-        _, mean, var, (dx, dgamma, dbeta) = reference(x, gamma, beta, g)
+        y = reference(x, gamma, beta, g)[0]
+        _, mean, var, (dx, dgamma, dbeta) = reference(x, gamma, beta, g * (y > 0) if relu else g)
         # each step's batch term of the moving statistics: (moving - momentum * previous moving) / (1 - momentum)
         for side, out in (("ours", ours_out), ("standard", standard_out)):
             moving = out[3:]
@@ -120,24 +129,29 @@ def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_kernel_outputs_match_reference(shape):
-    """The forward op's own outputs: y, the batch mean, the inverse std, the updated moving statistics."""
+    """The forward ops' own outputs: the batch mean, the inverse std, the updated moving statistics (stats_op), y
+    and max(0, y) (apply_op)."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ours, _ = make_pair(shape[1])
     x, g = data(shape, seed=5)
     gamma, beta = ours.gamma.asnumpy(), ours.beta.asnumpy()
-    y, mean, invstd, new_mean, new_var = (t.asnumpy() for t in ours.train_op(
-        ms.Tensor(x), ours.gamma, ours.beta, ours.moving_mean, ours.moving_variance, ours.config))
+    stats = ours.stats_op(ms.Tensor(x), ours.moving_mean, ours.moving_variance, ours.config)
+    mean, invstd, new_mean, new_var = (t.asnumpy() for t in stats)
+    y, y_relu = (op(ms.Tensor(x), ours.gamma, ours.beta, stats[0], stats[1], ours.config).asnumpy()
+                 for op in (ours.apply_op, ours.apply_relu_op))
     ref_y, ref_mean, ref_var, _ = reference(x, gamma, beta, g)
     ref_invstd = 1 / np.sqrt(x.astype(np.float64).var((0, 2, 3)) + EPS)
-    assert rel_err(y, ref_y) <= 2e-6
+    assert rel_err(y, ref_y) <= 2e-6 and rel_err(y_relu, np.maximum(ref_y, 0)) <= 2e-6
+    assert (y_relu == np.maximum(y, 0)).all() and (y < 0).any()
     assert rel_err(mean, ref_mean) <= 2e-6 and rel_err(invstd, ref_invstd) <= 2e-6
     assert rel_err(new_mean, (1 - MOMENTUM) * ref_mean) <= 2e-6
     assert rel_err(new_var, MOMENTUM + (1 - MOMENTUM) * ref_var) <= 2e-6
 
 
 def test_deliberate_mistakes_are_caught():
-    """The comparisons above fail for a biased moving variance, gamma of the neighbouring channel, and a dx
-    without the mean-gradient term: each is far outside the tolerance."""
+    """The comparisons above fail for a biased moving variance, gamma of the neighbouring channel, a dx without the
+    mean-gradient term, and after a ReLU a dx without its mask or with the input's mask: each is far outside the
+    tolerance."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
     shape = (4, 6, 9, 7)
     ours, _ = make_pair(shape[1])
@@ -153,6 +167,12 @@ def test_deliberate_mistakes_are_caught():
     no_mean_term = ref_dx + gamma[None, :, None, None] / np.sqrt(var * (count - 1) / count + EPS)[
         None, :, None, None] * g.sum((0, 2, 3), keepdims=True) / count
     assert rel_err(dx, no_mean_term) > 1e-3
+    # with the ReLU: the gradient must take its mask, and the mask is that of the normalised map (not of x)
+    ((x, g, gamma, beta), (dx, *_)), = steps(make_pair(shape[1])[0], shape, count=1, relu=True)
+    y = reference(x, gamma, beta, g)[0]
+    assert rel_err(dx, reference(x, gamma, beta, g * (y > 0))[3][0]) <= 1e-5
+    assert rel_err(dx, reference(x, gamma, beta, g)[3][0]) > 1e-2
+    assert rel_err(dx, reference(x, gamma, beta, g * (x > 0))[3][0]) > 1e-2
 
 
 def test_training_step_updates_moving_stats_in_graph_mode():
@@ -220,6 +240,56 @@ def test_gate_after_batchnorm_matches_reference(shape, mode):
     assert rel_err(dx.asnumpy(), reference(x, gamma, beta, g * np.roll(gate, 1, axis=1))[3][0]) > 1e-2
 
 
+def _missing_apply_relu(init):
+    """BatchNorm2d.__init__ that then sets `apply_relu_op` to an op whose kernel does not exist."""
+    from mindspore import ops
+    zeros = ops.ZerosLike()
+
+    def bprop(x, gamma, beta, mean, invstd, config, out, dout):
+        return tuple(zeros(a) for a in (x, gamma, beta, mean, invstd, config))
+
+    missing = ops.Custom(f"{depthwise.library(batchnorm.SOURCE)}:NoSuchKernel", out_shape=lambda *a: a[0],
+                         out_dtype=lambda *a: a[0], func_type="aot", bprop=bprop)
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.apply_relu_op = missing
+    return patched
+
+
+@pytest.mark.parametrize("build", ["conv_bn", "ConvBnAct", "Bottleneck"])
+def test_relu_after_our_batchnorm_runs_inside_its_kernels(build, monkeypatch):
+    """A graph-mode training step of conv + BN + ReLU as the networks build it (layers.conv_bn, ConvBnAct, the
+    ResNet Bottleneck) runs the ReLU inside our BatchNorm's op (`bn(x, relu=True)`): with that op unable to run
+    the step fails; in eval the same cells run MindSpore's BatchNorm and ReLU. The BatchNorm is still called as a
+    cell, so its forward hooks (deploy.parity.calibrate_batchnorm) see its input."""
+    from src.models.layers import ConvBnAct, conv_bn
+    from src.models.resnet import Bottleneck
+    ms.set_context(mode=ms.GRAPH_MODE)
+    monkeypatch.setattr(BatchNorm2d, "__init__", _missing_apply_relu(BatchNorm2d.__init__))
+    make = {"conv_bn": lambda: conv_bn(3, 4, 3, act="relu"), "ConvBnAct": lambda: ConvBnAct(3, 4, 3),
+            "Bottleneck": lambda: Bottleneck(3, 4, 8)}[build]
+    net = make()
+    x = ms.Tensor(data((2, 3, 6, 6), seed=0)[0])
+    loss = _Loss(net)
+    loss.set_train(True)
+    g = ms.Tensor(np.ones((2, 8 if build == "Bottleneck" else 4, 6, 6), np.float32))
+    with pytest.raises(RuntimeError, match="NoSuchKernel"):
+        ms.jit(ms.value_and_grad(loss))(x, g)[0].asnumpy()
+    net.set_train(False)
+    assert np.isfinite(net(x).asnumpy()).all()
+    seen = []
+    monkeypatch.undo()
+    net = make()
+    bn = next(c for _, c in net.cells_and_names() if isinstance(c, BatchNorm2d))
+    handle = bn.register_forward_pre_hook(lambda cell, inputs: seen.append(inputs[0].shape))
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    net.set_train(True)
+    net(x).asnumpy()
+    handle.remove()
+    assert seen and seen[0][:2] == (2, 4)
+
+
 def test_runs_our_kernel_only_with_batch_statistics(monkeypatch):
     """A config tensor of the wrong length makes our kernel refuse (RuntimeError): that shows where it runs.
     Training: ours. Eval: MindSpore's (moving statistics). use_batch_statistics=True in eval: ours.
@@ -272,8 +342,8 @@ def test_fallbacks_and_bad_input(monkeypatch):
     # the kernel itself refuses a batch with one value per channel
     bn, _ = make_pair(2)
     with pytest.raises(RuntimeError):
-        bn.train_op(ms.Tensor(np.ones((1, 2, 1, 1), np.float32)), bn.gamma, bn.beta, bn.moving_mean,
-                    bn.moving_variance, bn.config)[0].asnumpy()
+        bn.stats_op(ms.Tensor(np.ones((1, 2, 1, 1), np.float32)), bn.moving_mean, bn.moving_variance,
+                    bn.config)[0].asnumpy()
     monkeypatch.setenv(depthwise.ENV_SWITCH, "0")
     assert not BatchNorm2d(4).use_kernel
     monkeypatch.setenv(depthwise.ENV_SWITCH, "1")
@@ -294,11 +364,11 @@ def test_same_parameters_and_class_as_nn_batchnorm():
     assert type(bn) is BatchNorm2d and bn.eps == BN_EPS and np.isclose(bn.momentum, 1 - BN_MOMENTUM)
 
 
-def _network(monkeypatch, mode, source=None):
+def _network(monkeypatch, mode, source=None, name="ghostnet_050"):
     from src.models import create_model
     monkeypatch.setenv(depthwise.ENV_SWITCH, mode)
     ms.set_seed(0)
-    net = create_model("ghostnet_050", num_classes=5)
+    net = create_model(name, num_classes=5)
     if source is not None:
         ms.load_param_into_net(net, {p.name: ms.Parameter(p.data.copy(), p.name) for p in source.get_parameters()})
     return net
@@ -333,18 +403,23 @@ def _stats_err(got, ref):
 
 
 @pytest.mark.slow
-def test_network_training_step_matches(monkeypatch):
+@pytest.mark.parametrize("name,size", [("ghostnet_050", 32), ("repghostnet_050", 32), ("genet_res50_theta_minus", 64)])
+def test_network_training_step_matches(monkeypatch, name, size):
     """ghostnet_050 at 32x32 (down to 1x1 maps: N*H*W = 4 there), GHOSTZOO_KERNELS=all (our BatchNorm on every BN,
-    our depthwise convs) against 0 on a copy of its weights: the loss, every gradient and every BN's
-    batch statistics (read from the moving statistics' update) agree within 10x what a 1e-6 relative nudge of the
-    input makes of the standard network's own (at least 1e-5 of the scale), as in test_depthwise."""
+    with the ReLUs after it taken in and the maps recomputed in the backward pass; our depthwise convs) against 0 on
+    a copy of its weights: the loss, every gradient and every BN's batch statistics (read from the moving
+    statistics' update) agree within 10x what a 1e-6 relative nudge of the input makes of the standard network's
+    own (at least 1e-5 of the scale), as in test_depthwise. RepGhost (its sum and ReLU recomputed too) and GENet
+    theta-minus (the ResNet Bottleneck, bn3's gate product) the same way at 64x64: at 32x32 its last stage has
+    1x1 maps (N*H*W = 4) and layer4.2.bn3.beta's gradient differs by 22x the nudge's effect, the same before the
+    ReLU fusion and recomputation (commit dec7758) as after."""
     ms.set_context(mode=ms.GRAPH_MODE)
-    off = _network(monkeypatch, "0")
-    on = _network(monkeypatch, "all", source=off)
+    off = _network(monkeypatch, "0", name=name)
+    on = _network(monkeypatch, "all", source=off, name=name)
     count = sum(isinstance(c, BatchNorm2d) and c.use_kernel for _, c in on.cells_and_names())
     assert count == sum(isinstance(c, nn.BatchNorm2d) for _, c in off.cells_and_names()) and count > 20
     rng = np.random.default_rng(0)
-    x = (rng.standard_normal((4, 3, 32, 32)) * 2 + 0.5).astype(np.float32)
+    x = (rng.standard_normal((4, 3, size, size)) * 2 + 0.5).astype(np.float32)
     nudged = ms.Tensor(x * (1 + 1e-6 * rng.standard_normal(x.shape)).astype(np.float32))
     labels = ms.Tensor(np.array([1, 3, 0, 4], np.int32))
     off_step = _train_step(off)
