@@ -80,47 +80,102 @@ bool same_shape(const int64_t *a, const int64_t *b, int nd) {
 // The config tensor: float32 {eps, momentum (the weight of the batch statistic), threads}.
 int threads_of(const float *config) { return std::max(1, static_cast<int>(config[2])); }
 
+// out[i] = max(0, (a[i] - center) * scale + shift), AVX2/FMA, float.
+inline void affine_relu(const float *a, float center, float scale, float shift, float *out, int64_t n) {
+  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
+    _mm256_storeu_ps(out + i, _mm256_max_ps(v, zero));
+  }
+  for (; i < n; ++i) out[i] = std::max(0.0f, (a[i] - center) * scale + shift);
+}
+
+// out[i] = dy[i] where (a[i] - center) * scale + shift > 0 (the ReLU after the BatchNorm passed it), else 0.
+inline void relu_mask(const float *dy, const float *a, float center, float scale, float shift, float *out,
+                      int64_t n) {
+  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
+    _mm256_storeu_ps(out + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
+  }
+  for (; i < n; ++i) out[i] = (a[i] - center) * scale + shift > 0.0f ? dy[i] : 0.0f;
+}
+
+// Whether every param is float32, the maps at `maps` have params[0]'s (N, C, H, W) shape, the vectors at `vectors`
+// C values and the config at `config` 3.
+bool shapes_fit(int64_t **shapes, int *ndims, const char **dtypes, int nparam, std::initializer_list<int> maps,
+                std::initializer_list<int> vectors, int config) {
+  for (int i = 0; i < nparam; ++i) {
+    if (!is_f32(dtypes[i])) return false;
+  }
+  for (int i : maps) {
+    if (ndims[i] != 4 || !same_shape(shapes[0], shapes[i], 4)) return false;
+  }
+  for (int i : vectors) {
+    if (ndims[i] != 1 || shapes[i][0] != shapes[0][1]) return false;
+  }
+  return ndims[config] == 1 && shapes[config][0] == 3;
+}
+
+
+// The BatchNorm backward of every channel (threads over channels): dbeta = sum(g), dgamma = sum(g * xhat), dx =
+// gamma * invstd * (g - dbeta / M - xhat * dgamma / M), xhat = (x - mean) * invstd, M = N*H*W; g = dy, or with
+// kRelu dy masked where the ReLU's input (x normalised with gamma and beta) was not positive, rebuilt per plane in
+// a per-thread buffer in each of the two passes.
+template <bool kRelu>
+void norm_grad(const float *dy, const float *x, const float *gamma, const float *beta, const float *mean,
+               const float *invstd, const int64_t *shape, int threads, float *dx, float *dgamma, float *dbeta) {
+  const int64_t n = shape[0], c = shape[1], size = shape[2] * shape[3], count = n * size;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> masked(kRelu ? size : 0);
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float norm_scale = gamma[ch] * invstd[ch];
+      auto grad_at = [&](int64_t off) -> const float * {
+        if (!kRelu) return dy + off;
+        relu_mask(dy + off, x + off, mean[ch], norm_scale, beta[ch], masked.data(), size);
+        return masked.data();
+      };
+      double sdy = 0.0, sdyx = 0.0;
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t off = (b * c + ch) * size;
+        sum_and_dot(grad_at(off), x + off, size, &sdy, &sdyx);
+      }
+      // sum(g * (x - mean)) = sum(g * x) - mean * sum(g), in double
+      const double dg = (sdyx - static_cast<double>(mean[ch]) * sdy) * invstd[ch];
+      const double a = static_cast<double>(gamma[ch]) * invstd[ch];
+      // dx = a * g + (x - mean) * (-a * invstd * dgamma / M) - a * dbeta / M
+      const float scale = static_cast<float>(-a * invstd[ch] * dg / count);
+      const float shift = static_cast<float>(-a * sdy / count);
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t off = (b * c + ch) * size;
+        affine(x + off, mean[ch], scale, shift, grad_at(off), static_cast<float>(a), dx + off, size);
+      }
+      dgamma[ch] = static_cast<float>(dg);
+      dbeta[ch] = static_cast<float>(sdy);
+    }
+  }
+}
+
 }  // namespace
 
-// Backward of BatchNormApply (with its statistics) to x, gamma and beta. params: dy (N, C, H, W), x (N, C, H, W), gamma (C), batch mean
-// (C), batch inverse std (C), config (3) | dx (N, C, H, W), dgamma (C), dbeta (C). With xhat = (x - mean) * invstd:
-// dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M).
+// Backward of BatchNormApply (with its statistics) to x, gamma and beta (norm_grad). params: dy (N, C, H, W), x (N,
+// C, H, W), gamma, batch mean, batch inverse std (C each), config (3) | dx (N, C, H, W), dgamma (C), dbeta (C).
+// Returns 1 on wrong types, ranks or shapes.
 extern "C" int BatchNormTrainGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                   void *, void *) {
-  if (nparam != 9 || ndims[0] != 4 || ndims[1] != 4 || ndims[6] != 4) return 1;
-  for (int i = 0; i < nparam; ++i) {
-    if (!is_f32(dtypes[i]) || (i != 0 && i != 1 && i != 6 && ndims[i] != 1)) return 1;
-  }
-  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
-  if (shapes[5][0] != 3 || !same_shape(shapes[0], shapes[1], 4) || !same_shape(shapes[0], shapes[6], 4)) return 2;
-  for (int i : {2, 3, 4, 7, 8}) {
-    if (shapes[i][0] != c) return 2;
-  }
+  if (nparam != 9 || !shapes_fit(shapes, ndims, dtypes, nparam, {0, 1, 6}, {2, 3, 4, 7, 8}, 5)) return 1;
   const float *dy = static_cast<float *>(params[0]), *x = static_cast<float *>(params[1]);
   const float *gamma = static_cast<float *>(params[2]), *mean = static_cast<float *>(params[3]);
   const float *invstd = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
   float *dx = static_cast<float *>(params[6]), *dgamma = static_cast<float *>(params[7]);
   float *dbeta = static_cast<float *>(params[8]);
-#pragma omp parallel for schedule(static) num_threads(threads_of(config))
-  for (int64_t ch = 0; ch < c; ++ch) {
-    double sdy = 0.0, sdyx = 0.0;
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t off = (b * c + ch) * size;
-      sum_and_dot(dy + off, x + off, size, &sdy, &sdyx);
-    }
-    // sum(dy * (x - mean)) = sum(dy * x) - mean * sum(dy), in double
-    const double dg = (sdyx - static_cast<double>(mean[ch]) * sdy) * invstd[ch];
-    const double a = static_cast<double>(gamma[ch]) * invstd[ch];
-    // dx = a * dy + (x - mean) * (-a * invstd * dgamma / M) - a * dbeta / M
-    const float scale = static_cast<float>(-a * invstd[ch] * dg / count);
-    const float shift = static_cast<float>(-a * sdy / count);
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t off = (b * c + ch) * size;
-      affine(x + off, mean[ch], scale, shift, dy + off, static_cast<float>(a), dx + off, size);
-    }
-    dgamma[ch] = static_cast<float>(dg);
-    dbeta[ch] = static_cast<float>(sdy);
-  }
+  norm_grad<false>(dy, x, gamma, nullptr, mean, invstd, shapes[0], threads_of(config), dx, dgamma, dbeta);
   return 0;
 }
 
@@ -185,51 +240,6 @@ extern "C" int GateAfterNormGrad(int nparam, void **params, int *ndims, int64_t 
   }
   return 0;
 }
-
-namespace {
-
-// out[i] = max(0, (a[i] - center) * scale + shift), AVX2/FMA, float.
-inline void affine_relu(const float *a, float center, float scale, float shift, float *out, int64_t n) {
-  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
-  const __m256 zero = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
-    _mm256_storeu_ps(out + i, _mm256_max_ps(v, zero));
-  }
-  for (; i < n; ++i) out[i] = std::max(0.0f, (a[i] - center) * scale + shift);
-}
-
-// out[i] = dy[i] where (a[i] - center) * scale + shift > 0 (the ReLU after the BatchNorm passed it), else 0.
-inline void relu_mask(const float *dy, const float *a, float center, float scale, float shift, float *out,
-                      int64_t n) {
-  const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
-  const __m256 zero = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
-    _mm256_storeu_ps(out + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
-  }
-  for (; i < n; ++i) out[i] = (a[i] - center) * scale + shift > 0.0f ? dy[i] : 0.0f;
-}
-
-// Whether every param is float32, the maps at `maps` have params[0]'s (N, C, H, W) shape, the vectors at `vectors`
-// C values and the config at `config` 3.
-bool shapes_fit(int64_t **shapes, int *ndims, const char **dtypes, int nparam, std::initializer_list<int> maps,
-                std::initializer_list<int> vectors, int config) {
-  for (int i = 0; i < nparam; ++i) {
-    if (!is_f32(dtypes[i])) return false;
-  }
-  for (int i : maps) {
-    if (ndims[i] != 4 || !same_shape(shapes[0], shapes[i], 4)) return false;
-  }
-  for (int i : vectors) {
-    if (ndims[i] != 1 || shapes[i][0] != shapes[0][1]) return false;
-  }
-  return ndims[config] == 1 && shapes[config][0] == 3;
-}
-
-}  // namespace
 
 // The batch statistics of a training BatchNorm. params: x (N, C, H, W), moving_mean (C), moving_variance (C),
 // config (3) | batch mean, batch inverse std 1/sqrt(var + eps), the updated moving mean and moving variance (C
@@ -303,37 +313,12 @@ extern "C" int BatchNormApplyReLU(int nparam, void **params, int *ndims, int64_t
 extern "C" int BatchNormReLUGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                  void *, void *) {
   if (nparam != 10 || !shapes_fit(shapes, ndims, dtypes, nparam, {0, 1, 7}, {2, 3, 4, 5, 8, 9}, 6)) return 1;
-  const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3], count = n * size;
   const float *dy = static_cast<float *>(params[0]), *x = static_cast<float *>(params[1]);
   const float *gamma = static_cast<float *>(params[2]), *beta = static_cast<float *>(params[3]);
   const float *mean = static_cast<float *>(params[4]), *invstd = static_cast<float *>(params[5]);
   const float *config = static_cast<float *>(params[6]);
   float *dx = static_cast<float *>(params[7]), *dgamma = static_cast<float *>(params[8]);
   float *dbeta = static_cast<float *>(params[9]);
-#pragma omp parallel num_threads(threads_of(config))
-  {
-    std::vector<float> g(size);  // one plane of the masked dy, rebuilt in each pass
-#pragma omp for schedule(static)
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float scale = gamma[ch] * invstd[ch];
-      double sdy = 0.0, sdyx = 0.0;
-      for (int64_t b = 0; b < n; ++b) {
-        const int64_t off = (b * c + ch) * size;
-        relu_mask(dy + off, x + off, mean[ch], scale, beta[ch], g.data(), size);
-        sum_and_dot(g.data(), x + off, size, &sdy, &sdyx);
-      }
-      const double dg = (sdyx - static_cast<double>(mean[ch]) * sdy) * invstd[ch];
-      const double a = static_cast<double>(gamma[ch]) * invstd[ch];
-      const float xscale = static_cast<float>(-a * invstd[ch] * dg / count);
-      const float shift = static_cast<float>(-a * sdy / count);
-      for (int64_t b = 0; b < n; ++b) {
-        const int64_t off = (b * c + ch) * size;
-        relu_mask(dy + off, x + off, mean[ch], scale, beta[ch], g.data(), size);
-        affine(x + off, mean[ch], xscale, shift, g.data(), static_cast<float>(a), dx + off, size);
-      }
-      dgamma[ch] = static_cast<float>(dg);
-      dbeta[ch] = static_cast<float>(sdy);
-    }
-  }
+  norm_grad<true>(dy, x, gamma, beta, mean, invstd, shapes[0], threads_of(config), dx, dgamma, dbeta);
   return 0;
 }

@@ -5,11 +5,11 @@ same checkpoints; `layers.batch_norm` builds every BatchNorm of the networks as 
 batch statistics (training, or `use_batch_statistics=True`) on a float32 NCHW input of a selected shape, it runs our
 kernels (the statistics, one pass over the map, then the normalising op, one pass, whose bprop is our backward
 kernel: two sums + the input gradient, gradients for gamma and beta too; `relu=True` takes a ReLU that follows into
-both) and assigns the moving statistics as MindSpore's CPU BatchNorm updates them: moving = momentum * moving + (1 - momentum) * batch (MindSpore's `momentum=0.9` convention), the
-moving variance taking the unbiased batch variance (measured in graph mode and PyNative, pinned in
-tests/kernels/test_batchnorm.py). Everything else is MindSpore's operator: moving statistics (eval,
-`use_batch_statistics=False`), float16, another device, no library, GHOSTZOO_KERNELS=0, `standard_ops` exports, and a
-batch whose N*H*W is below 2 (no unbiased variance).
+both) and assigns the moving statistics as MindSpore's CPU BatchNorm updates them: moving = momentum * moving + (1 -
+momentum) * batch (MindSpore's `momentum=0.9` convention), the moving variance taking the unbiased batch variance
+(measured in graph mode and PyNative, pinned in tests/kernels/test_batchnorm.py). Everything else is MindSpore's
+operator: moving statistics (eval, `use_batch_statistics=False`), float16, another device, no library,
+GHOSTZOO_KERNELS=0, `standard_ops` exports, and a batch whose N*H*W is below 2 (no unbiased variance).
 
 Memory: the normalising op is recomputed in the backward pass wherever a gradient needs its output (`apply_op`), so
 a training graph keeps each BatchNorm's input and two C-vectors, not its output nor a ReLU's after it
