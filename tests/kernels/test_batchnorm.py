@@ -434,3 +434,23 @@ def test_network_training_step_matches(monkeypatch, name, size):
     wrong, wrong_stats = off_step(ms.Tensor(np.flip(x, 3).copy()), labels)
     assert max(rel_err(w, ref) for w, ref in zip(wrong, reference)) > 1e-2  # the check can fail
     assert max(_stats_err(w, ref) for w, ref in zip(wrong_stats, ref_stats)) > 1e-2
+
+
+@pytest.mark.parametrize("kernels", ["1", "0"])
+def test_training_graph_recomputes_only_where_our_batchnorm_runs(kernels, monkeypatch):
+    """What the memory figures rest on (docs/performance.md, Memory): with our kernels the normalising ops, the
+    Ghost module's concatenation and RepGhost's sum and ReLU are marked for recomputation in the backward pass;
+    with GHOSTZOO_KERNELS=0 (as off the CPU) nothing is, and MindSpore's operators keep their outputs."""
+    from src.models.ghost import GhostModule
+    from src.models.repghost import RepGhostModule
+    monkeypatch.setenv(depthwise.ENV_SWITCH, kernels)
+    ghost, rep = GhostModule(8, 16), RepGhostModule(8, 16)
+    marked = [ghost.concat.attrs.get("recompute", False), rep.add.attrs.get("recompute", False),
+              rep.relu.relu.attrs.get("recompute", False)]
+    if kernels == "1":
+        bn = ghost.primary_conv[1]
+        assert bn.apply_op.attrs.get("recompute") and bn.apply_relu_op.attrs.get("recompute")
+        assert not bn.stats_op.attrs.get("recompute", False)  # its outputs are two C-vectors, kept
+        assert all(marked)
+    else:
+        assert not ghost.primary_conv[1].use_kernel and not any(marked)
