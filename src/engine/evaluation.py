@@ -130,11 +130,13 @@ def evaluate(net, dataset, sum_across_ranks=None, accumulators: Sequence = (),
     """Top-1 / top-5 of a MindSpore network (put in eval mode here) over every sample of `dataset` (and, with
     `sum_across_ranks`, of the other ranks' shards); `accumulators` and `progress` as in evaluate_batches."""
     import mindspore as ms
+    from ..runtime import graph_runner
     was_training = net.training
     net.set_train(False)
     try:
         batches = ((img.asnumpy(), lbl.asnumpy()) for img, lbl in dataset.create_tuple_iterator(num_epochs=1))
-        predict = padded_predict(lambda x: net(ms.Tensor(x)).asnumpy(), dataset.get_batch_size())
+        run = graph_runner(net)
+        predict = padded_predict(lambda x: run(ms.Tensor(x)).asnumpy(), dataset.get_batch_size())
         return evaluate_batches(predict, batches, sum_across_ranks, accumulators, progress)
     finally:
         net.set_train(was_training)

@@ -16,7 +16,7 @@ from mindspore import nn
 
 from ..data import Loader, pipeline_errors
 from ..errors import CheckpointError
-from ..runtime import LOG
+from ..runtime import LOG, compile_first
 from .checkpoint import restore_optimizer
 
 
@@ -84,11 +84,13 @@ class HostOutputs(nn.Cell):
     def __init__(self, network: nn.Cell):
         super().__init__(auto_prefix=False)
         self.network = network
+        self.compiled_signatures = set()
 
     def construct(self, *inputs):
         return self.network(*inputs)
 
     def __call__(self, *inputs):
+        compile_first(self, inputs, self.compiled_signatures)
         return _on_host(super().__call__(*inputs))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from mindspore import nn, ops
 
 from ..benchmark.timing import time_steps
+from .pointwise import nearest_indices
 
 # channels, map side, kernel, stride: the depthwise convs that dominate GhostNet / MobileNetV1 at 224x224
 ISSUE_SHAPES = ((48, 112, 3, 2), (72, 56, 3, 1), (120, 28, 5, 1), (480, 14, 3, 1), (960, 7, 5, 1))
@@ -228,7 +229,7 @@ def _time_product(product, rng, batch: int, channels: int, side: int, rounds: in
     small = side // 2 if product is _UpsampleGate else 1
     more = [ms.Tensor(rng.uniform(0, 1, (batch, channels, small, small)).astype(np.float32))]
     if product is _UpsampleGate:
-        more += [ms.Tensor([i * small // side for i in range(side)], ms.int32)] * 2
+        more += [nearest_indices(small, side)] * 2
     cells = {}
     for key in ("ours", "standard"):
         cells[key], cells[f"train_{key}"] = product(key == "ours"), _GateTrain(product(key == "ours"))

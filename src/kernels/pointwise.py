@@ -128,6 +128,15 @@ class GateProduct(nn.Cell):
         return x * ops.tile(gate, (1, 1) + x.shape[2:])
 
 
+@ms.constexpr
+def nearest_indices(source: int, target: int):
+    """Source rows of nearest upsampling from `source` to `target` rows, as torch's `F.interpolate(mode="nearest")`
+    picks them: floor(i * source / target) (7 from 3: 0,0,0,1,1,2,2). An int32 Tensor. `constexpr` runs it in
+    Python when the graph compiles: parsed as graph code, the comprehension unrolled into target scalar ops per call,
+    which took about 60% of ghostnetv2_100's compiling memory (docs/performance.md, Memory)."""
+    return ms.Tensor([(i * source) // target for i in range(target)], ms.int32)
+
+
 def upsample_gate_op(lib: str) -> ops.Custom:
     """x * gate upsampled by nearest neighbour (`UpsampleScale`), inputs (x (N, C, H, W), gate (N, C, h, w), rows
     (H), cols (W), threads): rows and cols are the gate's source row and column of each map row and column. Its

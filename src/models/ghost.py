@@ -8,16 +8,9 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from ..kernels.depthwise import DepthwiseConv2d, library, thread_count
-from ..kernels.pointwise import upsample_gate_op
+from ..kernels.pointwise import nearest_indices, upsample_gate_op
 from .layers import ConvBnAct, SqueezeExcite, batch_norm, conv2d, conv_bn
 from .reparam import fuse_conv_bn, fused_conv, sum_branches
-
-
-def nearest_indices(source: int, target: int):
-    """Source rows of nearest upsampling from `source` to `target` rows, as torch's `F.interpolate(mode="nearest")`
-    picks them: floor(i * source / target) (7 from 3: 0,0,0,1,1,2,2). An int32 Tensor; graph mode evaluates it at
-    compile time, where shapes are constants."""
-    return ms.Tensor([(i * source) // target for i in range(target)], ms.int32)
 
 
 class DFCAttention(nn.SequentialCell):

@@ -48,8 +48,10 @@ class PredictionRun:
 def network_predict(net) -> Callable[[np.ndarray], np.ndarray]:
     """predict(float32 NCHW) -> logits of a MindSpore network, put in eval mode."""
     import mindspore as ms
+    from ..runtime import graph_runner
     net.set_train(False)
-    return lambda batch: net(ms.Tensor(batch)).asnumpy()
+    run = graph_runner(net)
+    return lambda batch: run(ms.Tensor(batch)).asnumpy()
 
 
 def check_model_file(path: str) -> str:

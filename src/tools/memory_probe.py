@@ -87,13 +87,14 @@ def probe(args) -> list:
     """[(stage, peak MiB)] of one measurement."""
     stages = Stages()
     from ..benchmark import ours
+    from ..runtime import compile_first
     ours._setup("auto", 0)
     stages.end("imports and set-up")
     net = _network(args)
     images, labels = ours._inputs(args.batch_size, args.image_size, 1000)
     runner, inputs = _runner(args, net, images, labels)
     stages.end("network built")
-    runner.compile(*inputs)
+    compile_first(runner, inputs)  # as the trainer, evaluation and prediction compile
     stages.end("graph compiled")
     for step in range(args.steps):
         out = runner(*inputs)
