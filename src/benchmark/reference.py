@@ -12,7 +12,8 @@ from .ours import LABEL_SMOOTHING, LEARNING_RATE, MOMENTUM, WEIGHT_DECAY
 from .timing import peak_rss_mb, time_steps
 
 
-def _torch(num_threads: int):
+def import_torch(num_threads: int):
+    """(timm, torch), torch on `num_threads` threads (0: its default)."""
     from ..timm_reference import import_timm
     timm = import_timm()
     import torch
@@ -57,26 +58,20 @@ def _model_facts(torch, model, image_size: int) -> Dict:
     return {"params": int(params), "macs": int(counter.get_total_flops() // 2)}
 
 
-def bench_infer(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
-                num_threads: int = 0) -> Dict:
-    timm, torch = _torch(num_threads)
+def infer_runner(timm, torch, name: str, batch_size: int, image_size: int):
+    """(model, step): timm's deployed `name` and one forward pass under `torch.no_grad` of a random batch."""
     model = deployed(timm, create_reference(timm, name).eval())
     images, _ = _inputs(torch, batch_size, image_size)
 
     def step():
         with torch.no_grad():
             return model(images)
-
-    times = time_steps(step, warmup, iters)
-    result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
-                  device="CPU", threads=torch.get_num_threads())
-    result.update(_model_facts(torch, model, image_size))
-    return result
+    return model, step
 
 
-def bench_train(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
-                num_threads: int = 0) -> Dict:
-    timm, torch = _torch(num_threads)
+def train_runner(timm, torch, name: str, batch_size: int, image_size: int):
+    """(model, step): timm's `name` in training mode and one training step (forward, label-smoothed cross entropy,
+    backward, Momentum SGD with timm's weight-decay grouping) on a random batch; the step returns the loss."""
     from timm.optim import create_optimizer_v2
     model = create_reference(timm, name).train()
     optimizer = create_optimizer_v2(model, "momentum", lr=LEARNING_RATE, momentum=MOMENTUM,
@@ -90,7 +85,24 @@ def bench_train(name: str, batch_size: int, image_size: int, warmup: int, iters:
         loss.backward()
         optimizer.step()
         return loss.item()
+    return model, step
 
+
+def bench_infer(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
+                num_threads: int = 0) -> Dict:
+    timm, torch = import_torch(num_threads)
+    model, step = infer_runner(timm, torch, name, batch_size, image_size)
+    times = time_steps(step, warmup, iters)
+    result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
+                  device="CPU", threads=torch.get_num_threads())
+    result.update(_model_facts(torch, model, image_size))
+    return result
+
+
+def bench_train(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
+                num_threads: int = 0) -> Dict:
+    timm, torch = import_torch(num_threads)
+    model, step = train_runner(timm, torch, name, batch_size, image_size)
     times = time_steps(step, warmup, iters)
     result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
                   device="CPU", threads=torch.get_num_threads())
@@ -101,7 +113,7 @@ def bench_train(name: str, batch_size: int, image_size: int, warmup: int, iters:
 def export_onnx(name: str, path: str, batch_size: int, image_size: int) -> Dict:
     """timm's network exported by `torch.onnx.export` (the TorchScript exporter, which needs no onnxscript) for
     a fixed batch; eval mode, random weights."""
-    timm, torch = _torch(0)
+    timm, torch = import_torch(0)
     model = deployed(timm, create_reference(timm, name).eval())
     images, _ = _inputs(torch, batch_size, image_size)
     start = time.perf_counter()

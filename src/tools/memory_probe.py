@@ -1,6 +1,6 @@
 """Where a benchmark measurement's peak resident memory is reached: the peak of each stage, in one process.
 
-    python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv] [--batch_size 32]
+    python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv|timm] [--batch_size 32]
                                      [--image_size 224] [--steps 3] [--model_kwargs JSON]
                                      [--held_outputs host|graph]
 
@@ -9,10 +9,11 @@ returning its outputs on the host as train.py's does; inference in the deployed 
 of each stage: imports, building the network, compiling the graph, and each step, the peak reset between stages
 (Linux: /proc/self/clear_refs). Each step's output is held while the next runs, as ms.Model holds it;
 `--held_outputs graph` holds the graph's own output tensors, as a plain ms.Model did (docs/performance.md,
-Memory). `--side mindcv`
-runs MindCV's network of that name in the same train network (MindCV installed), for a comparison on the same
-MindSpore. `--model_kwargs` passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md
-(Memory) lists what these stages showed.
+Memory). `--side mindcv` runs MindCV's network of that name in the same train network (MindCV installed), for a
+comparison on the same MindSpore; `--side timm` the benchmark's timm + PyTorch reference for MODEL
+(benchmark/reference.py; eager, so no compile stage), for where each framework's memory goes. `--model_kwargs`
+passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md (Memory) lists what these stages
+showed.
 """
 import argparse
 import json
@@ -83,9 +84,35 @@ def _runner(args, net, images, labels):
     return (HostOutputs(train_net) if args.held_outputs == "host" else train_net), (images, labels)
 
 
+def _probe_timm(args, stages: Stages) -> list:
+    """The benchmark's timm + PyTorch side of the same work (its reference network for `args.model`, eager: no
+    compile stage), with oneDNN's default instruction set as the benchmark's worker gives it."""
+    import os
+    from .. import CPU_ISA_VARIABLE
+    from ..benchmark import reference_model
+    from ..benchmark.reference import import_torch, infer_runner, train_runner
+    name, note = reference_model(args.model)
+    if name is None:
+        raise ValueError(f"--side timm: no timm reference for '{args.model}' ({note})")
+    os.environ.pop(CPU_ISA_VARIABLE, None)  # read by oneDNN at its first primitive, after this
+    timm, torch = import_torch(0)
+    stages.end("imports and set-up")
+    runner = infer_runner if args.job == "infer" else train_runner
+    _, step = runner(timm, torch, name, args.batch_size, args.image_size)
+    stages.end("network built")
+    held = None
+    for index in range(args.steps):
+        held = step()  # held while the next step runs, as on our side
+        stages.end(f"step {index + 1}")
+    del held
+    return stages.peaks
+
+
 def probe(args) -> list:
     """[(stage, peak MiB)] of one measurement."""
     stages = Stages()
+    if args.side == "timm":
+        return _probe_timm(args, stages)
     from ..benchmark import ours
     from ..runtime import compile_first
     ours._setup("auto", 0)
@@ -107,7 +134,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("model")
     parser.add_argument("--job", choices=("train", "infer"), default="train")
-    parser.add_argument("--side", choices=("ours", "mindcv"), default="ours")
+    parser.add_argument("--side", choices=("ours", "mindcv", "timm"), default="ours")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=3)
@@ -119,6 +146,11 @@ def parse_args(argv):
     if args.held_outputs is not None and args.job != "train":
         parser.error(f"--held_outputs {args.held_outputs} is about training steps; --job {args.job} holds no "
                      f"train network's outputs")
+    if args.held_outputs == "graph" and args.side == "timm":
+        parser.error("--held_outputs graph is about MindSpore's graph outputs; --side timm runs PyTorch")
+    if args.model_kwargs and args.side != "ours":
+        parser.error(f"--model_kwargs {args.model_kwargs} configures our create_model; --side {args.side} builds "
+                     f"{'MindCV' if args.side == 'mindcv' else 'timm'}'s network")
     args.held_outputs = args.held_outputs or "host"
     return args
 

@@ -1,5 +1,6 @@
 """The memory probe (src/tools/memory_probe.py) prints the peak of each stage of a benchmark measurement."""
 from src.tools import memory_probe
+from tests.support import optional_torch
 
 
 def test_probe_prints_each_stage(capsys):
@@ -30,3 +31,31 @@ def test_probe_holds_what_it_is_asked_to_hold(monkeypatch):
     assert isinstance(held["host"], HostOutputs) and not isinstance(held["graph"], HostOutputs)
     assert memory_probe.main(["mobilenet_v1_025", "--held_outputs", "device"]) == 2
     assert memory_probe.main(["mobilenet_v1_025", "--job", "infer", "--held_outputs", "graph"]) == 2
+
+
+torch, needs_torch = optional_torch()
+
+
+@needs_torch
+def test_probe_runs_the_benchmarks_timm_side(capsys, monkeypatch):
+    """--side timm: the benchmark's reference network for the model, eager (no compile stage), with the AVX2 cap
+    that `import src` sets lifted as the benchmark's worker lifts it."""
+    import os
+
+    from src import CPU_ISA_VARIABLE
+    monkeypatch.setenv(CPU_ISA_VARIABLE, "AVX2")
+    assert memory_probe.main(["ghostnet_050", "--side", "timm", "--job", "infer", "--batch_size", "2",
+                              "--image_size", "32", "--steps", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "timm ghostnet_050 infer, batch 2, 32x32"
+    assert [line.split(" peak ")[0].strip() for line in lines[1:]] == [
+        "imports and set-up", "network built", "step 1", "step 2", "whole process"]
+    assert CPU_ISA_VARIABLE not in os.environ
+
+
+def test_probe_refuses_what_its_side_cannot_do(capsys):
+    assert memory_probe.main(["mobilenet_v1_025", "--side", "timm", "--steps", "1"]) == 2
+    assert "no timm reference for 'mobilenet_v1_025'" in capsys.readouterr().err
+    assert memory_probe.main(["ghostnet_050", "--side", "timm", "--held_outputs", "graph"]) == 2
+    assert memory_probe.main(["ghostnet_050", "--side", "mindcv", "--model_kwargs", '{"act": "relu"}']) == 2
+    assert "--model_kwargs" in capsys.readouterr().err
