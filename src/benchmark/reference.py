@@ -88,26 +88,26 @@ def train_runner(timm, torch, name: str, batch_size: int, image_size: int):
     return model, step
 
 
-def bench_infer(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
-                num_threads: int = 0) -> Dict:
+def _measure(runner, name: str, batch_size: int, image_size: int, warmup: int, iters: int,
+             num_threads: int) -> Dict:
+    """Time the steps `runner` (infer_runner / train_runner) makes, then read the peak RSS and count the model."""
     timm, torch = import_torch(num_threads)
-    model, step = infer_runner(timm, torch, name, batch_size, image_size)
+    model, step = runner(timm, torch, name, batch_size, image_size)
     times = time_steps(step, warmup, iters)
     result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
                   device="CPU", threads=torch.get_num_threads())
     result.update(_model_facts(torch, model, image_size))
     return result
+
+
+def bench_infer(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
+                num_threads: int = 0) -> Dict:
+    return _measure(infer_runner, name, batch_size, image_size, warmup, iters, num_threads)
 
 
 def bench_train(name: str, batch_size: int, image_size: int, warmup: int, iters: int,
                 num_threads: int = 0) -> Dict:
-    timm, torch = import_torch(num_threads)
-    model, step = train_runner(timm, torch, name, batch_size, image_size)
-    times = time_steps(step, warmup, iters)
-    result = dict(times.summary(batch_size), compile_s=None, peak_rss_mb=peak_rss_mb(), device_mem_mb=None,
-                  device="CPU", threads=torch.get_num_threads())
-    result.update(_model_facts(torch, model, image_size))
-    return result
+    return _measure(train_runner, name, batch_size, image_size, warmup, iters, num_threads)
 
 
 def export_onnx(name: str, path: str, batch_size: int, image_size: int) -> Dict:

@@ -10,6 +10,8 @@ from src.kernels import batchnorm, depthwise
 from src.kernels.batchnorm import BatchNorm2d
 from src.models.layers import norm_act
 
+from .test_depthwise import rel_err
+
 pytestmark = pytest.mark.skipif(depthwise.library(batchnorm.SOURCE) is None,
                                 reason="our kernels cannot run here (no g++ / AVX2)")
 
@@ -30,11 +32,6 @@ def reference(x, gamma, beta, g, ddof=1):
     dx = gamma * invstd / count * (count * g - dbeta - xhat * dgamma)
     moving_var = x.var(axes, ddof=ddof)
     return gamma * xhat + beta, mean.ravel(), moving_var, (dx, dgamma.ravel(), dbeta.ravel())
-
-
-def rel_err(a, ref):
-    """Largest difference relative to the reference's scale."""
-    return float(np.abs(np.asarray(a, np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
 class _Loss(nn.Cell):
