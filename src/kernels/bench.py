@@ -8,9 +8,12 @@ Each shape runs forward ("eval") and forward + backward to the input and the wei
 standard op in alternated rounds; a round's figure is the median of its timed calls, the reported figure the median
 of the rounds. `--table` prints the `WINS` tuple for selection.py (the shapes where ours was faster).
 `--fusion` times the inference graph's fusions the same way (fusion.py): a depthwise conv + bias + ReLU as our one
-fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; and, for the pointwise
-convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass bias (+ ReLU) kernel (pointwise.py); and the
-squeeze-excite product x * gate, MindSpore's Tile + Mul against our one-pass kernel (pointwise.GateProduct).
+fused kernel, as our conv then MindSpore's BiasAdd and ReLU, and as MindSpore's three ops; a Ghost module's join
+(conv + bias + ReLU, concatenated after its input) as our one kernel, as our fused conv then MindSpore's Concat,
+and as MindSpore's four ops; for the pointwise convs' outputs, MindSpore's BiasAdd (+ ReLU) against our one-pass
+bias (+ ReLU) kernel (pointwise.py); the squeeze-excite product x * gate, MindSpore's Tile + Mul against our
+one-pass kernel (pointwise.GateProduct); GhostNetV2's upsampled gate product; and the global average pool,
+ReduceMean against our one-pass mean (pointwise.GlobalMean), forward and with its gradient.
 `--batchnorm` times our training BatchNorm (batchnorm.py) against MindSpore's, forward and forward +
 backward, with one memory pass over the map as the unit (`time_batchnorm`). `--compile N` times compiling the
 training graph of a chain of N BatchNorms, ours against MindSpore's (`time_compile`).
@@ -107,6 +110,26 @@ class _Unfused(nn.Cell):
         return self.relu(self.bias_add(self.conv.kernel_op(x, self.conv.weight, self.conv.geometry), self.conv.bias))
 
 
+# channels of x1, map side of the Ghost modules' joins in ghostnet_100 at 224x224 (ghost1's and ghost2's)
+JOIN_SHAPES = ((8, 112), (24, 112), (36, 56), (12, 56), (60, 28), (20, 28), (120, 28), (100, 14), (240, 14),
+               (336, 14), (56, 14), (480, 7), (80, 7))
+
+
+class _Join(nn.Cell):
+    """concat((x, relu(conv(x) + bias))) of a Ghost module in an inference graph: our one joined kernel
+    ("joined"), our fused conv then MindSpore's Concat ("concat"), or MindSpore's conv, BiasAdd, ReLU and Concat
+    ("standard")."""
+
+    def __init__(self, conv, how):
+        super().__init__()
+        self.conv, self.how, self.concat = conv, how, ops.Concat(axis=1)
+
+    def construct(self, x):
+        if self.how == "joined":
+            return self.conv.join(x)
+        return self.concat((x, self.conv(x)))
+
+
 class _BiasAct(nn.Cell):
     """act(x + bias) (act: "relu" or "" for none): MindSpore's BiasAdd (and ReLU), or our one-pass kernel."""
 
@@ -165,15 +188,34 @@ class _UpsampleGate(nn.Cell):
         return x * self.gather(self.gather(gate, rows, 2), cols, 3)
 
 
+# channels, map side of the global average pools in ghostnet_100 (squeeze-excite pools, the head's pool) and
+# GENet-Res50 / ResNet (its gather pools and head) at 224x224
+POOL_SHAPES = ((72, 28), (120, 28), (480, 14), (672, 14), (672, 7), (960, 7), (256, 56), (512, 28), (2048, 7))
+
+
+class _Pool(nn.Cell):
+    """The mean over H and W: our ChannelMean (pointwise.GlobalMean) or MindSpore's ReduceMean."""
+
+    def __init__(self, ours):
+        from .pointwise import GlobalMean
+        super().__init__()
+        self.pool = GlobalMean()
+        self.pool.use_kernel = ours
+
+    def construct(self, x):
+        return self.pool(x)
+
+
 class _GateTrain(nn.Cell):
-    """The gradients of x * gate to both inputs (the training graph's product and its backward)."""
+    """The gradients of x * gate (or of the pool: x alone) to every input (the training graph's op and its
+    backward)."""
 
     def __init__(self, gate):
         super().__init__()
         self.gate, self.grad = gate, ops.GradOperation(get_all=True)
 
-    def construct(self, x, gate, *indices):
-        return self.grad(self.gate)(x, gate, *indices)
+    def construct(self, x, *more):
+        return self.grad(self.gate)(x, *more)
 
 
 def _alternate(cells: Dict[str, object], x, rounds: int, iters: int, *more) -> Dict[str, float]:
@@ -213,9 +255,26 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
         cols = [f"{t[f'{act}_ours']:.2f} | {t[f'{act}_standard']:.2f} | {t[f'{act}_standard'] / t[f'{act}_ours']:.2f}x"
                 for act in ("relu", "")]
         print(f"| {channels}, {side} | " + " | ".join(cols) + " |", flush=True)
+    print("\n| channels of x1, map (Ghost module join) | joined ms | ours + Concat ms | MindSpore's conv, BiasAdd, "
+          "ReLU, Concat ms | joined vs ours + Concat |\n| --- | ---: | ---: | ---: | ---: |")
+    for channels, side in JOIN_SHAPES:
+        x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
+        args = dict(pad_mode="pad", padding=1, group=channels, has_bias=True)
+        ours = DepthwiseConv2d(channels, channels, 3, **args)
+        ours.select_all = True
+        ours.fuse_activation(nn.ReLU())
+        standard = nn.SequentialCell([nn.Conv2d(channels, channels, 3, **args), nn.ReLU()])
+        cells = {how: _Join(ours, how) for how in ("joined", "concat")}
+        cells["standard"] = _Join(standard, "standard")
+        for cell in cells.values():
+            cell.set_train(False)
+        t = _alternate(cells, x, rounds, iters)
+        print(f"| {channels}, {side} | {t['joined']:.2f} | {t['concat']:.2f} | {t['standard']:.2f} | "
+              f"{t['concat'] / t['joined']:.2f}x |", flush=True)
     for title, standard, product, shapes in (
             ("squeeze-excite product", "Tile + Mul", _Gate, GATE_SHAPES),
-            ("DFC attention product, gate at half the side", "Gather + Mul", _UpsampleGate, UPSAMPLE_SHAPES)):
+            ("DFC attention product, gate at half the side", "Gather + Mul", _UpsampleGate, UPSAMPLE_SHAPES),
+            ("global average pool", "ReduceMean", _Pool, POOL_SHAPES)):
         print(f"\n| channels, map ({title}) | ours ms | {standard} MindSpore ms | speed-up | train ours ms | "
               "train MindSpore ms | speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for channels, side in shapes:
@@ -224,10 +283,12 @@ def time_fusions(batch: int, rounds: int, iters: int) -> None:
 
 def _time_product(product, rng, batch: int, channels: int, side: int, rounds: int, iters: int) -> None:
     """One row of a product table: `product(ours)` forward (eval) and with its gradients (train), ours against
-    MindSpore's; _UpsampleGate's gate has half the side (3 for 7, as GhostNetV2 pools), _Gate's is (N, C, 1, 1)."""
+    MindSpore's; _UpsampleGate's gate has half the side (3 for 7, as GhostNetV2 pools), _Gate's is (N, C, 1, 1),
+    _Pool has none."""
     x = ms.Tensor(rng.standard_normal((batch, channels, side, side), np.float32))
     small = side // 2 if product is _UpsampleGate else 1
-    more = [ms.Tensor(rng.uniform(0, 1, (batch, channels, small, small)).astype(np.float32))]
+    more = [] if product is _Pool else [
+        ms.Tensor(rng.uniform(0, 1, (batch, channels, small, small)).astype(np.float32))]
     if product is _UpsampleGate:
         more += [nearest_indices(small, side)] * 2
     cells = {}

@@ -138,6 +138,24 @@ double dot(const float *a, const float *b, int64_t span) {
   return sum;
 }
 
+// sum over q < span of a[q], in double across blocks of 32 floats.
+double plane_sum(const float *a, int64_t span) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  double sum = 0.0;
+  int64_t q = 0;
+  for (; q + 32 <= span; q += 32) {
+    a0 = _mm256_add_ps(_mm256_loadu_ps(a + q), a0);
+    a1 = _mm256_add_ps(_mm256_loadu_ps(a + q + 8), a1);
+    a2 = _mm256_add_ps(_mm256_loadu_ps(a + q + 16), a2);
+    a3 = _mm256_add_ps(_mm256_loadu_ps(a + q + 24), a3);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (float v : lanes) sum += v;
+  for (; q < span; ++q) sum += a[q];
+  return sum;
+}
+
 // The phase-buffer offset of every tap, row-major like the weight.
 std::vector<int64_t> tap_offsets(const Geometry &g) {
   std::vector<int64_t> taps;
@@ -207,18 +225,26 @@ void widen(const Geometry &g, const float *dy, float *rows) {
 }
 
 // The forward pass over every plane: x (N, C, H, W), weight (C, 1, kh, kw), bias (C) or null, y (N, C, OH, OW).
+// With `join` (stride 1, OH = H, OW = W) y is (N, 2C, H, W), the concatenation of x and the conv along channels:
+// a Ghost module's output, each input plane copied while it is in cache instead of a separate Concat pass.
 template <int A>
-void forward(const Geometry &g, const float *x, const float *k, const float *bias, float *y) {
+void forward(const Geometry &g, const float *x, const float *k, const float *bias, float *y, bool join = false) {
   const std::vector<int64_t> taps = tap_offsets(g);
 #pragma omp parallel num_threads(g.threads)
   {
     std::vector<float> buf(g.buffer(), 0.0f), ext(g.oh * g.wq);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < g.n * g.c; ++p) {
-      fill_phases(g, x + p * g.h * g.w, buf.data());
+      const float *plane = x + p * g.h * g.w;
+      fill_phases(g, plane, buf.data());
       weighted_sum<A>(buf.data(), k + (p % g.c) * g.kh * g.kw, taps.data(), taps.size(), g.span, ext.data(),
                       bias ? bias[p % g.c] : 0.0f);
       float *out = y + p * g.oh * g.ow;
+      if (join) {
+        float *copy = y + (p + (p / g.c) * g.c) * g.h * g.w;  // sample p / c, channel p % c of 2c
+        std::memcpy(copy, plane, sizeof(float) * g.h * g.w);
+        out = copy + g.c * g.h * g.w;
+      }
       for (int64_t oy = 0; oy < g.oh; ++oy) std::memcpy(out + oy * g.ow, &ext[oy * g.wq], sizeof(float) * g.ow);
     }
   }
@@ -236,19 +262,24 @@ extern "C" int DepthwiseForward(int nparam, void **params, int *ndims, int64_t *
 }
 
 // params: x (N, C, H, W), weight (C, 1, kh, kw), geometry, bias (C), out (N, C, OH, OW): act(conv + bias), the
-// inference graph's depthwise conv with its folded BatchNorm and the activation after it in one pass.
+// inference graph's depthwise conv with its folded BatchNorm and the activation after it in one pass. With `join`
+// (stride 1, "same" padding) out is (N, 2C, H, W): concat(x, act(conv(x) + bias)) along channels, the inference
+// graph's Ghost module join.
 template <int A>
-int forward_bias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+int forward_bias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, bool join = false) {
   Geometry g;
   if (nparam != 5 || ndims[3] != 1 || !is_f32(dtypes[3])) return 1;
   int nd[4] = {ndims[0], ndims[1], ndims[2], ndims[4]};
   int64_t *sh[4] = {shapes[0], shapes[1], shapes[2], shapes[4]};
   const char *dt[4] = {dtypes[0], dtypes[1], dtypes[2], dtypes[4]};
   if (!check(4, 4, nd, sh, dt)) return 1;
-  if (!make_geometry(static_cast<int32_t *>(params[2]), shapes[0], shapes[1], shapes[4], &g)) return 2;
+  const int64_t *x = shapes[0], *y = shapes[4];
+  if (join && (y[0] != x[0] || y[1] != 2 * x[1] || y[2] != x[2] || y[3] != x[3])) return 2;
+  // what the conv alone must produce: the input's shape where it joins
+  if (!make_geometry(static_cast<int32_t *>(params[2]), x, shapes[1], join ? x : y, &g)) return 2;
   if (shapes[3][0] != g.c) return 2;
   forward<A>(g, static_cast<float *>(params[0]), static_cast<float *>(params[1]), static_cast<float *>(params[3]),
-             static_cast<float *>(params[4]));
+             static_cast<float *>(params[4]), join);
   return 0;
 }
 
@@ -265,6 +296,22 @@ extern "C" int DepthwiseForwardBiasRelu(int nparam, void **params, int *ndims, i
 extern "C" int DepthwiseForwardBiasRelu6(int nparam, void **params, int *ndims, int64_t **shapes,
                                          const char **dtypes, void *, void *) {
   return forward_bias<kRelu6>(nparam, params, ndims, shapes, dtypes);
+}
+
+// The Ghost module join (forward_bias with join): out (N, 2C, H, W) = concat(x, act(conv(x) + bias)).
+extern "C" int DepthwiseJoinBias(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                 void *, void *) {
+  return forward_bias<kNone>(nparam, params, ndims, shapes, dtypes, true);
+}
+
+extern "C" int DepthwiseJoinBiasRelu(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                     void *, void *) {
+  return forward_bias<kRelu>(nparam, params, ndims, shapes, dtypes, true);
+}
+
+extern "C" int DepthwiseJoinBiasRelu6(int nparam, void **params, int *ndims, int64_t **shapes,
+                                      const char **dtypes, void *, void *) {
+  return forward_bias<kRelu6>(nparam, params, ndims, shapes, dtypes, true);
 }
 
 // params: dy (N, C, OH, OW), weight (C, 1, kh, kw), geometry, x (only its shape is read: the output's shape
@@ -422,6 +469,44 @@ extern "C" int ChannelDot(int nparam, void **params, int *ndims, int64_t **shape
   float *out = static_cast<float *>(params[3]);
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t p = 0; p < planes; ++p) out[p] = static_cast<float>(dot(dy + p * size, x + p * size, size));
+  return 0;
+}
+
+// The mean of each plane: global average pooling in one pass, where MindSpore's ReduceMean is several times slower
+// than reading the map (docs/kernels.md). params: x (N, C, H, W), threads (one int32), out (N, C, 1, 1).
+extern "C" int ChannelMean(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                           void *) {
+  if (nparam != 3 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 4) return 1;
+  if (!is_f32(dtypes[0]) || std::strcmp(dtypes[1], "int32") != 0 || !is_f32(dtypes[2])) return 1;
+  const int64_t *x = shapes[0], *y = shapes[2];
+  if (shapes[1][0] != 1 || y[0] != x[0] || y[1] != x[1] || y[2] != 1 || y[3] != 1) return 2;
+  const int64_t planes = x[0] * x[1], size = x[2] * x[3];
+  if (size < 1) return 2;
+  const float *src = static_cast<float *>(params[0]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[1]));
+  float *out = static_cast<float *>(params[2]);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t p = 0; p < planes; ++p) out[p] = static_cast<float>(plane_sum(src + p * size, size) / size);
+  return 0;
+}
+
+// ChannelMean's gradient: each plane filled with its dout / (H * W). params: dout (N, C, 1, 1), threads (one
+// int32), x (N, C, H, W: only its shape is read), out (N, C, H, W).
+extern "C" int ChannelSpread(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                             void *) {
+  if (nparam != 4 || ndims[0] != 4 || ndims[1] != 1 || ndims[2] != 4 || ndims[3] != 4) return 1;
+  if (!is_f32(dtypes[0]) || std::strcmp(dtypes[1], "int32") != 0 || !is_f32(dtypes[3])) return 1;
+  const int64_t *g = shapes[0], *y = shapes[3];
+  if (shapes[1][0] != 1 || g[0] != y[0] || g[1] != y[1] || g[2] != 1 || g[3] != 1) return 2;
+  for (int d = 0; d < 4; ++d) {
+    if (shapes[2][d] != y[d]) return 2;
+  }
+  const int64_t planes = y[0] * y[1], size = y[2] * y[3];
+  const float *dout = static_cast<float *>(params[0]);
+  const int threads = std::max(1, *static_cast<int32_t *>(params[1]));
+  float *dx = static_cast<float *>(params[3]);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t p = 0; p < planes; ++p) std::fill(dx + p * size, dx + (p + 1) * size, dout[p] / size);
   return 0;
 }
 

@@ -109,6 +109,7 @@ def depthwise_op(lib: str, stride, padding, dilation, kernel_size) -> ops.Custom
     for op in (forward, grad_input, grad_weight):
         op.add_prim_attr("depthwise_geometry", tag)
     forward.fused = {act: _fused_op(lib, fwd_shape, tag, act, bprop) for act in FUSED_ACTS}
+    forward.joined = {act: _joined_op(lib, tag, act, bprop) for act in FUSED_ACTS}
     return forward
 
 
@@ -148,6 +149,34 @@ def _fused_op(lib: str, fwd_shape, tag: str, act: str, conv_bprop) -> ops.Custom
     return op
 
 
+def _joined_op(lib: str, tag: str, act: str, conv_bprop) -> ops.Custom:
+    """concat((x, act(conv(x) + bias)), channels) in one pass (DepthwiseJoinBias[Relu|Relu6]), inputs (x, weight,
+    geometry, bias), for a conv that keeps the map's size: an inference graph's Ghost module join, where the concat
+    is otherwise a pass of its own over both halves. Its bprop splits dout into the copy's and the conv's halves."""
+    relu6 = act == "relu6"
+    sum_channels = ops.ReduceSum()
+    split = ops.Split(axis=1, output_num=2)
+
+    def bprop(x, w, geo, bias, out, dout):
+        dcopy, dconv = split(dout)
+        if act:
+            conv_out = split(out)[1]
+            keep = conv_out > 0
+            if relu6:
+                keep = ops.logical_and(keep, conv_out < 6)
+            dconv = dconv * keep.astype(dconv.dtype)
+        dx, dw, dgeo = conv_bprop(x, w, geo, out, dconv)
+        return dx + dcopy, dw, dgeo, sum_channels(dconv, (0, 2, 3))
+
+    def out_shape(x, w, geo, b):
+        return [x[0], 2 * x[1], x[2], x[3]]
+
+    op = ops.Custom(f"{lib}:DepthwiseJoinBias{FUSED_ACTS[act]}", out_shape=out_shape,
+                    out_dtype=lambda x, w, geo, b: x, func_type="aot", bprop=bprop)
+    op.add_prim_attr("depthwise_geometry", f"{tag}_join_{act or 'none'}")
+    return op
+
+
 def _symmetric_padding(conv: nn.Conv2d) -> Optional[Tuple[int, int]]:
     """(pad_h, pad_w) of `conv` when it pads each side of a dimension alike, else None."""
     kh, kw = conv.kernel_size
@@ -180,8 +209,8 @@ class DepthwiseConv2d(nn.Conv2d):
     def refresh_kernel(self) -> None:
         """Choose the kernel for the conv's current stride, padding and dilation (call it after changing them,
         as output_stride does)."""
-        self.use_kernel = False
-        self.kernel_op = self.fused_op = None
+        self.use_kernel = self.keeps_size = False
+        self.kernel_op = self.fused_op = self.join_op = None
         padding = _symmetric_padding(self)
         depthwise = self.group == self.in_channels == self.out_channels and self.data_format == "NCHW"
         lib = library() if depthwise and padding is not None else None
@@ -193,6 +222,9 @@ class DepthwiseConv2d(nn.Conv2d):
                 _log_once("refused", "depthwise convolutions: MindSpore's standard operator (%s)", err)
                 return
             self.fused_op = self.kernel_op.fused[self.act_kind]
+            self.join_op = self.kernel_op.joined[self.act_kind]
+            self.keeps_size = stride == (1, 1) and all(
+                2 * pad == d * (k - 1) for pad, d, k in zip(padding, dilation, self.kernel_size))
             self.geometry = geometry_tensor(stride, padding, dilation)
             self.kernel_key = tuple(self.kernel_size) + stride + dilation
             self.use_kernel = True
@@ -207,11 +239,25 @@ class DepthwiseConv2d(nn.Conv2d):
             return False
         self.post_act, self.act_kind = act, kind
         self.fused_op = self.kernel_op.fused[kind]
+        self.join_op = self.kernel_op.joined[kind]
         return True
 
+    def runs_kernel(self, x) -> bool:
+        """Whether this conv runs our kernel on `x` (graph code: decided when the graph compiles)."""
+        return self.use_kernel and x.dtype == ms.float32 and (
+            self.select_all or kernel_wins(self.kernel_key, x.shape, self.training))
+
+    def joins(self, x) -> bool:
+        """Whether `join` runs one kernel of ours on `x`: an inference graph's conv with a bias (BatchNorm folded)
+        that keeps the map's size, where our kernel runs."""
+        return self.keeps_size and self.has_bias and not self.training and self.runs_kernel(x)
+
+    def join(self, x):
+        """concat((x, self(x)), channels) in one pass, where `joins(x)` (a Ghost module's output)."""
+        return self.join_op(x, self.weight, self.geometry, self.bias)
+
     def construct(self, x):
-        if self.use_kernel and x.dtype == ms.float32 and (
-                self.select_all or kernel_wins(self.kernel_key, x.shape, self.training)):
+        if self.runs_kernel(x):
             if self.has_bias and not self.training:
                 return self.fused_op(x, self.weight, self.geometry, self.bias)  # bias (+ act) in the same pass
             out = self.kernel_op(x, self.weight, self.geometry)

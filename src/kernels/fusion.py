@@ -18,6 +18,15 @@ from .pointwise import Conv2d
 FUSIBLE = (DepthwiseConv2d, Conv2d)
 
 
+def _single_conv(cell: nn.Cell) -> nn.Cell:
+    """The conv of a SequentialCell that holds one fusible conv and then only nn.Identity (a conv + BN (+ act)
+    after folding and fusing), else `cell` itself."""
+    if (isinstance(cell, nn.SequentialCell) and len(cell) and isinstance(cell[0], FUSIBLE)
+            and all(isinstance(c, nn.Identity) for c in list(cell)[1:])):
+        return cell[0]
+    return cell
+
+
 def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callable]]:
     """(conv, act, replace_act) for every fusible conv + activation pair that `cell` itself holds."""
     if isinstance(cell, nn.SequentialCell):
@@ -30,7 +39,7 @@ def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callabl
             yield cell[i], cell[j], lambda new, j=j: cell.__setitem__(j, new)
     batchnorm_of = dict(getattr(cell, "conv_bn_pairs", ()))
     for conv_name, act_name in getattr(cell, "conv_act_pairs", ()):
-        conv, act = getattr(cell, conv_name, None), getattr(cell, act_name, None)
+        conv, act = _single_conv(getattr(cell, conv_name, None)), getattr(cell, act_name, None)
         between = getattr(cell, batchnorm_of.get(conv_name, ""), None)
         if between is not None and not isinstance(between, nn.Identity):
             continue  # its BatchNorm was not folded (fold_bn=False): the act follows bn(conv(x)), not conv(x)
@@ -48,3 +57,26 @@ def fuse_activations(net: nn.Cell) -> int:
                 replace(nn.Identity())
                 fused += 1
     return fused
+
+
+def fuse_ghost_joins(net: nn.Cell) -> int:
+    """Let every Ghost module of `net` (a cell with `fused_join`, models.ghost.GhostJoin) whose cheap operation is
+    one depthwise conv of ours with a bias that keeps the map's size, its activation taken over (`fuse_activations`
+    first) and nothing else, write its output in one kernel: the concat of x1 and conv(x1) (DepthwiseJoinBias).
+    Where the kernel does not run on an input (another shape, exports) the module concatenates as before. Returns
+    how many modules were changed."""
+    joined = 0
+    for _, cell in list(net.cells_and_names()):
+        if not hasattr(cell, "fused_join") or cell.trim:
+            continue
+        cheap = getattr(cell, "cheap_operation", None)
+        conv = _single_conv(cheap) if cheap is not None else None
+        if conv is cheap or not isinstance(conv, DepthwiseConv2d):
+            continue
+        if not (conv.use_kernel and conv.has_bias and conv.keeps_size):
+            continue
+        if not isinstance(getattr(cell, "cheap_activation", None) or nn.Identity(), nn.Identity):
+            continue  # GhostNetV3's module applies its cheap activation outside cheap_operation
+        cell.fused_join = True
+        joined += 1
+    return joined

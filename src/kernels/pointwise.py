@@ -128,6 +128,47 @@ class GateProduct(nn.Cell):
         return x * ops.tile(gate, (1, 1) + x.shape[2:])
 
 
+def mean_op(lib: str) -> ops.Custom:
+    """The mean of each plane of x (N, C, H, W) as (N, C, 1, 1), one custom op (`ChannelMean`), inputs (x,
+    threads); its bprop spreads dout / (H * W) over each plane (`ChannelSpread`)."""
+    if (lib, "mean") in _OPS:
+        return _OPS[(lib, "mean")]
+    zeros_like = ops.ZerosLike()
+    spread = ops.Custom(f"{lib}:ChannelSpread", out_shape=lambda g, t, x: x, out_dtype=lambda g, t, x: g,
+                        func_type="aot")
+
+    def bprop(x, threads, out, dout):
+        return spread(dout, threads, x), zeros_like(threads)
+
+    mean = ops.Custom(f"{lib}:ChannelMean", out_shape=lambda x, t: list(x[:2]) + [1, 1],
+                      out_dtype=lambda x, t: x, func_type="aot", bprop=bprop)
+    _OPS[(lib, "mean")] = mean
+    return mean
+
+
+class GlobalMean(nn.Cell):
+    """The mean over H and W (global average pooling), keeping the dims (N, C, 1, 1) or not (N, C): one pass of our
+    kernel on CPU in training and inference graphs, where MindSpore's ReduceMean is several times slower than a
+    pass over the map (docs/kernels.md); ReduceMean with the kernels off, on float16 and in exports
+    (`standard_ops`), which is what the ONNX file holds."""
+
+    def __init__(self, keep_dims: bool = True):
+        super().__init__()
+        self.keep_dims = keep_dims
+        self.reduce_mean = ops.ReduceMean(keep_dims=keep_dims)
+        lib = library()
+        self.use_kernel = lib is not None
+        if self.use_kernel:
+            self.mean = mean_op(lib)
+            self.threads = ms.Tensor([thread_count()], ms.int32)
+
+    def construct(self, x):
+        if self.use_kernel and x.dtype == ms.float32:
+            y = self.mean(x, self.threads)
+            return y if self.keep_dims else y.reshape(x.shape[0], x.shape[1])
+        return self.reduce_mean(x, (2, 3))
+
+
 @ms.constexpr
 def nearest_indices(source: int, target: int):
     """Source rows of nearest upsampling from `source` to `target` rows, as torch's `F.interpolate(mode="nearest")`

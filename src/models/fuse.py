@@ -91,13 +91,15 @@ def deploy_form(net: nn.Cell, reparameterize: bool = True, fold_bn: bool = True)
     """Turn a network with its final weights into the form eval, predict, export and the benchmark run, in place:
     re-parameterisable branches folded, then every BatchNorm that follows a convolution folded and every
     squeeze-excite's hard sigmoid folded into its conv (both only with `fold_bn`), then the ReLU after each
-    depthwise conv handed to the conv where our CPU kernel runs it (`kernels.fusion`); eval mode.
+    depthwise conv handed to the conv where our CPU kernel runs it, and each Ghost module's cheap conv and concat
+    made one kernel of ours where it runs (`kernels.fusion`); eval mode.
     Returns how many modules each step changed. Do not train or save checkpoints from it afterwards."""
-    from ..kernels.fusion import fuse_activations
+    from ..kernels.fusion import fuse_activations, fuse_ghost_joins
     from .reparam import reparameterize as fold_branches
     done = {"reparameterized": fold_branches(net) if reparameterize else 0,
             "bn_folded": fold_batchnorm(net) if fold_bn else 0,
             "gates_folded": fold_hard_sigmoid(net) if fold_bn else 0}
     done["act_fused"] = fuse_activations(net)  # ReLUs after depthwise convs into our kernel, where it runs
+    done["joins_fused"] = fuse_ghost_joins(net)  # Ghost modules' conv + concat into one kernel, where it runs
     net.set_train(False)
     return done

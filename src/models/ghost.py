@@ -75,12 +75,27 @@ class DFCAttention(nn.SequentialCell):
 class GhostJoin:
     """The end of a Ghost module (mixed into GhostModule and GhostNetV3's module): the intrinsic maps `x1` and the
     ghost maps `x2` concatenated to `out_channels` maps, times the DFC attention gate of the module's input `x` when
-    there is one. The module sets `concat`, `trim`, `cheap_channels`, `attention` (and `short_conv`)."""
+    there is one. The module sets `concat`, `trim`, `cheap_channels`, `attention` (and `short_conv`).
+
+    `fused_join` (set by `kernels.fusion.fuse_ghost_joins` in an inference network whose cheap operation is one
+    depthwise conv with bias and activation taken over): `cheap_operation[0].join` writes x1 and its ghost maps into
+    the output in one kernel of ours, where it runs, instead of the conv and then the concat."""
+
+    fused_join = False
+
+    def joins(self, x1) -> bool:
+        """Whether `joined(x, x1)` is the module's output (graph code: decided when the graph compiles)."""
+        return self.fused_join and self.cheap_operation[0].joins(x1)
+
+    def joined(self, x, x1):
+        return self.gate(x, self.cheap_operation[0].join(x1))
 
     def join(self, x, x1, x2):
         if self.trim:
             x2 = x2[:, :self.cheap_channels]
-        out = self.concat((x1, x2))
+        return self.gate(x, self.concat((x1, x2)))
+
+    def gate(self, x, out):
         if self.attention:
             out = self.short_conv(x, out)
         return out
@@ -123,6 +138,8 @@ class GhostModule(GhostJoin, nn.Cell):
 
     def construct(self, x):
         x1 = self.primary_conv(x)
+        if self.joins(x1):
+            return self.joined(x, x1)
         return self.join(x, x1, self.cheap_operation(x1))
 
 

@@ -37,6 +37,10 @@ class GhostModuleV3(GhostJoin, nn.Cell):
     """Ghost module with re-parameterisable branches (timm's GhostModuleV3); `attention` is timm's
     mode='shortcut' (DFC attention, as in GhostNetV2). Output: concat(intrinsic, ghost), out_channels maps (x gate)."""
 
+    # after switch_to_deploy and folding, what kernels.fusion hands to the convs (each activation takes one conv's
+    # output and nothing else does)
+    conv_act_pairs = (("primary_conv", "primary_activation"), ("cheap_operation", "cheap_activation"))
+
     def __init__(self, in_channels: int, out_channels: int, act: Optional[str] = "relu", attention: bool = False,
                  branches: int = NUM_BRANCHES):
         super().__init__()
@@ -69,6 +73,8 @@ class GhostModuleV3(GhostJoin, nn.Cell):
                 x1 = x1 + self.primary_rpr_conv[i](x)
         if self.has_act:
             x1 = self.primary_activation(x1)
+        if self.joins(x1):
+            return self.joined(x, x1)
         if self.deployed:
             x2 = self.cheap_operation(x1)
         else:

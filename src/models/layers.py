@@ -13,7 +13,7 @@ from mindspore.ops.operations._grad_ops import ReluGrad
 
 from ..kernels.batchnorm import BatchNorm2d
 from ..kernels.depthwise import DepthwiseConv2d, register_activation
-from ..kernels.pointwise import Conv2d, GateProduct
+from ..kernels.pointwise import Conv2d, GateProduct, GlobalMean
 
 BN_MOMENTUM = 0.9
 BN_EPS = 1e-5
@@ -104,15 +104,7 @@ def create_act(name: Optional[str]) -> Optional[nn.Cell]:
     return _ACTIVATIONS[name]()
 
 
-class GlobalAvgPool(nn.Cell):
-    """Mean over H and W (ReduceMean, which exports to ONNX), keeping or flattening the spatial dims."""
-
-    def __init__(self, keep_dims: bool = True):
-        super().__init__()
-        self.mean = ops.ReduceMean(keep_dims=keep_dims)
-
-    def construct(self, x):
-        return self.mean(x, (2, 3))
+GlobalAvgPool = GlobalMean  # the mean over H and W: our one-pass kernel on CPU, ReduceMean in exports
 
 
 def conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,

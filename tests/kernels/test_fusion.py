@@ -147,14 +147,17 @@ def _deployed(name, monkeypatch, **deploy):
     return deployed
 
 
-@pytest.mark.parametrize("name,fusible", [("ghostnet_050", 33), ("mobilenet_v1_025", 27), ("repghostnet_050", 33)])
-def test_network_fuses_and_keeps_its_logits(name, fusible, monkeypatch):
+@pytest.mark.parametrize("name,fusible,joins", [("ghostnet_050", 33, 32), ("mobilenet_v1_025", 27, 0),
+                                                 ("repghostnet_050", 33, 0), ("ghostnetv3_050", 33, 32)])
+def test_network_fuses_and_keeps_its_logits(name, fusible, joins, monkeypatch):
     """Deployed with our kernels, every ReLU after a conv is fused (the stem's; the primary and the cheap conv of
-    each bottleneck's first Ghost module; the two convs of each MobileNetV1 block) and the logits are those of the
-    deployed network with MindSpore's operators (graph mode); with the kernels off nothing is fused."""
+    each bottleneck's first Ghost module; the two convs of each MobileNetV1 block), every Ghost module's join
+    (GhostNet's and GhostNetV3's: two per bottleneck) is one kernel, and the logits are those of the deployed
+    network with MindSpore's operators (graph mode); with the kernels off nothing is fused."""
     ms.set_context(mode=ms.GRAPH_MODE)
     (off, done_off), (on, done_on) = _deployed(name, monkeypatch)
     assert done_off["act_fused"] == 0 and done_on["act_fused"] == fusible
+    assert done_off["joins_fused"] == 0 and done_on["joins_fused"] == joins
 
     def acts(net):  # the activation cells the network's own cells apply (not those the convs took over)
         return sum(isinstance(c, tuple(depthwise.ACT_CELLS)) and not n.endswith("post_act")
@@ -195,8 +198,9 @@ def test_export_of_a_fused_network_is_unchanged(tmp_path, monkeypatch):
         path = export_model(net, str(tmp_path / kernels), "ONNX", batch_size=1, image_size=32)
         graph = onnx.load(path).graph
         nodes.append([(node.op_type, list(node.input), list(node.output)) for node in graph.node])
-    assert done["act_fused"] > 0
-    assert [n[0] for n in nodes[0]] == [n[0] for n in nodes[1]] and "Relu" in [n[0] for n in nodes[0]]
+    assert done["act_fused"] > 0 and done["joins_fused"] > 0
+    types = [n[0] for n in nodes[0]]
+    assert [n[0] for n in nodes[1]] == types and "Relu" in types and "Concat" in types
 
 
 @pytest.mark.parametrize("act", ["", "relu", "relu6"])
@@ -387,3 +391,145 @@ def test_exports_write_the_products_in_the_form_onnxruntime_runs_fast(tmp_path, 
     assert "Tile" not in types["1", 1] and "Tile" not in types["1", 0]
     assert "Resize" in types["1", 1] and "Gather" not in types["1", 1]
     assert "Gather" in types["1", 0] and "Resize" not in types["1", 0]
+
+
+# --- the Ghost module join: concat((x, act(conv(x) + bias))) in one kernel ---------------------------------------
+JOIN_SHAPES = [(4, (28, 28), 3, 2), (5, (13, 13), 5, 1), (1, (7, 9), 3, 1), (3, (5, 6), 3, 2)]
+
+
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
+@pytest.mark.parametrize("channels,hw,kernel,batch", JOIN_SHAPES)
+def test_joined_kernel_is_the_concat_of_input_and_fused_conv(channels, hw, kernel, batch, act):
+    """`join(x)`: the input copied bit for bit into the first half of the channels, the fused conv's output in the
+    second (within float32 summation error of float64, and bit for bit what the fused kernel alone gives); the
+    same comparison catches the halves swapped and each channel given its neighbour's bias."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ours, _, weight, bias = make_pair(channels, kernel, 1, act, seed=channels)
+    x = (2 * np.random.default_rng(sum(hw)).standard_normal((batch, channels) + hw)).astype(np.float32)
+    assert ours.joins(ms.Tensor(x))
+    got = ours.join(ms.Tensor(x)).asnumpy()
+    assert got.shape == (batch, 2 * channels) + hw
+    ref = expected(x, weight, bias, 1, kernel, act)
+    _informative(ref, act)
+    assert np.array_equal(got[:, :channels], x)
+    assert rel_err(got[:, channels:], ref) < TOL, rel_err(got[:, channels:], ref)
+    assert np.array_equal(got, np.concatenate([x, ours(ms.Tensor(x)).asnumpy()], 1))
+    assert rel_err(got, np.concatenate([ref, x], 1)) > 100 * TOL  # halves swapped
+    wrong = expected(x, weight, np.roll(bias, 1), 1, kernel, act)
+    assert channels == 1 or rel_err(got[:, channels:], wrong) > 100 * TOL
+
+
+def test_join_only_where_the_kernel_keeps_the_map_and_runs():
+    """`joins` is False for a stride-2 conv, a conv without bias, a training graph, inside `standard_ops` (exports),
+    and a conv padded less than "same"; a join op given a geometry that shrinks the map is refused by the kernel,
+    not written past."""
+    from src.kernels.depthwise import geometry_tensor, standard_ops
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    x = ms.Tensor(np.ones((1, 4, 8, 8), np.float32))
+    ours, _, _, _ = make_pair(4, 3, 1, "relu")
+    assert ours.joins(x)
+    assert not make_pair(4, 3, 2, "relu")[0].joins(x)
+    valid = DepthwiseConv2d(4, 4, 3, pad_mode="valid", group=4, has_bias=True)
+    no_bias = DepthwiseConv2d(4, 4, 3, pad_mode="pad", padding=1, group=4)
+    for conv in (valid, no_bias):
+        conv.select_all = True
+        conv.set_train(False)
+        assert conv.use_kernel and not conv.joins(x)
+    ours.set_train(True)
+    assert not ours.joins(x)
+    ours.set_train(False)
+    with standard_ops(ours):
+        assert not ours.joins(x)
+    assert ours.joins(x)
+    with pytest.raises(RuntimeError, match="DepthwiseJoinBias"):
+        ours.join_op(x, ours.weight, geometry_tensor((1, 1), (0, 0), (1, 1)), ours.bias).asnumpy()
+
+
+class _Concat(nn.Cell):
+    def __init__(self, conv):
+        super().__init__()
+        self.conv, self.concat = conv, ms.ops.Concat(axis=1)
+
+    def construct(self, x):
+        return self.concat((x, self.conv(x)))
+
+
+class _Joined(nn.Cell):
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def construct(self, x):
+        return self.conv.join(x)
+
+
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
+def test_joined_gradients_match_standard(act):
+    """The join's bprop (the copy's gradient added to the conv's input gradient, the activation mask on the conv's
+    half, the bias gradient from that half only) against MindSpore's conv + BiasAdd + activation and Concat."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ours, standard, _, _ = make_pair(3, 3, 1, act, seed=4)
+    rng = np.random.default_rng(6)
+    x = ms.Tensor((2 * rng.standard_normal((2, 3, 9, 9))).astype(np.float32))
+    g = ms.Tensor(rng.standard_normal((2, 6, 9, 9)).astype(np.float32))
+    got, std = _grads(_Joined(ours), x, g), _grads(_Concat(standard), x, g)
+    for name, a, b in zip(("dx", "dweight", "dbias"), got, std):
+        assert a.shape == b.shape, name
+        assert rel_err(a, b.astype(np.float64)) < 1e-5, (name, rel_err(a, b.astype(np.float64)))
+    # what the comparison catches: the copy's gradient left out of dx
+    without_copy = _grads(standard, x, g[:, 3:])[0]
+    assert rel_err(without_copy, std[0].astype(np.float64)) > 1e-2
+
+
+def _ghost_modules(kind, count=3):
+    from src.models.ghost import GhostModule
+    from src.models.ghostnetv3 import GhostModuleV3
+    if kind == "v3":
+        return [GhostModuleV3(6, 8, act="relu") for _ in range(count)]
+    return [GhostModule(6, 8, act="relu" if kind == "relu" else None, attention=kind == "attention")
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("kind", ["relu", "linear", "attention", "v3"])
+def test_ghost_module_joined_equals_its_concat(kind, monkeypatch):
+    """A deployed Ghost module (GhostNet's with and without its ReLU, GhostNetV2's with DFC attention, GhostNetV3's
+    re-parameterised) gives, with the join fused (graph mode), bit for bit the output of the same module with the
+    same weights left to concatenate; the output depends on the input. That the graph runs the join: a third copy
+    whose join kernel applies the other activation gives another output."""
+    from src.deploy import calibrate_batchnorm
+    from src.models import deploy_form
+    monkeypatch.setenv(depthwise.ENV_SWITCH, "all")  # our kernels on this small map too
+    ms.set_context(mode=ms.GRAPH_MODE)
+    joined, concat, probe = _ghost_modules(kind)
+    rng = np.random.default_rng(3)
+    calibrate_batchnorm(joined, ms.Tensor(rng.standard_normal((4, 6, 12, 12)).astype(np.float32)))
+    ms.set_context(mode=ms.GRAPH_MODE)
+    for name, param in joined.parameters_and_names():
+        if name.endswith("beta"):
+            param.set_data(ms.Tensor((0.5 * rng.standard_normal(param.shape)).astype(np.float32)))
+    for other in (concat, probe):
+        ms.load_param_into_net(other, {p.name: ms.Parameter(p.data.copy(), p.name) for p in joined.get_parameters()})
+    done = deploy_form(joined)
+    for other in (concat, probe):
+        deploy_form(other)
+    assert done["joins_fused"] == 1 and joined.fused_join
+    concat.fused_join = False
+    cheap = probe.cheap_operation[0]
+    cheap.join_op = cheap.kernel_op.joined["" if cheap.act_kind else "relu"]
+    x = ms.Tensor(rng.standard_normal((2, 6, 12, 12)).astype(np.float32))
+    got, ref = joined(x).asnumpy(), concat(x).asnumpy()
+    assert got.shape == (2, 8, 12, 12)
+    assert np.array_equal(got, ref)
+    assert rel_err(joined(ms.Tensor(x.asnumpy()[:, ::-1].copy())).asnumpy(), ref) > 1e-2
+    assert rel_err(probe(x).asnumpy(), ref) > 1e-2
+
+
+def test_joins_fused_only_where_the_module_allows():
+    """Modules whose widths need the slice (odd out_channels), modules whose cheap conv runs MindSpore's operator
+    (kernels off) and modules not folded (fold_bn=False: the cheap conv has no bias) keep the concat."""
+    from src.models import deploy_form
+    from src.models.ghost import GhostModule
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert deploy_form(GhostModule(6, 7))["joins_fused"] == 0
+    assert deploy_form(GhostModule(6, 8), fold_bn=False)["joins_fused"] == 0
+    assert deploy_form(GhostModule(6, 8))["joins_fused"] == 1
