@@ -8,6 +8,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import fcntl  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -57,13 +59,31 @@ def pynative():
     ms.set_context(mode=mode)
 
 
+def made_once(tmp_path_factory, name: str, make) -> str:
+    """The folder `name`, written by `make(path)` once per test session: under pytest-xdist in the temporary folder
+    the workers share, by the first worker that asks while the others wait on a lock and then read it (each worker
+    made its own before, twice the work); without xdist in this session's own. Tests only read what it holds."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, which holds each worker's (a new one every session)
+    path, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            make(str(path))  # an exception leaves no `done`: the next worker to ask tries again
+            done.touch()
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory):
     """A 4-class shape/texture set, 48x48 JPEGs, train/ and val/ (val size not a multiple of the batch)."""
     from src.data.synthetic import ensure_synthetic_dataset
-    root = str(tmp_path_factory.mktemp("synthetic") / "data")
-    return ensure_synthetic_dataset(root, num_classes=4, image_size=48, train_per_class=128, val_per_class=13,
-                                    seed=3)
+
+    def make(path):
+        ensure_synthetic_dataset(os.path.join(path, "data"), num_classes=4, image_size=48, train_per_class=128,
+                                 val_per_class=13, seed=3)
+    return os.path.join(made_once(tmp_path_factory, "synthetic", make), "data")
 
 
 @pytest.fixture(scope="session")
@@ -85,14 +105,16 @@ def image_folder(tmp_path):
 
 @pytest.fixture(scope="session")
 def trained(synthetic_root, tmp_path_factory):
-    """Output folder of an 8-epoch quickstart-recipe run on `synthetic_root` (checkpoints every 2 epochs, keep 2)."""
+    """Output folder of an 8-epoch quickstart-recipe run on `synthetic_root` (checkpoints every 2 epochs, keep 2),
+    one per session (`made_once`)."""
     import train as train_script
-    out = str(tmp_path_factory.mktemp("run"))
-    rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", out, "--epoch_size", "8",
-                                   "--eval_interval", "4", "--save_checkpoint_epochs", "2",
-                                   "--keep_checkpoint_max", "2", "--prediction_grid", "8"])
-    assert rc == 0
-    return out
+
+    def make(out):
+        rc = train_script.main(TINY + ["--data_path", synthetic_root, "--output_dir", out, "--epoch_size", "8",
+                                       "--eval_interval", "4", "--save_checkpoint_epochs", "2",
+                                       "--keep_checkpoint_max", "2", "--prediction_grid", "8"])
+        assert rc == 0
+    return made_once(tmp_path_factory, "trained", make)
 
 
 @pytest.fixture(scope="session")

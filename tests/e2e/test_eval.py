@@ -21,9 +21,9 @@ OLD_TOP1 = 0.28846153846153844
 
 
 @pytest.mark.slow
-def test_eval_scores_every_image_well_above_chance(trained, synthetic_root, capsys):
+def test_eval_scores_every_image_well_above_chance(trained, synthetic_root, tmp_path, capsys):
     ckpt = os.path.join(trained, "ckpt", "ghostnet_050-8_16.ckpt")
-    result_json = os.path.join(trained, "result.json")
+    result_json = str(tmp_path / "result.json")
     rc = eval_script.main(TINY + ["--data_path", synthetic_root, "--checkpoint_path", ckpt,
                                   "--eval_batch_size", "10", "--result_json", result_json])
     assert rc == 0
