@@ -3,8 +3,8 @@
 // MindSpore's BatchNorm + BatchNormGrad on CPU cost 9-11 passes over the map per training step (bench.py
 // --batchnorm); these kernels do it in 5: forward = statistics (BatchNormStats, one read) + normalise
 // (BatchNormApply, one read, one write), backward = two per-channel sums (one read of dy and x) + the input gradient
-// (one read of each, one write). BatchNormApplyReLU and BatchNormReLUGrad take in a ReLU that follows: the
-// gradient recomputes the ReLU's mask from x, so neither direction needs the ReLU's output, and a training graph
+// (one read of each, one write). BatchNormApplyReLU[6] and BatchNormReLU[6]Grad take in a ReLU (ReLU6) that
+// follows: the gradient recomputes the activation's mask from x, so neither direction needs the ReLU's output, and a training graph
 // that recomputes the normalised map in its backward pass (batchnorm.py) keeps only x per BatchNorm.
 // OpenMP runs over channels: each thread owns whole channels, so every channel's N*H*W reduction is one sequential
 // sum in double (exact to float32 precision without a second pass for the variance).
@@ -80,29 +80,43 @@ bool same_shape(const int64_t *a, const int64_t *b, int nd) {
 // The config tensor: float32 {eps, momentum (the weight of the batch statistic), threads}.
 int threads_of(const float *config) { return std::max(1, static_cast<int>(config[2])); }
 
-// out[i] = max(0, (a[i] - center) * scale + shift), AVX2/FMA, float.
-inline void affine_relu(const float *a, float center, float scale, float shift, float *out, int64_t n) {
+// The activation after the BatchNorm that the kernels take in: none, ReLU or ReLU6.
+enum Act { kNone = 0, kRelu = 1, kRelu6 = 2 };
+
+// out[i] = act((a[i] - center) * scale + shift), AVX2/FMA, float: A is kRelu or kRelu6.
+template <int A>
+inline void affine_act(const float *a, float center, float scale, float shift, float *out, int64_t n) {
   const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
-  const __m256 zero = _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
-    _mm256_storeu_ps(out + i, _mm256_max_ps(v, zero));
+    __m256 v = _mm256_max_ps(_mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt), zero);
+    _mm256_storeu_ps(out + i, A == kRelu6 ? _mm256_min_ps(v, six) : v);
   }
-  for (; i < n; ++i) out[i] = std::max(0.0f, (a[i] - center) * scale + shift);
+  for (; i < n; ++i) {
+    const float v = std::max(0.0f, (a[i] - center) * scale + shift);
+    out[i] = A == kRelu6 ? std::min(v, 6.0f) : v;
+  }
 }
 
-// out[i] = dy[i] where (a[i] - center) * scale + shift > 0 (the ReLU after the BatchNorm passed it), else 0.
-inline void relu_mask(const float *dy, const float *a, float center, float scale, float shift, float *out,
-                      int64_t n) {
+// out[i] = dy[i] where the activation passed v = (a[i] - center) * scale + shift (ReLU: v > 0; ReLU6: 0 < v < 6,
+// as layers.ReLU6's gradient, zero at 6), else 0.
+template <int A>
+inline void act_mask(const float *dy, const float *a, float center, float scale, float shift, float *out,
+                     int64_t n) {
   const __m256 vc = _mm256_set1_ps(center), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(shift);
-  const __m256 zero = _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(a + i), vc), vs, vt);
-    _mm256_storeu_ps(out + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), _mm256_cmp_ps(v, zero, _CMP_GT_OQ)));
+    __m256 pass = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+    if (A == kRelu6) pass = _mm256_and_ps(pass, _mm256_cmp_ps(v, six, _CMP_LT_OQ));
+    _mm256_storeu_ps(out + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), pass));
   }
-  for (; i < n; ++i) out[i] = (a[i] - center) * scale + shift > 0.0f ? dy[i] : 0.0f;
+  for (; i < n; ++i) {
+    const float v = (a[i] - center) * scale + shift;
+    out[i] = v > 0.0f && (A != kRelu6 || v < 6.0f) ? dy[i] : 0.0f;
+  }
 }
 
 // Whether every param is float32, the maps at `maps` have params[0]'s (N, C, H, W) shape, the vectors at `vectors`
@@ -124,21 +138,21 @@ bool shapes_fit(int64_t **shapes, int *ndims, const char **dtypes, int nparam, s
 
 // The BatchNorm backward of every channel (threads over channels): dbeta = sum(g), dgamma = sum(g * xhat), dx =
 // gamma * invstd * (g - dbeta / M - xhat * dgamma / M), xhat = (x - mean) * invstd, M = N*H*W; g = dy, or with
-// kRelu dy masked where the ReLU's input (x normalised with gamma and beta) was not positive, rebuilt per plane in
-// a per-thread buffer in each of the two passes.
-template <bool kRelu>
+// an activation A dy masked where the activation's input (x normalised with gamma and beta) was outside its
+// passing range, rebuilt per plane in a per-thread buffer in each of the two passes.
+template <int A>
 void norm_grad(const float *dy, const float *x, const float *gamma, const float *beta, const float *mean,
                const float *invstd, const int64_t *shape, int threads, float *dx, float *dgamma, float *dbeta) {
   const int64_t n = shape[0], c = shape[1], size = shape[2] * shape[3], count = n * size;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> masked(kRelu ? size : 0);
+    std::vector<float> masked(A != kNone ? size : 0);
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < c; ++ch) {
       const float norm_scale = gamma[ch] * invstd[ch];
       auto grad_at = [&](int64_t off) -> const float * {
-        if (!kRelu) return dy + off;
-        relu_mask(dy + off, x + off, mean[ch], norm_scale, beta[ch], masked.data(), size);
+        if (A == kNone) return dy + off;
+        act_mask<A>(dy + off, x + off, mean[ch], norm_scale, beta[ch], masked.data(), size);
         return masked.data();
       };
       double sdy = 0.0, sdyx = 0.0;
@@ -175,7 +189,7 @@ extern "C" int BatchNormTrainGrad(int nparam, void **params, int *ndims, int64_t
   const float *invstd = static_cast<float *>(params[4]), *config = static_cast<float *>(params[5]);
   float *dx = static_cast<float *>(params[6]), *dgamma = static_cast<float *>(params[7]);
   float *dbeta = static_cast<float *>(params[8]);
-  norm_grad<false>(dy, x, gamma, nullptr, mean, invstd, shapes[0], threads_of(config), dx, dgamma, dbeta);
+  norm_grad<kNone>(dy, x, gamma, nullptr, mean, invstd, shapes[0], threads_of(config), dx, dgamma, dbeta);
   return 0;
 }
 
@@ -274,9 +288,9 @@ extern "C" int BatchNormStats(int nparam, void **params, int *ndims, int64_t **s
   return 0;
 }
 
-// y = (x - mean) * invstd * gamma + beta (ReLU: then max(0, .)). params: x (N, C, H, W), gamma, beta, batch mean,
+// y = (x - mean) * invstd * gamma + beta (then the activation A). params: x (N, C, H, W), gamma, beta, batch mean,
 // batch inverse std (C each), config (3) | y (N, C, H, W).
-template <bool kRelu>
+template <int A>
 int apply_norm(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
   if (nparam != 7 || !shapes_fit(shapes, ndims, dtypes, nparam, {0, 6}, {1, 2, 3, 4}, 5)) return 1;
   const int64_t n = shapes[0][0], c = shapes[0][1], size = shapes[0][2] * shapes[0][3];
@@ -288,10 +302,10 @@ int apply_norm(int nparam, void **params, int *ndims, int64_t **shapes, const ch
   for (int64_t p = 0; p < n * c; ++p) {
     const int64_t ch = p % c;
     const float scale = gamma[ch] * invstd[ch];
-    if (kRelu) {
-      affine_relu(x + p * size, mean[ch], scale, beta[ch], y + p * size, size);
-    } else {
+    if (A == kNone) {
       affine(x + p * size, mean[ch], scale, beta[ch], nullptr, 0.0f, y + p * size, size);
+    } else {
+      affine_act<A>(x + p * size, mean[ch], scale, beta[ch], y + p * size, size);
     }
   }
   return 0;
@@ -299,19 +313,24 @@ int apply_norm(int nparam, void **params, int *ndims, int64_t **shapes, const ch
 
 extern "C" int BatchNormApply(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                               void *) {
-  return apply_norm<false>(nparam, params, ndims, shapes, dtypes);
+  return apply_norm<kNone>(nparam, params, ndims, shapes, dtypes);
 }
 
 extern "C" int BatchNormApplyReLU(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                   void *, void *) {
-  return apply_norm<true>(nparam, params, ndims, shapes, dtypes);
+  return apply_norm<kRelu>(nparam, params, ndims, shapes, dtypes);
 }
 
-// Backward of BatchNormApplyReLU (with its statistics): BatchNormTrainGrad of dy masked where the ReLU's input,
-// recomputed from x, was not positive. params: dy, x (N, C, H, W), gamma, beta, batch mean, batch inverse std (C
-// each), config (3) | dx (N, C, H, W), dgamma, dbeta (C each).
-extern "C" int BatchNormReLUGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
-                                 void *, void *) {
+extern "C" int BatchNormApplyReLU6(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                   void *, void *) {
+  return apply_norm<kRelu6>(nparam, params, ndims, shapes, dtypes);
+}
+
+// Backward of BatchNormApplyReLU / ReLU6 (with its statistics): BatchNormTrainGrad of dy masked where the
+// activation's input, recomputed from x, was outside its passing range. params: dy, x (N, C, H, W), gamma, beta,
+// batch mean, batch inverse std (C each), config (3) | dx (N, C, H, W), dgamma, dbeta (C each).
+template <int A>
+int act_grad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
   if (nparam != 10 || !shapes_fit(shapes, ndims, dtypes, nparam, {0, 1, 7}, {2, 3, 4, 5, 8, 9}, 6)) return 1;
   const float *dy = static_cast<float *>(params[0]), *x = static_cast<float *>(params[1]);
   const float *gamma = static_cast<float *>(params[2]), *beta = static_cast<float *>(params[3]);
@@ -319,6 +338,16 @@ extern "C" int BatchNormReLUGrad(int nparam, void **params, int *ndims, int64_t 
   const float *config = static_cast<float *>(params[6]);
   float *dx = static_cast<float *>(params[7]), *dgamma = static_cast<float *>(params[8]);
   float *dbeta = static_cast<float *>(params[9]);
-  norm_grad<true>(dy, x, gamma, beta, mean, invstd, shapes[0], threads_of(config), dx, dgamma, dbeta);
+  norm_grad<A>(dy, x, gamma, beta, mean, invstd, shapes[0], threads_of(config), dx, dgamma, dbeta);
   return 0;
+}
+
+extern "C" int BatchNormReLUGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                 void *, void *) {
+  return act_grad<kRelu>(nparam, params, ndims, shapes, dtypes);
+}
+
+extern "C" int BatchNormReLU6Grad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                  void *, void *) {
+  return act_grad<kRelu6>(nparam, params, ndims, shapes, dtypes);
 }

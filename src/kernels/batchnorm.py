@@ -4,12 +4,12 @@
 same checkpoints; `layers.batch_norm` builds every BatchNorm of the networks as one). Where it normalises with the
 batch statistics (training, or `use_batch_statistics=True`) on a float32 NCHW input of a selected shape, it runs our
 kernels (the statistics, one pass over the map, then the normalising op, one pass, whose bprop is our backward
-kernel: two sums + the input gradient, gradients for gamma and beta too; `relu=True` takes a ReLU that follows into
-both) and assigns the moving statistics as MindSpore's CPU BatchNorm updates them: moving = momentum * moving + (1 -
-momentum) * batch (MindSpore's `momentum=0.9` convention), the moving variance taking the unbiased batch variance
-(measured in graph mode and PyNative, pinned in tests/kernels/test_batchnorm.py). Everything else is MindSpore's
-operator: moving statistics (eval, `use_batch_statistics=False`), float16, another device, no library,
-GHOSTZOO_KERNELS=0, `standard_ops` exports, and a batch whose N*H*W is below 2 (no unbiased variance).
+kernel: two sums + the input gradient, gradients for gamma and beta too; `act="relu"` / `"relu6"` takes a ReLU /
+ReLU6 that follows into both) and assigns the moving statistics as MindSpore's CPU BatchNorm updates them: moving =
+momentum * moving + (1 - momentum) * batch (MindSpore's `momentum=0.9` convention), the moving variance taking the
+unbiased batch variance (measured in graph mode and PyNative, pinned in tests/kernels/test_batchnorm.py). Everything
+else is MindSpore's operator: moving statistics (eval, `use_batch_statistics=False`), float16, another device, no
+library, GHOSTZOO_KERNELS=0, `standard_ops` exports, and a batch whose N*H*W is below 2 (no unbiased variance).
 
 Memory: the normalising op is recomputed in the backward pass wherever a gradient needs its output (`apply_op`), so
 a training graph keeps each BatchNorm's input and two C-vectors, not its output nor a ReLU's after it
@@ -56,19 +56,23 @@ def stats_op(lib: str) -> ops.Custom:
     return op
 
 
-def apply_op(lib: str, relu: bool) -> ops.Custom:
-    """The normalising op (x, gamma, beta, batch mean, batch inverse std, config) -> y (`relu`: max(0, y)), whose
-    bprop is the whole BatchNorm's backward to x, gamma and beta, the statistics' dependence on x included (zeros
-    for the statistics themselves), the ReLU's mask recomputed from x. It is marked for recomputation: where a
-    backward node needs y (the next conv's weight gradient), the training graph recomputes it from x and the
-    statistics, one pass over the map, instead of keeping it, so a conv + BN (+ ReLU) keeps only the conv's
-    output."""
-    key = (lib, "apply", relu)
+# The activation after a BatchNorm that its kernels take in: the ops' name suffix for each kind.
+ACT_NAMES = {"": "", "relu": "ReLU", "relu6": "ReLU6"}
+
+
+def apply_op(lib: str, act: str = "") -> ops.Custom:
+    """The normalising op (x, gamma, beta, batch mean, batch inverse std, config) -> y (`act` "relu": max(0, y),
+    "relu6": min(max(0, y), 6)), whose bprop is the whole BatchNorm's backward to x, gamma and beta, the statistics'
+    dependence on x included (zeros for the statistics themselves), the activation's mask recomputed from x. It is
+    marked for recomputation: where a backward node needs y (the next conv's weight gradient), the training graph
+    recomputes it from x and the statistics, one pass over the map, instead of keeping it, so a conv + BN (+ act)
+    keeps only the conv's output."""
+    key = (lib, "apply", act)
     if key in _OPS:
         return _OPS[key]
     zeros_like = ops.ZerosLike()
-    if relu:
-        grad = ops.Custom(f"{lib}:BatchNormReLUGrad", out_shape=lambda dy, x, g, b, m, s, cfg: [x, g, g],
+    if act:
+        grad = ops.Custom(f"{lib}:BatchNorm{ACT_NAMES[act]}Grad", out_shape=lambda dy, x, g, b, m, s, cfg: [x, g, g],
                           out_dtype=lambda dy, x, g, b, m, s, cfg: [x, g, g], func_type="aot")
 
         def backward(dout, x, gamma, beta, mean, invstd, config):
@@ -84,9 +88,8 @@ def apply_op(lib: str, relu: bool) -> ops.Custom:
         dx, dgamma, dbeta = backward(dout, x, gamma, beta, mean, invstd, config)
         return dx, dgamma, dbeta, zeros_like(mean), zeros_like(invstd), zeros_like(config)
 
-    name = "BatchNormApplyReLU" if relu else "BatchNormApply"
-    op = ops.Custom(f"{lib}:{name}", out_shape=lambda x, g, b, m, s, cfg: x, out_dtype=lambda x, g, b, m, s, cfg: x,
-                    func_type="aot", bprop=bprop)
+    op = ops.Custom(f"{lib}:BatchNormApply{ACT_NAMES[act]}", out_shape=lambda x, g, b, m, s, cfg: x,
+                    out_dtype=lambda x, g, b, m, s, cfg: x, func_type="aot", bprop=bprop)
     _OPS[key] = op.recompute()
     return op
 
@@ -126,10 +129,11 @@ class BatchNorm2d(nn.BatchNorm2d):
         self.use_kernel = lib is not None
         if self.use_kernel:
             self.stats_op, self.gate_op = stats_op(lib), gate_after_norm_op(lib)
-            self.apply_op, self.apply_relu_op = apply_op(lib, False), apply_op(lib, True)
+            self.apply_op, self.apply_relu_op = apply_op(lib), apply_op(lib, "relu")
+            self.apply_relu6_op = apply_op(lib, "relu6")
             # self.momentum is MindSpore's stored 1 - momentum: the weight of the batch statistic
             self.config = ms.Tensor([self.eps, self.momentum, thread_count()], ms.float32)
-        self.relu = ops.ReLU()
+        self.relu, self.relu6 = ops.ReLU(), ops.ReLU6()
 
     def kernel_runs(self, x) -> bool:
         """Whether `construct` runs our kernel on `x` (a constant when a graph is compiled)."""
@@ -138,16 +142,20 @@ class BatchNorm2d(nn.BatchNorm2d):
             return False
         return self.select_all and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_COUNT or kernel_wins(x.shape)
 
-    def train_outputs(self, x, relu: bool = False):
-        """(y, batch mean, batch inverse std) of our kernels on `x` (`relu`: y = max(0, BN(x))), with the moving
-        statistics assigned; only where `kernel_runs(x)`."""
+    def train_outputs(self, x, act: str = ""):
+        """(y, batch mean, batch inverse std) of our kernels on `x` (`act` "relu": y = max(0, BN(x)), "relu6":
+        min(max(0, BN(x)), 6)), with the moving statistics assigned; only where `kernel_runs(x)`."""
         self._check_input_dim(self.shape(x), self.cls_name)
         stats = self.stats_op(x, self.moving_mean, self.moving_variance, self.config)
         # no ops.depend tying y to the assigns: graph mode's auto-monad keeps and orders them anyway, and the tie
         # made a small 8-layer training graph peak 15 MB higher.
         ops.assign(self.moving_mean, stats[2])
         ops.assign(self.moving_variance, stats[3])
-        apply = self.apply_relu_op if relu else self.apply_op
+        apply = self.apply_op
+        if act == "relu":
+            apply = self.apply_relu_op
+        elif act == "relu6":
+            apply = self.apply_relu6_op
         return apply(x, self.gamma, self.beta, stats[0], stats[1], self.config), stats[0], stats[1]
 
     def gate_product(self, x, outputs, gate):
@@ -156,11 +164,17 @@ class BatchNorm2d(nn.BatchNorm2d):
         (`gate_after_norm_op`); only where `kernel_runs(x)`."""
         return self.gate_op(outputs[0], gate, x, self.gamma, self.beta, outputs[1], outputs[2], self.config)
 
-    def construct(self, x, relu: bool = False):
-        """BN(x); `relu`: max(0, BN(x)), which our kernels compute in one op each way (`apply_op`), so that the
-        training graph keeps neither the normalised map nor the ReLU's output (layers.norm_act passes it, through
-        this cell's call so that its hooks see the input)."""
+    def construct(self, x, act: str = ""):
+        """BN(x); `act` "relu" / "relu6": that activation of BN(x), which our kernels compute in one op each way
+        (`apply_op`), so that the training graph keeps neither the normalised map nor the activation's output
+        (layers.norm_act passes it, through this cell's call so that its hooks see the input). Where our kernel
+        does not run, MindSpore's BatchNorm and then its ReLU / ReLU6 (norm_act passes "relu6" only where ours
+        runs, keeping the network's own ReLU6 cell elsewhere)."""
         if self.kernel_runs(x):
-            return self.train_outputs(x, relu)[0]
+            return self.train_outputs(x, act)[0]
         y = super().construct(x)
-        return self.relu(y) if relu else y
+        if act == "relu":
+            return self.relu(y)
+        if act == "relu6":
+            return self.relu6(y)
+        return y

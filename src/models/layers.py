@@ -123,11 +123,15 @@ def batch_norm(channels: int) -> nn.BatchNorm2d:
 
 
 def norm_act(bn: nn.Cell, act: nn.Cell, x):
-    """act(bn(x)), where a ReLU after our BatchNorm runs inside its kernels (`bn(x, relu=True)`: in training the
-    graph then keeps neither output). Decided by the cells' types when the graph compiles, so a folded BatchNorm or
-    an activation taken over by a conv (nn.Identity) takes the plain path."""
-    if isinstance(bn, BatchNorm2d) and isinstance(act, nn.ReLU):
-        return bn(x, True)
+    """act(bn(x)), where a ReLU or ReLU6 after our BatchNorm runs inside its kernels (`bn(x, "relu")`: in training
+    the graph then keeps neither output). Decided by the cells' types (and for ReLU6 by whether our BatchNorm kernel
+    runs on x: elsewhere the network's own ReLU6 cell, whose gradient keeps no input) when the graph compiles, so a
+    folded BatchNorm or an activation taken over by a conv (nn.Identity) takes the plain path."""
+    if isinstance(bn, BatchNorm2d):
+        if isinstance(act, nn.ReLU):
+            return bn(x, "relu")
+        if isinstance(act, (ReLU6, nn.ReLU6)) and bn.kernel_runs(x):
+            return bn(x, "relu6")
     return act(bn(x))
 
 

@@ -8,7 +8,7 @@ from mindspore import nn
 
 from src.kernels import batchnorm, depthwise
 from src.kernels.batchnorm import BatchNorm2d
-from src.models.layers import norm_act
+from src.models.layers import ReLU6, norm_act
 
 from .test_depthwise import rel_err
 
@@ -34,30 +34,47 @@ def reference(x, gamma, beta, g, ddof=1):
     return gamma * xhat + beta, mean.ravel(), moving_var, (dx, dgamma.ravel(), dbeta.ravel())
 
 
-class _Loss(nn.Cell):
-    """sum(bn(x) * g): its gradient to bn's output is g; `relu`: sum(relu(bn(x)) * g), as `layers.norm_act` runs
-    it (ours: `bn(x, relu=True)`)."""
+ACTS = {"relu": nn.ReLU, "relu6": ReLU6}  # the activation cells the networks put after a BatchNorm
 
-    def __init__(self, bn, relu=False):
+
+def act_mask(y, act):
+    """Where the activation `act` after a BatchNorm passes the gradient, given its input y (ReLU6: zero at 6, as
+    layers.ReLU6)."""
+    if act == "relu":
+        return y > 0
+    if act == "relu6":
+        return (y > 0) & (y < 6)
+    return np.ones_like(y, bool)
+
+
+class _Loss(nn.Cell):
+    """sum(bn(x) * g): its gradient to bn's output is g; `act` "relu" / "relu6": sum(act(bn(x)) * g), as
+    `layers.norm_act` runs it (ours: `bn(x, act)`)."""
+
+    def __init__(self, bn, act=""):
         super().__init__()
         self.bn = bn
-        self.relu = nn.ReLU() if relu else None
+        self.act = ACTS[act]() if act else None
 
     def construct(self, x, g):
-        if self.relu is None:
+        if self.act is None:
             return (self.bn(x) * g).sum()
-        return (norm_act(self.bn, self.relu, x) * g).sum()
+        return (norm_act(self.bn, self.act, x) * g).sum()
 
 
-def make_pair(channels, **kwargs):
-    """Ours (forced onto every shape) and nn.Batchnorm2d with the same random gamma and beta."""
+def make_pair(channels, wide=False, **kwargs):
+    """Ours (forced onto every shape) and nn.Batchnorm2d with the same random gamma and beta (`wide`: gamma 2-8 and
+    beta 1-2.5, so that a ReLU6 after it clips at both ends)."""
     rng = np.random.default_rng(channels)
     ours = BatchNorm2d(channels, momentum=MOMENTUM, eps=EPS, **kwargs)
     assert ours.use_kernel
     ours.select_all = True
     standard = nn.BatchNorm2d(channels, momentum=MOMENTUM, eps=EPS, **kwargs)
     for name in ("gamma", "beta"):
-        value = ms.Tensor((rng.uniform(0.5, 2, channels) * (1 if name == "gamma" else -1)).astype(np.float32))
+        value = rng.uniform(0.5, 2, channels) * (1 if name == "gamma" else -1)
+        if wide:
+            value = value * 4 if name == "gamma" else value + 3
+        value = ms.Tensor(value.astype(np.float32))
         getattr(ours, name).set_data(value)
         getattr(standard, name).set_data(value.copy())
     return ours, standard
@@ -71,10 +88,10 @@ def data(shape, seed):
     return x.astype(np.float32), rng.standard_normal(shape).astype(np.float32)
 
 
-def steps(bn, shape, count=3, relu=False):
-    """`count` training steps (value_and_grad of sum(bn(x) * g), `relu`: of sum(relu(bn(x)) * g)): per step the
+def steps(bn, shape, count=3, act=""):
+    """`count` training steps (value_and_grad of sum(bn(x) * g), `act`: of sum(act(bn(x)) * g)): per step the
     loss' inputs and (dx, dgamma, dbeta, moving mean, moving variance)."""
-    loss = _Loss(bn, relu)
+    loss = _Loss(bn, act)
     loss.set_train(True)
     grad_fn = ms.value_and_grad(loss, grad_position=0, weights=[bn.gamma, bn.beta])
     if ms.get_context("mode") == ms.GRAPH_MODE:
@@ -99,19 +116,22 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("act", ["", "relu", "relu6"])
 @pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, mode, relu):
-    """Ours against float64 and nn.BatchNorm2d over 3 steps; `relu`: a ReLU after it (ours in the same kernels,
-    the reference's gradient masked where the normalised input is not positive)."""
+def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, mode, act):
+    """Ours against float64 and nn.BatchNorm2d over 3 steps; `act`: a ReLU or ReLU6 after it (ours in the same
+    kernels, the reference's gradient masked where the normalised input is outside the activation's passing
+    range; for ReLU6 gamma and beta such that it clips at both ends)."""
     ms.set_context(mode=mode)
-    ours, standard = make_pair(shape[1])
-    got, want = steps(ours, shape, relu=relu), steps(standard, shape, relu=relu)
+    ours, standard = make_pair(shape[1], wide=act == "relu6")
+    got, want = steps(ours, shape, act=act), steps(standard, shape, act=act)
     previous = {"ours": [np.zeros(shape[1]), np.ones(shape[1])], "standard": [np.zeros(shape[1]), np.ones(shape[1])]}
     for ((x, g, gamma, beta), ours_out), (_, standard_out) in zip(got, want):
         y = reference(x, gamma, beta, g)[0]
-        _, mean, var, (dx, dgamma, dbeta) = reference(x, gamma, beta, g * (y > 0) if relu else g)
+        if act == "relu6" and y.size > 100:
+            assert (y >= 6).mean() > 0.02 and (y <= 0).mean() > 0.02  # both ends clip: the mask matters
+        _, mean, var, (dx, dgamma, dbeta) = reference(x, gamma, beta, g * act_mask(y, act))
         # each step's batch term of the moving statistics: (moving - momentum * previous moving) / (1 - momentum)
         for side, out in (("ours", ours_out), ("standard", standard_out)):
             moving = out[3:]
@@ -126,20 +146,22 @@ def test_forward_gradients_and_moving_stats_match_reference_and_standard(shape, 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_kernel_outputs_match_reference(shape):
-    """The forward ops' own outputs: the batch mean, the inverse std, the updated moving statistics (stats_op), y
-    and max(0, y) (apply_op)."""
+    """The forward ops' own outputs: the batch mean, the inverse std, the updated moving statistics (stats_op), y,
+    max(0, y) and min(max(0, y), 6) (apply_op)."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
     ours, _ = make_pair(shape[1])
     x, g = data(shape, seed=5)
     gamma, beta = ours.gamma.asnumpy(), ours.beta.asnumpy()
     stats = ours.stats_op(ms.Tensor(x), ours.moving_mean, ours.moving_variance, ours.config)
     mean, invstd, new_mean, new_var = (t.asnumpy() for t in stats)
-    y, y_relu = (op(ms.Tensor(x), ours.gamma, ours.beta, stats[0], stats[1], ours.config).asnumpy()
-                 for op in (ours.apply_op, ours.apply_relu_op))
+    y, y_relu, y_relu6 = (op(ms.Tensor(x), ours.gamma, ours.beta, stats[0], stats[1], ours.config).asnumpy()
+                          for op in (ours.apply_op, ours.apply_relu_op, ours.apply_relu6_op))
     ref_y, ref_mean, ref_var, _ = reference(x, gamma, beta, g)
     ref_invstd = 1 / np.sqrt(x.astype(np.float64).var((0, 2, 3)) + EPS)
     assert rel_err(y, ref_y) <= 2e-6 and rel_err(y_relu, np.maximum(ref_y, 0)) <= 2e-6
+    assert rel_err(y_relu6, np.clip(ref_y, 0, 6)) <= 2e-6
     assert (y_relu == np.maximum(y, 0)).all() and (y < 0).any()
+    assert (y_relu6 == np.clip(y, 0, 6)).all()
     assert rel_err(mean, ref_mean) <= 2e-6 and rel_err(invstd, ref_invstd) <= 2e-6
     assert rel_err(new_mean, (1 - MOMENTUM) * ref_mean) <= 2e-6
     assert rel_err(new_var, MOMENTUM + (1 - MOMENTUM) * ref_var) <= 2e-6
@@ -147,8 +169,8 @@ def test_kernel_outputs_match_reference(shape):
 
 def test_deliberate_mistakes_are_caught():
     """The comparisons above fail for a biased moving variance, gamma of the neighbouring channel, a dx without the
-    mean-gradient term, and after a ReLU a dx without its mask or with the input's mask: each is far outside the
-    tolerance."""
+    mean-gradient term, after a ReLU a dx without its mask or with the input's mask, and after a ReLU6 a dx with a
+    ReLU's mask: each is far outside the tolerance."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
     shape = (4, 6, 9, 7)
     ours, _ = make_pair(shape[1])
@@ -165,11 +187,16 @@ def test_deliberate_mistakes_are_caught():
         None, :, None, None] * g.sum((0, 2, 3), keepdims=True) / count
     assert rel_err(dx, no_mean_term) > 1e-3
     # with the ReLU: the gradient must take its mask, and the mask is that of the normalised map (not of x)
-    ((x, g, gamma, beta), (dx, *_)), = steps(make_pair(shape[1])[0], shape, count=1, relu=True)
+    ((x, g, gamma, beta), (dx, *_)), = steps(make_pair(shape[1])[0], shape, count=1, act="relu")
     y = reference(x, gamma, beta, g)[0]
     assert rel_err(dx, reference(x, gamma, beta, g * (y > 0))[3][0]) <= 1e-5
     assert rel_err(dx, reference(x, gamma, beta, g)[3][0]) > 1e-2
     assert rel_err(dx, reference(x, gamma, beta, g * (x > 0))[3][0]) > 1e-2
+    # with the ReLU6: the mask has both ends; a ReLU's mask (the top left open) is far off
+    ((x, g, gamma, beta), (dx, *_)), = steps(make_pair(shape[1], wide=True)[0], shape, count=1, act="relu6")
+    y = reference(x, gamma, beta, g)[0]
+    assert rel_err(dx, reference(x, gamma, beta, g * act_mask(y, "relu6"))[3][0]) <= 1e-5
+    assert rel_err(dx, reference(x, gamma, beta, g * (y > 0))[3][0]) > 1e-2
 
 
 def test_training_step_updates_moving_stats_in_graph_mode():
@@ -238,7 +265,8 @@ def test_gate_after_batchnorm_matches_reference(shape, mode):
 
 
 def _missing_apply_relu(init):
-    """BatchNorm2d.__init__ that then sets `apply_relu_op` to an op whose kernel does not exist."""
+    """BatchNorm2d.__init__ that then sets `apply_relu_op` and `apply_relu6_op` to an op whose kernel does not
+    exist."""
     from mindspore import ops
     zeros = ops.ZerosLike()
 
@@ -250,22 +278,24 @@ def _missing_apply_relu(init):
 
     def patched(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        self.apply_relu_op = missing
+        self.apply_relu_op = self.apply_relu6_op = missing
     return patched
 
 
-@pytest.mark.parametrize("build", ["conv_bn", "ConvBnAct", "Bottleneck"])
+@pytest.mark.parametrize("build", ["conv_bn", "ConvBnAct", "Bottleneck", "DepthwiseSeparable"])
 def test_relu_after_our_batchnorm_runs_inside_its_kernels(build, monkeypatch):
-    """A graph-mode training step of conv + BN + ReLU as the networks build it (layers.conv_bn, ConvBnAct, the
-    ResNet Bottleneck) runs the ReLU inside our BatchNorm's op (`bn(x, relu=True)`): with that op unable to run
-    the step fails; in eval the same cells run MindSpore's BatchNorm and ReLU. The BatchNorm is still called as a
-    cell, so its forward hooks (deploy.parity.calibrate_batchnorm) see its input."""
+    """A graph-mode training step of conv + BN + ReLU (ReLU6) as the networks build it (layers.conv_bn,
+    ConvBnAct, the ResNet Bottleneck, MobileNetV1's block with ReLU6) runs the activation inside our BatchNorm's op
+    (`bn(x, "relu")`): with that op unable to run the step fails; in eval the same cells run MindSpore's BatchNorm
+    and the activation. The BatchNorm is still called as a cell, so its forward hooks
+    (deploy.parity.calibrate_batchnorm) see its input."""
     from src.models.layers import ConvBnAct, conv_bn
+    from src.models.mobilenet_v1 import DepthwiseSeparable
     from src.models.resnet import Bottleneck
     ms.set_context(mode=ms.GRAPH_MODE)
     monkeypatch.setattr(BatchNorm2d, "__init__", _missing_apply_relu(BatchNorm2d.__init__))
     make = {"conv_bn": lambda: conv_bn(3, 4, 3, act="relu"), "ConvBnAct": lambda: ConvBnAct(3, 4, 3),
-            "Bottleneck": lambda: Bottleneck(3, 4, 8)}[build]
+            "Bottleneck": lambda: Bottleneck(3, 4, 8), "DepthwiseSeparable": lambda: DepthwiseSeparable(3, 4, 1)}[build]
     net = make()
     x = ms.Tensor(data((2, 3, 6, 6), seed=0)[0])
     loss = _Loss(net)
@@ -284,7 +314,7 @@ def test_relu_after_our_batchnorm_runs_inside_its_kernels(build, monkeypatch):
     net.set_train(True)
     net(x).asnumpy()
     handle.remove()
-    assert seen and seen[0][:2] == (2, 4)
+    assert seen and seen[0][:2] == (2, bn.gamma.shape[0])
 
 
 def test_runs_our_kernel_only_with_batch_statistics(monkeypatch):
@@ -451,6 +481,7 @@ def test_training_graph_recomputes_only_where_our_batchnorm_runs(kernels, monkey
     if kernels == "1":
         bn = ghost.primary_conv[1]
         assert bn.apply_op.attrs.get("recompute") and bn.apply_relu_op.attrs.get("recompute")
+        assert bn.apply_relu6_op.attrs.get("recompute")
         assert not bn.stats_op.attrs.get("recompute", False)  # its outputs are two C-vectors, kept
         assert all(marked)
     else:
