@@ -4,7 +4,9 @@ MindSpore's convolution for the others (`pointwise.Conv2d.fuse_activation`); mea
 
 Which activation follows which conv: in a SequentialCell, the first cell after one of those convs past any
 nn.Identity (the BatchNorms `fold_batchnorm` replaced); in other cells, the (conv, act) attribute pairs the cell
-lists in `conv_act_pairs` (its construct computes act(conv(x)) for each, and uses conv(x) nowhere else). A taken
+lists in `conv_act_pairs` (its construct computes act(conv(x)) for each, and uses conv(x) nowhere else; the conv
+named by a dotted path such as "cheap_operation.0" where it sits in a SequentialCell, and only a conv itself
+counts: a pair holds for the cell's current form, e.g. deployed, where the named cell is a conv). A taken
 activation is replaced by nn.Identity in its cell. Where our kernel does not run (GHOSTZOO_KERNELS=0, another
 device, exports) the conv applies the same activation cell itself: the function and the operators are unchanged.
 """
@@ -27,6 +29,18 @@ def _single_conv(cell: nn.Cell) -> nn.Cell:
     return cell
 
 
+def _child(cell: nn.Cell, path: str):
+    """The cell at a dotted `path` of attribute names and SequentialCell indices ("cheap_operation.0"), or None."""
+    for name in path.split("."):
+        if not name.isdigit():
+            cell = getattr(cell, name, None)
+        elif isinstance(cell, nn.SequentialCell) and int(name) < len(cell):
+            cell = cell[int(name)]
+        else:
+            return None
+    return cell
+
+
 def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callable]]:
     """(conv, act, replace_act) for every fusible conv + activation pair that `cell` itself holds."""
     if isinstance(cell, nn.SequentialCell):
@@ -39,7 +53,7 @@ def _conv_act_pairs(cell: nn.Cell) -> Iterator[Tuple[nn.Conv2d, nn.Cell, Callabl
             yield cell[i], cell[j], lambda new, j=j: cell.__setitem__(j, new)
     batchnorm_of = dict(getattr(cell, "conv_bn_pairs", ()))
     for conv_name, act_name in getattr(cell, "conv_act_pairs", ()):
-        conv, act = _single_conv(getattr(cell, conv_name, None)), getattr(cell, act_name, None)
+        conv, act = _child(cell, conv_name), getattr(cell, act_name, None)
         between = getattr(cell, batchnorm_of.get(conv_name, ""), None)
         if between is not None and not isinstance(between, nn.Identity):
             continue  # its BatchNorm was not folded (fold_bn=False): the act follows bn(conv(x)), not conv(x)

@@ -39,7 +39,7 @@ class GhostModuleV3(GhostJoin, nn.Cell):
 
     # after switch_to_deploy and folding, what kernels.fusion hands to the convs (each activation takes one conv's
     # output and nothing else does)
-    conv_act_pairs = (("primary_conv", "primary_activation"), ("cheap_operation", "cheap_activation"))
+    conv_act_pairs = (("primary_conv.0", "primary_activation"), ("cheap_operation.0", "cheap_activation"))
 
     def __init__(self, in_channels: int, out_channels: int, act: Optional[str] = "relu", attention: bool = False,
                  branches: int = NUM_BRANCHES):

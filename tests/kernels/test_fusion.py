@@ -187,6 +187,22 @@ def test_an_unfolded_batchnorm_keeps_its_activation_after_it(name, monkeypatch):
     assert rel_err(on(x).asnumpy(), ref) < 1e-5
 
 
+def test_a_module_left_undeployed_keeps_its_activation_after_the_sum(monkeypatch):
+    """deploy_form(reparameterize=False): RepGhost's ReLU follows the sum of its conv + BN and the fusion BN, not the
+    conv (the pair it declares holds only deployed), and the logits are those of MindSpore's operators. (A pass
+    that took that ReLU into the conv gave logits 3.9 relative off here, 20x off in an ONNX export.)"""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    (off, _), (on, done) = _deployed("repghostnet_050", monkeypatch, reparameterize=False)
+    assert done["reparameterized"] == 0 and done["joins_fused"] == 0
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    nudged = ms.Tensor(x * (1 + 1e-6 * rng.standard_normal(x.shape)).astype(np.float32))
+    ref = off(ms.Tensor(x)).asnumpy().astype(np.float64)
+    jitter = rel_err(off(nudged).asnumpy(), ref)  # float32 rounding through the depth, as in the test above
+    assert rel_err(on(ms.Tensor(x)).asnumpy(), ref) <= max(1e-5, 10 * jitter), (rel_err(on(ms.Tensor(x)).asnumpy(),
+                                                                                         ref), jitter)
+
+
 def test_export_of_a_fused_network_is_unchanged(tmp_path, monkeypatch):
     """ONNX export of a deployed network whose ReLUs were fused (compiled and run first) writes the same nodes
     as the network deployed with the kernels off: MindSpore's Conv, Add and Relu."""
