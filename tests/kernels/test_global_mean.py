@@ -105,3 +105,37 @@ def test_export_keeps_reduce_mean(tmp_path):
     path = export_model(net, str(tmp_path / "net"), "ONNX", batch_size=1, image_size=32)
     types = [node.op_type for node in onnx.load(path).graph.node]
     assert types.count("ReduceMean") == len(pools), types
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+def test_the_pool_runs_our_kernel_forward_and_backward(mode):
+    """GlobalMean runs ChannelMean forward and ChannelSpread backward (the comparisons above would also pass on
+    ReduceMean): with either op swapped for one whose kernel does not exist the call fails; with the kernels off
+    (`use_kernel` False, as in exports) the same call runs."""
+    ms.set_context(mode=mode)
+    lib = depthwise.library()
+    x = ms.Tensor(np.ones((2, 3, 4, 4), np.float32))
+    g = ms.Tensor(np.ones((2, 3, 1, 1), np.float32))
+    missing = ops.Custom(f"{lib}:NoSuchKernel", out_shape=lambda x, t: list(x[:2]) + [1, 1],
+                         out_dtype=lambda x, t: x, func_type="aot")
+    pool = GlobalMean()
+    pool.mean = missing
+    with pytest.raises(RuntimeError, match="NoSuchKernel"):
+        pool(x).asnumpy()
+    spread_missing = ops.Custom(f"{lib}:NoSuchKernel", out_shape=lambda g, t, x: x, out_dtype=lambda g, t, x: g,
+                                func_type="aot")
+    spread_missing.add_prim_attr("shape_cache", "spread")
+
+    def bprop(x, threads, out, dout):
+        return spread_missing(dout, threads, x), ops.zeros_like(threads)
+    forward = ops.Custom(f"{lib}:ChannelMean", out_shape=lambda x, t: list(x[:2]) + [1, 1],
+                         out_dtype=lambda x, t: x, func_type="aot", bprop=bprop)
+    pool = GlobalMean()
+    pool.mean = forward
+    assert rel_err(pool(x).asnumpy(), np.ones((2, 3, 1, 1))) < TOL  # the forward is ours and runs
+    with pytest.raises(RuntimeError, match="NoSuchKernel"):
+        _Grads(pool)(x, g).asnumpy()
+    off = GlobalMean()
+    off.use_kernel = False
+    off.mean = missing
+    assert rel_err(_Grads(off)(x, g).asnumpy(), np.full((2, 3, 4, 4), 1 / 16)) < TOL
