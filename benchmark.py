@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 
-from src import CPU_ISA_VARIABLE
+from src import CPU_ISA_VARIABLE, WAIT_POLICY_VARIABLE, user_settings
 from src.benchmark import WorkerError, reference_model, run_worker
 from src.benchmark.runner import ROOT
 from src.benchmark.report import Row, format_table, parse_reference_map, write_csv
@@ -108,12 +108,15 @@ def machine_lines(args, threads: int) -> list:
     lines = [f"machine: {cpu}, {available_cores()} cores available, {platform.system()} {platform.release()}, "
              f"Python {platform.python_version()}",
              f"MindSpore {_version('mindspore')}, {CPU_ISA_VARIABLE}={os.environ.get(CPU_ISA_VARIABLE, '')} "
-             f"(set by `import src` unless already set; MindSpore's oneDNN picks a slow reference kernel for "
-             f"depthwise convolutions on AVX-512 without it)"]
+             f"{WAIT_POLICY_VARIABLE}={os.environ.get(WAIT_POLICY_VARIABLE, '')} (set by `import src` unless already "
+             f"set; MindSpore's oneDNN picks a slow reference kernel for depthwise convolutions on AVX-512 without "
+             f"the first, our kernels' threads would spin on MindSpore's cores without the second)"]
     if args.reference == "timm":
-        isa = args.reference_onednn_isa or "unset: oneDNN's default instruction set"
-        lines.append(f"reference: timm {_version('timm')} + PyTorch {_version('torch')}, {CPU_ISA_VARIABLE} {isa} "
-                     f"in its processes, torch threads {threads}")
+        user = user_settings()
+        isa = args.reference_onednn_isa or user[CPU_ISA_VARIABLE] or "unset: oneDNN's default instruction set"
+        policy = user[WAIT_POLICY_VARIABLE] or "unset: OpenMP's default"
+        lines.append(f"reference: timm {_version('timm')} + PyTorch {_version('torch')}, {CPU_ISA_VARIABLE} {isa}, "
+                     f"{WAIT_POLICY_VARIABLE} {policy} in its processes, torch threads {threads}")
     if args.backend == "onnxruntime" or args.reference == "timm" and args.bench != "data":
         lines.append(f"onnxruntime {_version('onnxruntime')}")
     lines.append(f"batch {args.batch_size}, image {args.image_size}x{args.image_size}, warm-up {args.warmup}, "

@@ -21,10 +21,50 @@ import os
 __version__ = "0.3.0"
 
 CPU_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
-os.environ.setdefault(CPU_ISA_VARIABLE, "AVX2")
-# Our OpenMP kernels (src/kernels) sleep between calls instead of busy-waiting on cores that MindSpore's own threads
-# need (docs/kernels.md); libgomp reads this when it loads, i.e. when MindSpore is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+WAIT_POLICY_VARIABLE = "OMP_WAIT_POLICY"
+# What the package sets where the user left it unset. The wait policy: our OpenMP kernels (src/kernels) sleep between
+# calls instead of busy-waiting on cores that MindSpore's own threads need (docs/kernels.md); libgomp reads it when it
+# loads, i.e. when MindSpore is imported.
+PACKAGE_DEFAULTS = {CPU_ISA_VARIABLE: "AVX2", WAIT_POLICY_VARIABLE: "PASSIVE"}
+# The names of those the package set, in the environment itself, so that a child process (the benchmark's PyTorch
+# side) can tell them from the user's own and run in the user's environment (docs/performance.md, Benchmark).
+DEFAULTED_VARIABLE = "GHOSTZOO_DEFAULTED"
+
+
+def _defaulted() -> set:
+    return set(filter(None, os.environ.get(DEFAULTED_VARIABLE, "").split(",")))
+
+
+def _set_defaults() -> None:
+    defaulted = _defaulted()
+    for name, value in PACKAGE_DEFAULTS.items():
+        if name not in os.environ:
+            os.environ[name] = value
+            defaulted.add(name)
+    if defaulted:
+        os.environ[DEFAULTED_VARIABLE] = ",".join(sorted(defaulted))
+
+
+def user_settings() -> dict:
+    """The environment's values of PACKAGE_DEFAULTS' names as the user set them (None: left to the package)."""
+    defaulted = _defaulted()
+    return {name: None if name in defaulted and os.environ.get(name) == value else os.environ.get(name)
+            for name, value in PACKAGE_DEFAULTS.items()}
+
+
+def clear_package_defaults() -> dict:
+    """Take the variables the package set for MindSpore out of this process's environment, the user's own settings
+    kept, for a process that runs another framework (before it loads its libraries, which read them); returns
+    user_settings()."""
+    settings = user_settings()
+    for name, value in settings.items():
+        if value is None:
+            os.environ.pop(name, None)
+    os.environ.pop(DEFAULTED_VARIABLE, None)
+    return settings
+
+
+_set_defaults()
 
 # public name -> submodule that defines it
 _API = {

@@ -1,9 +1,9 @@
 """The same work with timm + PyTorch: inference under `torch.no_grad`, a training step (forward, label-smoothed cross
 entropy, backward, Momentum SGD step with timm's weight-decay grouping), and timm's own ONNX export.
 
-PyTorch runs with `torch.set_num_threads(num_threads)` (the cores available, by default) and, unless the caller
-chose one, oneDNN's default instruction set: the worker that runs this removes the AVX2 cap that `import src`
-sets for MindSpore (see worker.py), because that cap also reaches PyTorch's oneDNN.
+PyTorch runs with `torch.set_num_threads(num_threads)` (the cores available, by default) in the user's environment:
+the worker that runs this takes out what `import src` sets for MindSpore (the AVX2 cap, the passive OpenMP wait
+policy; see worker.py), which would reach PyTorch's oneDNN and OpenMP too.
 """
 import time
 from typing import Dict

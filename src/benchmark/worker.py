@@ -2,14 +2,15 @@
 
 The spec names a job (infer, train, export, onnx, data) and a framework (ours: MindSpore, timm: timm + PyTorch);
 the result is printed as one line `BENCH_RESULT {json}`; a user error as `BENCH_ERROR message` (exit status 2).
-A PyTorch process gets oneDNN's default instruction set unless the spec names one (`onednn_isa`): `import src`
-caps oneDNN at AVX2 for MindSpore's depthwise convolutions, and PyTorch's oneDNN would read that cap too.
+A PyTorch or onnxruntime process gets the environment without what `import src` sets for MindSpore (the AVX2 cap
+on oneDNN, OpenMP's passive wait policy: PyTorch's oneDNN and OpenMP would read them too), the user's own settings
+kept, and the oneDNN instruction set the spec names (`onednn_isa`), if any.
 """
 import json
 import os
 import sys
 
-from .. import CPU_ISA_VARIABLE
+from .. import CPU_ISA_VARIABLE, clear_package_defaults
 
 RESULT_PREFIX = "BENCH_RESULT "
 ERROR_PREFIX = "BENCH_ERROR "
@@ -17,14 +18,13 @@ JOBS = ("infer", "train", "export", "onnx", "data")
 FRAMEWORKS = ("ours", "timm")
 
 
-def _apply_isa(spec: dict) -> None:
-    """PyTorch and onnxruntime processes: the oneDNN instruction set the spec asks for, else the library default."""
+def _reference_environment(spec: dict) -> None:
+    """PyTorch and onnxruntime processes: the environment without the package's defaults for MindSpore, and the
+    oneDNN instruction set the spec asks for, if any."""
     if spec.get("framework") == "timm" or spec["job"] == "onnx":
-        isa = spec.get("onednn_isa")
-        if isa:
-            os.environ[CPU_ISA_VARIABLE] = isa
-        else:
-            os.environ.pop(CPU_ISA_VARIABLE, None)
+        clear_package_defaults()
+        if spec.get("onednn_isa"):
+            os.environ[CPU_ISA_VARIABLE] = spec["onednn_isa"]
 
 
 def run_job(spec: dict) -> dict:
@@ -34,7 +34,7 @@ def run_job(spec: dict) -> dict:
         raise ValueError(f"unknown benchmark job '{job}'; expected one of {', '.join(JOBS)}")
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework '{framework}'; expected one of {', '.join(FRAMEWORKS)}")
-    _apply_isa(spec)
+    _reference_environment(spec)
     timing = {k: spec[k] for k in ("batch_size", "image_size", "warmup", "iters") if k in spec}
     threads = spec.get("num_threads", 0)
     if job == "onnx":

@@ -259,7 +259,7 @@ KEYS: Tuple[Key, ...] = (
     Key("reference_map", "", to_str, BENCHMARK, "OURS=TIMM pairs (comma-separated) overriding or adding reference "
         "networks"),
     Key("reference_onednn_isa", "", to_str, BENCHMARK, "ONEDNN_MAX_CPU_ISA for the PyTorch processes (default: "
-        "unset, oneDNN's own choice; ours run with the AVX2 cap the package sets)"),
+        "the environment's own, else oneDNN's choice: not the AVX2 cap the package sets for ours)"),
     Key("backend", "mindspore", to_str, BENCHMARK, "onnxruntime: time the exported ONNX file instead (inference "
         "only)", ("mindspore", "onnxruntime")),
     Key("results_file", "", to_str, BENCHMARK, "also write the results to this CSV file"),

@@ -2,7 +2,7 @@
 
     python -m src.tools.memory_probe MODEL [--job train|infer] [--side ours|mindcv|timm] [--batch_size 32]
                                      [--image_size 224] [--steps 3] [--model_kwargs JSON]
-                                     [--held_outputs host|graph]
+                                     [--held_outputs host|graph] [--networks N]
 
 Builds what `python -m src.benchmark.worker` builds for `--job` (the same set-up, optimizer, loss and train network,
 returning its outputs on the host as train.py's does; inference in the deployed form) and prints the peak RSS (MiB)
@@ -13,7 +13,9 @@ Memory). `--side mindcv` runs MindCV's network of that name in the same train ne
 comparison on the same MindSpore; `--side timm` the benchmark's timm + PyTorch reference for MODEL
 (benchmark/reference.py; eager, so no compile stage), for where each framework's memory goes. `--model_kwargs`
 passes options to our create_model (e.g. '{"act": "relu"}'). docs/performance.md (Memory) lists what these stages
-showed.
+showed. Each stage's line gives its peak and what stayed resident at its end (VmRSS). `--networks N` builds and
+compiles N networks in turn (each a fresh instance; the steps run on the last): what the first compile leaves
+resident beyond the later ones is the framework's one-time state, not the graph's.
 """
 import argparse
 import json
@@ -43,13 +45,15 @@ def _reset_peak() -> None:
 
 
 class Stages:
-    """The peak of each stage: `end(name)` records the peak since the previous one and resets it."""
+    """The peak of each stage: `end(name)` records (name, the peak since the previous stage, the resident memory
+    now) and resets the peak."""
 
     def __init__(self):
         self.peaks = []
 
     def end(self, name: str) -> None:
-        self.peaks.append((name, _status()["VmHWM"]))
+        status = _status()
+        self.peaks.append((name, status["VmHWM"], status["VmRSS"]))
         _reset_peak()
 
 
@@ -86,15 +90,15 @@ def _runner(args, net, images, labels):
 
 def _probe_timm(args, stages: Stages) -> list:
     """The benchmark's timm + PyTorch side of the same work (its reference network for `args.model`, eager: no
-    compile stage), with oneDNN's default instruction set as the benchmark's worker gives it."""
-    import os
-    from .. import CPU_ISA_VARIABLE
+    compile stage), in the environment the benchmark's worker gives it (without the package's defaults for
+    MindSpore)."""
+    from .. import clear_package_defaults
     from ..benchmark import reference_model
     from ..benchmark.reference import import_torch, infer_runner, train_runner
     name, note = reference_model(args.model)
     if name is None:
         raise ValueError(f"--side timm: no timm reference for '{args.model}' ({note})")
-    os.environ.pop(CPU_ISA_VARIABLE, None)  # read by oneDNN at its first primitive, after this
+    clear_package_defaults()  # read by OpenMP and oneDNN when torch loads and at the first primitive, after this
     timm, torch = import_torch(0)
     stages.end("imports and set-up")
     runner = infer_runner if args.job == "infer" else train_runner
@@ -117,12 +121,15 @@ def probe(args) -> list:
     from ..runtime import compile_first
     ours._setup("auto", 0)
     stages.end("imports and set-up")
-    net = _network(args)
     images, labels = ours._inputs(args.batch_size, args.image_size, 1000)
-    runner, inputs = _runner(args, net, images, labels)
-    stages.end("network built")
-    compile_first(runner, inputs)  # as the trainer, evaluation and prediction compile
-    stages.end("graph compiled")
+    kept = []  # the networks built before the last stay alive, as their graphs do
+    for index in range(args.networks):
+        suffix = f" {index + 1}" if args.networks > 1 else ""
+        runner, inputs = _runner(args, _network(args), images, labels)
+        stages.end(f"network{suffix} built")
+        compile_first(runner, inputs)  # as the trainer, evaluation and prediction compile
+        stages.end(f"graph{suffix} compiled")
+        kept.append(runner)
     for step in range(args.steps):
         out = runner(*inputs)
         (out[0] if isinstance(out, tuple) else out).asnumpy()
@@ -139,6 +146,8 @@ def parse_args(argv):
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--model_kwargs", default="")
+    parser.add_argument("--networks", type=int, default=1,
+                        help="networks built and compiled in turn before the steps (the steps run on the last)")
     parser.add_argument("--held_outputs", choices=("host", "graph"), default=None,
                         help="train: what is held of a step's outputs while the next runs: host copies (train.py's "
                              "HostOutputs) or the graph's own output tensors (plain ms.Model)")
@@ -151,6 +160,10 @@ def parse_args(argv):
     if args.model_kwargs and args.side != "ours":
         parser.error(f"--model_kwargs {args.model_kwargs} configures our create_model; --side {args.side} builds "
                      f"{'MindCV' if args.side == 'mindcv' else 'timm'}'s network")
+    if args.networks < 1:
+        parser.error(f"--networks {args.networks}: expected a count of at least 1")
+    if args.networks > 1 and args.side == "timm":
+        parser.error(f"--networks {args.networks} compares compiled graphs; --side timm runs PyTorch eagerly")
     args.held_outputs = args.held_outputs or "host"
     return args
 
@@ -158,9 +171,9 @@ def parse_args(argv):
 def report(args) -> int:
     peaks = probe(args)
     print(f"{args.side} {args.model} {args.job}, batch {args.batch_size}, {args.image_size}x{args.image_size}")
-    for name, peak in peaks:
-        print(f"  {name:<20} peak {peak:6d} MiB")
-    print(f"  {'whole process':<20} peak {max(p for _, p in peaks):6d} MiB")
+    for name, peak, resident in peaks:
+        print(f"  {name:<20} peak {peak:6d} MiB, resident after {resident:6d} MiB")
+    print(f"  {'whole process':<20} peak {max(p for _, p, _ in peaks):6d} MiB")
     return 0
 
 
