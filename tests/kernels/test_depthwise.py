@@ -80,6 +80,9 @@ SHAPES = [
     (8, (7, 7), 5, 1, 1, 2), (5, (13, 13), 5, 2, 1, 2), (1, (9, 9), 3, 2, 1, 1), (3, (11, 11), 3, 1, 2, 1),
     (2, (17, 17), 3, 1, 4, 2), (3, (15, 15), 3, 2, 2, 1), (2, (9, 12), 3, (1, 2), 1, 2), (2, (10, 7), (1, 5), 1, 1, 1),
 ]
+# issue 24's table at full width (the OpenMP split over channel planes as the networks run it)
+SHAPES += [(48, (112, 112), 3, 2, 1, 2), (72, (56, 56), 3, 1, 1, 2), (120, (28, 28), 5, 1, 1, 2),
+           (480, (14, 14), 3, 1, 1, 2), (960, (7, 7), 5, 1, 1, 2)]
 
 
 @pytest.mark.parametrize("channels,hw,kernel,stride,dilation,batch", SHAPES)
