@@ -17,16 +17,25 @@ def test_probe_prints_each_stage(capsys):
     resident = [int(re.search(r"resident after +(\d+) MiB", line).group(1)) for line in lines[1:-1]]
     assert all(0 < r <= p for r, p in zip(resident, peaks))
     assert resident[1] >= resident[0]
+    assert resident[2] < peaks[2]  # compiling frees what it used (released after it): two readings, not one twice
 
 
-def test_probe_compiles_each_network_in_turn(capsys):
+def test_probe_compiles_each_network_in_turn(capsys, monkeypatch):
     """--networks N: N fresh networks built and compiled, each its own pair of stages, then the steps."""
+    import src.runtime
+    built, compiled = [], []
+    network, compile_first = memory_probe._network, src.runtime.compile_first
+    monkeypatch.setattr(memory_probe, "_network", lambda args: built.append(network(args)) or built[-1])
+    monkeypatch.setattr(src.runtime, "compile_first", lambda cell, inputs: compiled.append(id(cell)) or
+                        compile_first(cell, inputs))
     assert memory_probe.main(["mobilenet_v1_025", "--job", "infer", "--batch_size", "2", "--image_size", "32",
                               "--steps", "1", "--networks", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" peak ")[0].strip() for line in lines[1:]] == [
         "imports and set-up", "network 1 built", "graph 1 compiled", "network 2 built", "graph 2 compiled",
         "step 1", "whole process"]
+    assert len(built) == 2 and built[0] is not built[1]
+    assert compiled == [id(built[0]), id(built[1])]  # inference: the deployed network is the cell compiled
 
 
 def test_probe_holds_what_it_is_asked_to_hold(monkeypatch):
